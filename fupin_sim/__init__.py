@@ -1,0 +1,22 @@
+"""fupin_sim: vectorised microsimulation of poverty alleviation (扶贫) — exits, relapses
+(返贫) and policy scenarios, over households and persons in yearly steps.
+
+    import fupin_sim as fs
+    result = fs.run("baseline", households=20_000, seed=1)
+    result.summary[["year", "registered_poor", "exits", "relapses"]]
+"""
+from __future__ import annotations
+
+__version__ = "0.1.0"
+
+from fupin_sim.api import run  # noqa: E402
+from fupin_sim.errors import InputError  # noqa: E402
+from fupin_sim.params import Params  # noqa: E402
+from fupin_sim.population import Population  # noqa: E402
+from fupin_sim.population.register import read_register, write_register  # noqa: E402
+from fupin_sim.population.synthetic import generate  # noqa: E402
+from fupin_sim.scenario import Scenario, load_scenario  # noqa: E402
+from fupin_sim.simulation import Simulation  # noqa: E402
+
+__all__ = ["run", "InputError", "Params", "Population", "read_register", "write_register", "generate",
+           "Scenario", "load_scenario", "Simulation", "__version__"]

@@ -1,0 +1,28 @@
+"""The few-line Python entry point for notebooks."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from fupin_sim.scenario import Scenario, load_scenario
+
+
+def run(scenario: str | Path | Scenario = "baseline", *, households: int | None = None,
+        years: tuple[int, int] | str | None = None, seed: int | None = None, reps: int = 1,
+        panel: bool = False, n_jobs: int = 1, parameters: dict | None = None):
+    """Run a scenario (a bundled name, a file, or a `Scenario`).
+
+    With `reps` > 1 the result is an ensemble: replicate seeds derived from `seed`, the
+    summary is the mean over replicates, and `result.bands` holds quantile bands.
+    """
+    from fupin_sim.scenario import parse_years
+
+    sc = scenario if isinstance(scenario, Scenario) else load_scenario(scenario)
+    sc = sc.with_options(households=households, years=None if years is None else parse_years(years, where="years"),
+                         seed=seed, parameters=parameters)
+    if reps > 1:
+        from fupin_sim.ensemble import run_ensemble
+
+        return run_ensemble(sc, reps=reps, n_jobs=n_jobs)
+    from fupin_sim.simulation import simulate
+
+    return simulate(sc, panel=panel)

@@ -1,0 +1,49 @@
+"""Rules shared by the synthetic generator and the yearly dynamics, so both agree on what
+a school stage, a labour capacity or the line in force is."""
+from __future__ import annotations
+
+import numpy as np
+
+from fupin_sim.population import schema as S
+
+MAX_AGE = 127  # ages are int16 and capped well above demography.max_age
+
+
+def step_lookup(table: list, x: np.ndarray) -> np.ndarray:
+    """Value of a [[from, value], ...] table at each x (the row whose 'from' is the last not above x)."""
+    edges = np.array([row[0] for row in table], dtype=np.float64)
+    values = np.array([row[1] for row in table], dtype=np.float64)
+    return values[np.clip(np.searchsorted(edges, x, side="right") - 1, 0, len(values) - 1)]
+
+
+def age_table(table: list, dtype=np.float32) -> np.ndarray:
+    """A [[age from, value], ...] table expanded to one entry per age 0..MAX_AGE, so that a
+    lookup over millions of persons is a single gather `out[age]`."""
+    return step_lookup(table, np.arange(MAX_AGE + 1)).astype(dtype)
+
+
+def poverty_line(p: dict) -> float:
+    """The line in force, from a year's resolved parameters (`Params.at(year)`)."""
+    return float(p[f"poverty_line.{p['status.line']}"])
+
+
+def school_stage(age: np.ndarray, enrolled: np.ndarray, stage_ages: list) -> np.ndarray:
+    """School stage by age; `enrolled` says whether a person past compulsory age is a student."""
+    pre, comp, high, uni, done = stage_ages
+    stage = np.zeros(len(age), dtype=np.int8)
+    stage[(age >= pre) & (age < comp)] = S.PRESCHOOL
+    stage[(age >= comp) & (age < high)] = S.COMPULSORY
+    stage[(age >= high) & (age < uni) & enrolled] = S.HIGH
+    stage[(age >= uni) & (age < done) & enrolled] = S.UNIVERSITY
+    return stage
+
+
+def labour_capacity(age, disabled, chronic, stage, labour_ages) -> np.ndarray:
+    """Labour capacity from age, health and schooling: none below working age, from the last
+    age, with a disability or as a high-school or university student; partial when
+    chronically ill or past the partial age; full otherwise."""
+    start, partial_from, none_from = labour_ages
+    cap = np.full(len(age), S.FULL, dtype=np.int8)
+    cap[chronic | (age >= partial_from)] = S.PARTIAL
+    cap[(age < start) | (age >= none_from) | disabled | (stage >= S.HIGH)] = S.NO_LABOUR
+    return cap

@@ -1,0 +1,92 @@
+"""The simulation state: a population's columns plus the dynamic quantities the yearly
+processes carry (permanent income levels, this year's costs, household aggregates).
+
+A state is built from a `Population` snapshot (the end of its year) and can be turned back
+into one, so a simulated world can be written out as a register at any year.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from fupin_sim.population import Population
+from fupin_sim.population import schema as S
+from fupin_sim.population.table import Table
+
+INCOME_COLUMNS = tuple(f"income_{s}" for s in S.INCOME_SOURCES)
+
+
+class State:
+    """Household columns `h` and person columns `p` (dicts of numpy arrays), and the year.
+
+    Persons point to their household by row (`p['hh']`); households never move rows, so
+    per-household reductions are `np.bincount(p['hh'], weights, minlength=n_households)`.
+    """
+
+    def __init__(self, pop: Population, params):
+        self.year = int(pop.year)
+        hh = pop.households
+        self.h: dict[str, np.ndarray] = {k: np.array(hh[k]) for k in hh.names()}
+        self.p: dict[str, np.ndarray] = {k: np.array(pop.persons[k]) for k in pop.persons.names()
+                                         if k != "household_id"}  # derived from `hh` when written out
+        self.p["hh"] = pop.household_index()
+        self.p["age"] = self.p["age"].astype(np.int16)
+        self.n = len(hh)
+        # person ids for births: unique and a function of (household id, year) only, so one
+        # household's births never shift another's ids (common random numbers)
+        self.birth_id_base = int(self.p["person_id"].max(initial=-1)) + 1
+        self.birth_id_stride = int(self.h["household_id"].max(initial=-1)) + 1
+        self.first_year = self.year + 1
+        self.scalars: dict[str, float] = {"livestock_price": 0.0}
+        self.aggregate(params.at(self.year))
+        self._init_levels(params.at(self.year))
+        zeros = np.zeros(self.n)
+        self.h.update(oop=zeros.copy(), school_cost=zeros.copy(), monitored=np.zeros(self.n, bool),
+                      relapses=np.zeros(self.n, np.int16))
+
+    @property
+    def persons(self) -> int:
+        return len(self.p["person_id"])
+
+    def set_labour(self, rows: np.ndarray, values: np.ndarray, p) -> None:
+        """Change the labour capacity of persons `rows`, keeping households' labour units current."""
+        units = np.array([0.0, p["labour.partial_weight"], 1.0])
+        labour = self.p["labour"]
+        delta = units.take(values) - units.take(labour.take(rows))
+        labour[rows] = values
+        changed = np.flatnonzero(delta)
+        if len(changed):
+            self.h["labour_units"] += np.bincount(self.p["hh"].take(rows.take(changed)), weights=delta.take(changed),
+                                                  minlength=self.n)
+
+    def aggregate(self, p) -> None:
+        """Household size, labour units and pensioners from the person table (the yearly
+        processes keep them current incrementally; this recomputes them from scratch)."""
+        hh, n, labour = self.p["hh"], self.n, self.p["labour"]
+        self.h["size"] = np.bincount(hh, minlength=n).astype(np.int32)
+        units = np.array([0.0, p["labour.partial_weight"], 1.0])
+        self.h["labour_units"] = np.bincount(hh, weights=units.take(labour), minlength=n)
+        self.h["pensioners"] = np.bincount(hh.take(np.flatnonzero(self.p["age"] >= p["income.pension_age"])),
+                                           minlength=n)
+
+    def _init_levels(self, p) -> None:
+        """Permanent income levels implied by the snapshot's incomes."""
+        h = self.h
+        lu = h["labour_units"]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            level = h["income_wage"] / lu
+        typical = np.median(level[(lu > 0) & (h["income_wage"] > 0)]) if ((lu > 0) & (h["income_wage"] > 0)).any() else 0.0
+        h["wage_level"] = np.where(lu > 0, level, typical)
+        h["operating_level"] = h["income_operating"] / np.where(lu > 0, 1.0, p["income.operating_without_labour"])
+        h["transfer_base"] = np.maximum(h["income_transfer"] - 12 * p["income.pension_monthly"] * h["pensioners"], 0.0)
+
+    def income_total(self) -> np.ndarray:
+        h = self.h
+        return h["income_wage"] + h["income_operating"] + h["income_property"] + h["income_transfer"]
+
+    def to_population(self) -> Population:
+        """The state as a register snapshot (end of `self.year`), in the register schema."""
+        hcols = {c.name: self.h[c.name].astype(c.dtype) for c in S.HOUSEHOLD_COLUMNS}
+        live = self.h["size"] > 0
+        persons = dict(self.p, household_id=self.h["household_id"][self.p["hh"]])
+        pcols = {c.name: persons[c.name].astype(c.dtype) for c in S.PERSON_COLUMNS}
+        return Population(Table(hcols).take(np.flatnonzero(live)), Table(pcols), self.year, origin="simulated")

@@ -1,0 +1,100 @@
+"""Demography: ageing, deaths, births, school stages and labour capacity.
+
+Rates that depend on age are expanded to one value per age once a year, so each person's
+rate is one gather; school and labour updates touch only the persons at a transition.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from fupin_sim.population import schema as S
+from fupin_sim.population.rules import MAX_AGE
+
+def mortality_table(p) -> np.ndarray:
+    """Yearly probability of death at each age 0..MAX_AGE (Gompertz, a child floor, a last age)."""
+    age = np.arange(MAX_AGE + 1)
+    a, b = p["demography.mortality_gompertz"]
+    q = np.minimum(a * np.exp(b * age), 1.0)
+    q = np.where(age < 5, np.maximum(q, p["demography.child_mortality"]), q)
+    return np.where(age >= p["demography.max_age"], 1.0, q).astype(np.float32)
+
+
+def step(state, p, rs, year: int) -> dict:
+    pp, h = state.p, state.h
+    pp["age"] += 1
+    np.minimum(pp["age"], MAX_AGE, out=pp["age"])
+    age = pp["age"]
+    u_death, u_school = rs.uniform_pair("demography.death_school", year, pp["person_id"])
+
+    # deaths
+    alive = u_death >= mortality_table(p).take(age)
+    dead = np.flatnonzero(~alive)
+    dead_hh = pp["hh"].take(dead)
+    deaths = float(h["weight"][dead_hh].sum())
+    state.set_labour(dead, np.zeros(len(dead), np.int8), p)  # the dead no longer count as labour
+    h["size"] -= np.bincount(dead_hh, minlength=state.n).astype(np.int32)
+    pension_age = p["income.pension_age"]
+    h["pensioners"] -= np.bincount(dead_hh.take(np.flatnonzero(age.take(dead) > pension_age)), minlength=state.n)
+    h["pensioners"] += np.bincount(pp["hh"].take(np.flatnonzero((age == pension_age) & alive)), minlength=state.n)
+
+    # births: at most one a household a year, to households with women of child-bearing age
+    lo, hi = p["demography.fertility_ages"]
+    fertile = (age >= lo) & (age <= hi) & (pp["sex"] == 1) & alive
+    women = np.bincount(pp["hh"].take(np.flatnonzero(fertile)), minlength=state.n)
+    mothers = np.flatnonzero(women)
+    p_birth = 1.0 - (1.0 - p["demography.fertility"]) ** women[mothers]
+    born = mothers[rs.uniform("demography.birth", year, h["household_id"][mothers]) < p_birth]
+    # a newborn's id is a function of (household id, year) alone (common random numbers)
+    new_pid = state.birth_id_base + (year - state.first_year) * state.birth_id_stride + h["household_id"][born]
+    sex = rs.uniform("demography.birth_sex", year, new_pid) < 0.485  # about 106 boys per 100 girls
+    zeros = np.zeros(len(born), dtype=np.int8)
+    newborn = {"person_id": new_pid, "hh": born, "age": zeros, "sex": sex, "labour": zeros,
+               "chronic": zeros, "disabled": zeros, "school": zeros, "u_school": np.ones(len(born), np.float32)}
+
+    # one pass per column: the living, then the newborn
+    keep = np.flatnonzero(alive)
+    n_alive = len(keep)
+    columns = dict(pp, u_school=u_school)
+    for k, values in columns.items():  # flatnonzero + take beats boolean masks and np.compress here
+        out = np.empty(n_alive + len(born), dtype=values.dtype)
+        np.take(values, keep, out=out[:n_alive])
+        out[n_alive:] = newborn[k]
+        columns[k] = out
+    u_school = columns.pop("u_school")
+    pp.update(columns)
+    h["size"][born] += 1
+
+    _school_and_labour(state, u_school, p)
+    return {"deaths": deaths, "births": float(h["weight"][born].sum())}
+
+
+def _school_and_labour(state, u: np.ndarray, p) -> None:
+    """School stages by age (entry to high school and university drawn at the entry age,
+    compulsory-age dropouts drawn yearly), then labour capacity at its transitions."""
+    pp = state.p
+    pre, comp, high, uni, done = p["education.stage_ages"]
+    start, partial_from, none_from = p["labour.ages"]
+    age, school, labour = pp["age"], pp["school"], pp["labour"]
+    young = np.flatnonzero(age < max(done, start + 1))
+    a, s, uy = age[young], school[young], u[young]
+    stage = np.zeros(len(young), dtype=np.int8)
+    stage[(a >= pre) & (a < comp)] = S.PRESCHOOL
+    stage[(a >= comp) & (a < high) & (uy >= p["education.dropout"])] = S.COMPULSORY
+    stage[((a > high) & (a < uni) & (s == S.HIGH))
+          | ((a == high) & (s == S.COMPULSORY) & (uy < p["education.high_school_entry"]))] = S.HIGH
+    stage[((a > uni) & (a < done) & (s == S.UNIVERSITY))
+          | ((a == uni) & (s == S.HIGH) & (uy < p["education.university_entry"]))] = S.UNIVERSITY
+    school[young] = stage
+
+    # labour capacity: rises when a child reaches working age or a student leaves school
+    # (to what age and health allow), falls at the partial and no-capacity ages
+    ly = labour.take(young)
+    enters = ((a == start) | ((s >= S.HIGH) & (stage < S.HIGH))) & (a >= start) & (stage < S.HIGH)
+    can = np.where(pp["disabled"].take(young), S.NO_LABOUR, np.where(pp["chronic"].take(young), S.PARTIAL, S.FULL))
+    new = np.where(enters, can, ly).astype(np.int8)
+    new[stage >= S.HIGH] = S.NO_LABOUR
+    state.set_labour(young, new, p)
+    at_partial = np.flatnonzero(age == partial_from)
+    state.set_labour(at_partial, np.minimum(labour.take(at_partial), S.PARTIAL).astype(np.int8), p)
+    at_none = np.flatnonzero((age >= none_from) & (labour > S.NO_LABOUR))
+    state.set_labour(at_none, np.zeros(len(at_none), np.int8), p)

@@ -1,0 +1,101 @@
+"""Person shocks: illness (admissions by age, chronic status and register status, costs by
+severity, the reimbursement chain), chronic-disease and disability onset, schooling costs.
+
+The inpatient reimbursement chain, in order (兴安盟's five steps, 004_adfd829cfa619ca3.txt):
+basic medical insurance (above a deductible, up to a ceiling), critical-illness insurance
+(above a threshold), medical assistance (registered poor), and the out-of-pocket cap for
+registered poor (a share of the cost and an amount a year), the rest paid by the
+government backstop. Registered poor have deductible and threshold reduced.
+"""
+from __future__ import annotations
+
+import numpy as np
+from scipy.special import ndtri
+
+from fupin_sim.population import schema as S
+from fupin_sim.population.rules import MAX_AGE, age_table
+
+PAYERS = ("basic_insurance", "critical_insurance", "medical_assistance", "government_backstop")
+
+
+def admission_table(state, p) -> np.ndarray:
+    """Admission probability by [registered?, chronic?, age], scaled so the mean over the
+    starting population equals the survey rates for non-poor and registered poor."""
+    by_age = age_table(p["health.age_risk"])
+    risk = np.stack([by_age, by_age * np.float32(p["health.chronic_risk"])])  # [chronic, age]
+    pp = state.p
+    registered = (state.h["status"] != S.NONPOOR)[pp["hh"]]
+    person_risk = risk[pp["chronic"].astype(np.int8), pp["age"]]
+    rates = np.asarray(p["health.admission_rate"], float)
+    scale = [rates[g] / max(person_risk[registered == g].mean(), 1e-12) if (registered == g).any() else rates[g]
+             for g in (0, 1)]
+    table = np.minimum(np.stack([risk * np.float32(scale[0]), risk * np.float32(scale[1])]), 1.0)
+    return table.ravel()  # flat index: (registered * 2 + chronic) * (MAX_AGE + 1) + age
+
+
+def reimburse(cost: np.ndarray, insured: np.ndarray, poor: np.ndarray, p) -> dict[str, np.ndarray]:
+    """Split inpatient costs between the payers of the chain and the patient (vectorised)."""
+    factor = np.where(poor, p["health.poor_threshold_factor"], 1.0)
+    basic = np.minimum(p["health.basic_rate"] * np.maximum(cost - p["health.basic_deductible"] * factor, 0.0),
+                       p["health.basic_ceiling"]) * insured
+    left = cost - basic
+    critical = p["health.critical_rate"] * np.maximum(left - p["health.critical_threshold"] * factor, 0.0) * insured
+    left -= critical
+    assistance = p["health.assistance_rate"] * left * poor
+    left -= assistance
+    capped = np.minimum(left, np.minimum(p["health.poor_cap_share"] * cost, p["health.poor_cap_amount"]))
+    oop = np.where(poor, capped, left)
+    return {"basic_insurance": basic, "critical_insurance": critical, "medical_assistance": assistance,
+            "government_backstop": left - oop, "out_of_pocket": oop}
+
+
+def step(state, p, rs, year: int) -> dict:
+    h, pp = state.h, state.p
+    hh, pid, age = pp["hh"], pp["person_id"], pp["age"]
+    if "admission_table" not in state.scalars:
+        state.scalars["admission_table"] = admission_table(state, p)
+    registered = h["status"] != S.NONPOOR  # poor and exited households keep the health policies
+    poor_p = registered.take(hh)
+    chronic = pp["chronic"]
+    u_admit, u_chronic, u_disabled = rs.uniform_triple("shocks.illness", year, pid)
+    index = poor_p.astype(np.int16)  # (registered * 2 + chronic) * (MAX_AGE + 1) + age, in int16
+    index *= 2
+    index += chronic
+    index *= MAX_AGE + 1
+    index += age
+    rate = state.scalars["admission_table"].take(index)
+    admitted = np.flatnonzero(u_admit < rate)
+
+    # costs of the admitted: severity class, then a lognormal spread within the class
+    u_sev, u_cost = rs.uniform_pair("shocks.illness_cost", year, pid[admitted])
+    severity = np.minimum(np.searchsorted(np.cumsum(p["health.severity_shares"]), u_sev, side="right"),
+                          len(p["health.severity_cost"]) - 1)
+    sd = p["health.cost_sd"]
+    cost = np.asarray(p["health.severity_cost"], float)[severity] * np.exp(sd * ndtri(u_cost) - 0.5 * sd * sd)
+    ha = hh[admitted]
+    split = reimburse(cost, h["insured"][ha], poor_p[admitted], p)
+    n = state.n
+    chronic_rows = np.flatnonzero(chronic)
+    h["oop"] = (np.bincount(ha, weights=split["out_of_pocket"], minlength=n)
+                + p["health.chronic_cost"] * np.bincount(hh.take(chronic_rows), minlength=n))
+    students = np.flatnonzero(pp["school"] > 0)
+    stage_cost = np.array([0.0, *p["education.cost"]])
+    h["school_cost"] = np.bincount(hh.take(students), weights=stage_cost.take(pp["school"].take(students)),
+                                   minlength=n)
+
+    # onset of chronic illness and disability (they lower labour capacity from now on)
+    new_chronic = np.flatnonzero((u_chronic < age_table(p["health.chronic_onset"]).take(age)) & ~chronic)
+    new_disabled = np.flatnonzero((u_disabled < age_table(p["disability.onset"]).take(age)) & ~pp["disabled"])
+    chronic[new_chronic] = True
+    pp["disabled"][new_disabled] = True
+    labour = pp["labour"]
+    state.set_labour(new_chronic, np.minimum(labour.take(new_chronic), S.PARTIAL).astype(np.int8), p)
+    state.set_labour(new_disabled, np.zeros(len(new_disabled), np.int8), p)
+
+    w = h["weight"]
+    wa = w[ha]
+    out = {"admissions": float(wa.sum()), "medical_cost": float(cost @ wa),
+           "new_chronic": float(w[hh[new_chronic]].sum()), "new_disabled": float(w[hh[new_disabled]].sum())}
+    for payer in (*PAYERS, "out_of_pocket"):
+        out[f"paid_{payer}"] = float(split[payer] @ wa)
+    return out

@@ -1,0 +1,75 @@
+"""Results of a run: the yearly summary, the opt-in panel, and the manifest that says
+exactly what produced them (package version, seed, scenario hash, parameters)."""
+from __future__ import annotations
+
+import json
+import platform
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+
+def package_version() -> str:
+    from fupin_sim import __version__
+
+    return __version__
+
+
+def manifest(scenario, seed: int, origin: str, households: int, **extra) -> dict:
+    return {
+        "fupin_sim": package_version(),
+        "scenario": scenario.name,
+        "scenario_file": scenario.file,
+        "scenario_hash": scenario.hash,
+        "seed": int(seed),
+        "years": list(scenario.years),
+        "population": {"preset": scenario.preset, "origin": origin, "households_simulated": int(households)},
+        "python": platform.python_version(),
+        "numpy": np.__version__,
+        **extra,
+        "parameters": scenario.params.to_dict(),
+    }
+
+
+@dataclass
+class Result:
+    summary: pd.DataFrame
+    manifest: dict
+    panel: pd.DataFrame | None = None
+    params: object = None
+
+    def write(self, out: str | Path, figure: bool = True) -> Path:
+        """Write summary.csv, manifest.json, parameters.csv, panel.parquet/csv and a figure."""
+        out = Path(out)
+        out.mkdir(parents=True, exist_ok=True)
+        self.summary.to_csv(out / "summary.csv", index=False)
+        (out / "manifest.json").write_text(json.dumps(self.manifest, indent=1, ensure_ascii=False, default=str),
+                                           encoding="utf-8")
+        if self.params is not None:
+            self.params.table().to_csv(out / "parameters.csv", index=False)
+        if self.panel is not None:
+            write_table(self.panel, out / "panel")
+        if figure:
+            from fupin_sim.plots import trajectory
+
+            fig = trajectory(self.summary, title=self.manifest.get("scenario", ""))
+            fig.savefig(out / "trajectory.png", dpi=120)
+            import matplotlib.pyplot as plt
+
+            plt.close(fig)
+        return out
+
+
+def write_table(frame: pd.DataFrame, stem: Path) -> Path:
+    """Parquet when pyarrow is there (compact, typed), CSV otherwise."""
+    try:
+        import pyarrow  # noqa: F401
+    except ImportError:
+        path = stem.with_suffix(".csv")
+        frame.to_csv(path, index=False)
+        return path
+    path = stem.with_suffix(".parquet")
+    frame.to_parquet(path, index=False)
+    return path

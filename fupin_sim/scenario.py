@@ -1,0 +1,208 @@
+"""Scenarios are data: a YAML file that names a base (`extends:`), the population, the
+years, the seed and parameter overrides. It is validated completely before anything
+runs; an unknown key or a value of the wrong kind is an error naming the file and the
+key path, with the closest known key where one is close.
+
+    name: consolidation
+    extends: baseline.yaml          # a file next to this one, or a bundled scenario name
+    population: {preset: inner_mongolia_county, households: 20000}   # or {register: DIR}
+    years: [2021, 2025]
+    seed: 7
+    parameters:
+      poverty_line.national: {2021: 4000}
+      health: {poor_cap_amount: 3000}
+"""
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from fupin_sim.errors import InputError, close_match
+from fupin_sim.params import Params, available_presets
+
+TOP_KEYS = {"name", "description", "extends", "population", "years", "seed", "parameters"}
+POPULATION_KEYS = {"preset", "households", "register"}
+BUNDLED = Path(__file__).resolve().parent / "scenarios"
+
+
+@dataclass
+class Scenario:
+    name: str
+    file: str | None
+    preset: str
+    years: tuple[int, int]
+    seed: int
+    params: Params
+    households: int | None = None
+    register: str | None = None
+    description: str = ""
+    data: dict = field(default_factory=dict)
+
+    @property
+    def hash(self) -> str:
+        """Fingerprint of everything that shapes the results (not the name or description)."""
+        content = {k: v for k, v in self.data.items() if k not in ("name", "description", "extends")}
+        content["_params"] = self.params.fingerprint()
+        blob = json.dumps(content, sort_keys=True, default=str).encode()
+        return hashlib.sha256(blob).hexdigest()[:16]
+
+    def with_options(self, *, households: int | None = None, years: tuple[int, int] | None = None,
+                     seed: int | None = None, parameters: dict | None = None) -> "Scenario":
+        """A copy with command-line style overrides, validated like file content."""
+        data = copy.deepcopy(self.data)
+        if households is not None:
+            data.setdefault("population", {})["households"] = households
+        if years is not None:
+            data["years"] = list(years)
+        if seed is not None:
+            data["seed"] = seed
+        if parameters:
+            data["parameters"] = _merge(data.get("parameters") or {}, parameters)
+        return _build(data, self.file, where="option")
+
+
+def bundled_scenarios() -> list[str]:
+    return sorted(p.stem for p in BUNDLED.glob("*.yaml")) if BUNDLED.is_dir() else []
+
+
+def resolve_path(ref: str | Path, relative_to: Path | None = None) -> Path:
+    """A scenario file by path, relative to another scenario, or by bundled name."""
+    ref = str(ref)
+    candidates = [Path(ref)]
+    if relative_to is not None:
+        candidates.insert(0, relative_to.parent / ref)
+    candidates += [BUNDLED / ref, BUNDLED / f"{ref}.yaml"]
+    for c in candidates:
+        if c.is_file():
+            return c.resolve()
+    hint = close_match(Path(ref).stem, bundled_scenarios())
+    raise InputError(f"scenario file not found{hint}; bundled scenarios: {bundled_scenarios()}",
+                     file=ref)
+
+
+def load_scenario(ref: str | Path) -> Scenario:
+    """Load, merge with its bases and validate a scenario file (or a bundled scenario name)."""
+    path = resolve_path(ref)
+    return _build(_read_merged(path, ()), str(path))
+
+
+def _read_yaml(path: Path) -> dict:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        raise InputError("is not UTF-8 text", file=str(path)) from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else None
+        raise InputError(f"is not valid YAML: {getattr(e, 'problem', None) or e}", file=str(path),
+                         where=where) from None
+    if data is None:
+        raise InputError("is empty: a scenario needs at least a name", file=str(path))
+    if not isinstance(data, dict):
+        raise InputError(f"must be a mapping of keys (name, years, ...), not a {type(data).__name__}",
+                         file=str(path))
+    for key in data:
+        if key not in TOP_KEYS:
+            raise InputError(f"unknown key{close_match(key, TOP_KEYS)}; known keys: {sorted(TOP_KEYS)}",
+                             file=str(path), where=str(key))
+    return data
+
+
+def _read_merged(path: Path, seen: tuple[Path, ...]) -> dict:
+    if path in seen:
+        raise InputError(f"scenarios extend each other in a cycle: {' -> '.join(map(str, seen + (path,)))}",
+                         file=str(path), where="extends")
+    data = _read_yaml(path)
+    base_ref = data.get("extends")
+    if base_ref is None:
+        return data
+    if not isinstance(base_ref, str):
+        raise InputError("expected the name or path of a base scenario", file=str(path), where="extends")
+    try:
+        base_path = resolve_path(base_ref, relative_to=path)
+    except InputError as e:
+        raise InputError(e.detail, file=str(path), where="extends") from None
+    return _merge(_read_merged(base_path, seen + (path,)), data)
+
+
+def _merge(base: dict, over: dict) -> dict:
+    out = copy.deepcopy(base)
+    for k, v in over.items():
+        if isinstance(v, dict) and isinstance(out.get(k), dict) and k != "years":
+            out[k] = _merge(out[k], v)
+        else:
+            out[k] = copy.deepcopy(v)
+    return out
+
+
+def _int(value: Any, file, where, low: int | None = None, high: int | None = None) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise InputError(f"expected a whole number, got {value!r}", file=file, where=where)
+    if (low is not None and value < low) or (high is not None and value > high):
+        raise InputError(f"{value} is outside [{low}, {high if high is not None else '∞'}]", file=file, where=where)
+    return value
+
+
+def parse_years(value: Any, file=None, where="years") -> tuple[int, int]:
+    """[2016, 2020], '2016-2020' or a single year."""
+    if isinstance(value, str):
+        parts = value.replace("–", "-").split("-")
+        try:
+            value = [int(x) for x in parts]
+        except ValueError:
+            raise InputError(f"expected years as 'A-B' or [A, B], got {value!r}", file=file, where=where) from None
+    if isinstance(value, int) and not isinstance(value, bool):
+        value = [value, value]
+    if not isinstance(value, (list, tuple)) or len(value) != 2:
+        raise InputError(f"expected years as [first, last], got {value!r}", file=file, where=where)
+    first, last = (_int(v, file, f"{where}[{i}]", 1991, 2100) for i, v in enumerate(value))
+    if first > last:
+        raise InputError(f"first year {first} is after last year {last}", file=file, where=where)
+    return first, last
+
+
+def _build(data: dict, file: str | None, where: str = "") -> Scenario:
+    def at(key):
+        return f"{where}.{key}" if where else key
+
+    name = data.get("name", Path(file).stem if file else "scenario")
+    if not isinstance(name, str) or not name:
+        raise InputError("expected a non-empty text", file=file, where=at("name"))
+    description = data.get("description", "")
+    if not isinstance(description, str):
+        raise InputError("expected a text", file=file, where=at("description"))
+    pop = data.get("population") or {}
+    if not isinstance(pop, dict):
+        raise InputError("expected a mapping with preset, households or register", file=file, where=at("population"))
+    for key in pop:
+        if key not in POPULATION_KEYS:
+            raise InputError(f"unknown key{close_match(key, POPULATION_KEYS)}; known: {sorted(POPULATION_KEYS)}",
+                             file=file, where=at(f"population.{key}"))
+    preset = pop.get("preset", "inner_mongolia_county")
+    if preset not in available_presets():
+        raise InputError(f"unknown preset {preset!r}{close_match(str(preset), available_presets())}; "
+                         f"available: {available_presets()}", file=file, where=at("population.preset"))
+    households = pop.get("households")
+    if households is not None:
+        households = _int(households, file, at("population.households"), 1)
+    register = pop.get("register")
+    if register is not None:
+        if not isinstance(register, str):
+            raise InputError("expected a folder path", file=file, where=at("population.register"))
+        if file and not Path(register).is_absolute():
+            register = str(Path(file).parent / register)
+    if "years" not in data:
+        raise InputError("missing key 'years' ([first, last] simulated years)", file=file)
+    years = parse_years(data["years"], file, at("years"))
+    seed = _int(data.get("seed", 0), file, at("seed"), 0, 2**63 - 1)
+    params = Params.defaults(preset).override(data.get("parameters") or {}, file=file, where=at("parameters"))
+    return Scenario(name=name, file=file, preset=preset, years=years, seed=seed, params=params,
+                    households=households, register=register, description=description, data=copy.deepcopy(data))

@@ -1,0 +1,133 @@
+"""Poverty status: the year's line, the income test, "两不愁三保障", register transitions
+(poor → exited → relapsed 返贫; non-registered → newly poor 新致贫) and the monitoring flag
+(防止返贫监测), and the year's poverty metrics.
+
+The income test uses per-capita income net of out-of-pocket medical and schooling costs
+(the share set by `exit.deduct_expenditure`), as registration counts heavy spending as
+a cause of poverty. The three guarantees (三保障) are read as: every compulsory-age child
+in school, basic medical insurance, a safe house; enough food and clothing (两不愁) is
+read as income above the line.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from fupin_sim.population import schema as S
+from fupin_sim.population.rules import poverty_line
+
+
+def guarantees_met(state, p) -> np.ndarray:
+    pp = state.p
+    comp, high = p["education.stage_ages"][1:3]
+    out_of_school = np.flatnonzero((pp["age"] >= comp) & (pp["age"] < high) & (pp["school"] != S.COMPULSORY))
+    ok = state.h["insured"] & state.h["housing_safe"]
+    ok[pp["hh"][out_of_school]] = False
+    return ok
+
+
+def test_income(state, p, total: np.ndarray | None = None) -> np.ndarray:
+    """Per-capita income used for the poverty test (yuan/person/year)."""
+    h = state.h
+    total = state.income_total() if total is None else total
+    net = total - p["exit.deduct_expenditure"] * (h["oop"] + h["school_cost"])
+    return net / np.maximum(h["size"], 1)
+
+
+def infer_cause(state, rows: np.ndarray, total: np.ndarray) -> np.ndarray:
+    """Main cause for newly registered households `rows`, from what pushed them under the line:
+    illness or schooling costs above a quarter of income, else disability, old age (everyone
+    65+), no labour, or lacking skills."""
+    h, pp = state.h, state.p
+    c = S.CODE["cause"]
+    flag = np.zeros(state.n, dtype=bool)
+    flag[rows] = True
+    members = np.flatnonzero(flag.take(pp["hh"]))
+    local = np.searchsorted(rows, pp["hh"][members])
+    disabled = np.bincount(local, weights=pp["disabled"][members], minlength=len(rows)) > 0
+    aged = np.bincount(local, weights=pp["age"][members] < 65, minlength=len(rows)) == 0
+    income = np.maximum(total[rows], 1.0)
+    cause = np.full(len(rows), c["skills"], dtype=np.int8)
+    cause[h["labour_units"][rows] == 0] = c["other"]
+    cause[aged] = c["aged"]
+    cause[disabled] = c["disability"]
+    cause[h["school_cost"][rows] > 0.25 * income] = c["schooling"]
+    cause[h["oop"][rows] > 0.25 * income] = c["illness"]
+    return cause
+
+
+def step(state, p, rs, year: int) -> dict:
+    """Apply this year's register transitions; return the year's metrics."""
+    h = state.h
+    line = poverty_line(p)
+    total = state.income_total()
+    y = test_income(state, p, total)
+    ok = guarantees_met(state, p)
+    status = h["status"]
+    alive = h["size"] > 0
+    below = (y < line) & alive
+    identification = p["exit.identification"]
+    identified = (True if identification >= 1.0 else  # certain: no draw needed, and no other stream moves
+                  rs.uniform("status.identification", year, h["household_id"]) < identification)
+
+    exits = (status == S.POOR) & (y >= line * p["exit.income_ratio"]) & ok & alive
+    relapses = (status == S.EXITED) & (below | ~ok) & identified & alive
+    new_poor = (status == S.NONPOOR) & below & identified
+    exited_before = (status == S.EXITED) & alive
+
+    status[exits] = S.EXITED
+    h["year_exited"][exits] = year
+    status[relapses | new_poor] = S.POOR
+    h["relapses"][relapses] += 1
+    new_rows = np.flatnonzero(new_poor)
+    h["cause"][new_rows] = infer_cause(state, new_rows, total)
+    h["year_registered"][new_poor] = year
+    # a household whose members have all died leaves the register
+    status[~alive] = S.NONPOOR
+
+    expense = h["oop"] + h["school_cost"]
+    h["monitored"] = alive & (status != S.POOR) & (
+        (y < p["monitoring.income_multiple"] * line)
+        | (expense > p["monitoring.expenditure_share"] * np.maximum(total, 0.0)))
+
+    return metrics(state, y, total, line, exits=exits, relapses=relapses, new_poor=new_poor,
+                   exited_before=exited_before)
+
+
+def metrics(state, y, total, line, *, exits, relapses, new_poor, exited_before) -> dict:
+    """The year's aggregates, weighted by household weights (persons by household size)."""
+    h = state.h
+    w = h["weight"]
+    wp = w * h["size"]
+    persons = float(wp.sum())
+    per_person = 1.0 / persons if persons else 0.0
+    gap = np.maximum(line - y, 0.0)
+    gap *= 1.0 / line
+    np.minimum(gap, 1.0, out=gap)
+    poor = gap > 0
+    registered = h["status"] == S.POOR
+    reg_persons = float(wp @ registered)
+    flows = {name: float(w @ rows) for name, rows in
+             (("exits", exits), ("relapses", relapses), ("new_poor", new_poor), ("exited_before", exited_before))}
+    out = {
+        "households": float(w @ (h["size"] > 0)),
+        "persons": persons,
+        "poverty_line": line,
+        "registered_poor": float(w @ registered),
+        "registered_poor_persons": reg_persons,
+        "exited": float(w @ (h["status"] == S.EXITED)),
+        "income_poor_persons": float(wp @ poor),
+        "headcount_ratio": float(wp @ poor) * per_person,
+        "fgt0": float(wp @ poor) * per_person,
+        "fgt1": float(wp @ gap) * per_person,
+        "fgt2": float(wp @ (gap * gap)) * per_person,
+        "exits": flows["exits"],
+        "relapses": flows["relapses"],
+        "relapse_rate": flows["relapses"] / flows["exited_before"] if flows["exited_before"] else 0.0,
+        "new_poor": flows["new_poor"],
+        "monitored": float(w @ h["monitored"]),
+    }
+    for source in S.INCOME_SOURCES:
+        out[f"income_{source}_per_capita"] = float(w @ h[f"income_{source}"]) * per_person
+    out["income_per_capita_registered_poor"] = float((w * registered) @ total) / reg_persons if reg_persons else 0.0
+    out["out_of_pocket_medical"] = float(w @ h["oop"])
+    return out
