@@ -1,4 +1,6 @@
-"""Figures (matplotlib): each function returns a Figure, for notebooks and for files."""
+"""Figures (matplotlib): each function returns a Figure, for notebooks and for files.
+
+Labels are English for now; Chinese labels need a CJK font and come with the report layer."""
 from __future__ import annotations
 
 import matplotlib
@@ -11,9 +13,9 @@ LABELS = {
     "registered_poor_persons": "Registered poor (persons)",
     "income_poor_persons": "Persons below the line",
     "exits": "Exits (households)",
-    "relapses": "Relapses 返贫 (households)",
-    "new_poor": "Newly poor 新致贫 (households)",
-    "monitored": "Monitored 监测 (households)",
+    "relapses": "Relapses (households)",
+    "new_poor": "Newly poor (households)",
+    "monitored": "Monitored (households)",
 }
 
 

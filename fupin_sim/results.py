@@ -39,9 +39,12 @@ class Result:
     manifest: dict
     panel: pd.DataFrame | None = None
     params: object = None
+    replicates: pd.DataFrame | None = None
+    bands: pd.DataFrame | None = None
 
     def write(self, out: str | Path, figure: bool = True) -> Path:
-        """Write summary.csv, manifest.json, parameters.csv, panel.parquet/csv and a figure."""
+        """Write summary.csv, manifest.json, parameters.csv, the trajectory figure, and when
+        present replicates.csv, bands.csv and the panel (Parquet, or CSV without pyarrow)."""
         out = Path(out)
         out.mkdir(parents=True, exist_ok=True)
         self.summary.to_csv(out / "summary.csv", index=False)
@@ -51,10 +54,14 @@ class Result:
             self.params.table().to_csv(out / "parameters.csv", index=False)
         if self.panel is not None:
             write_table(self.panel, out / "panel")
+        if self.replicates is not None:
+            self.replicates.to_csv(out / "replicates.csv", index=False)
+        if self.bands is not None:
+            self.bands.to_csv(out / "bands.csv", index=False)
         if figure:
             from fupin_sim.plots import trajectory
 
-            fig = trajectory(self.summary, title=self.manifest.get("scenario", ""))
+            fig = trajectory(self.summary, self.bands, title=self.manifest.get("scenario", ""))
             fig.savefig(out / "trajectory.png", dpi=120)
             import matplotlib.pyplot as plt
 

@@ -73,6 +73,8 @@ def step(state, p, rs, year: int) -> dict:
     relapses = (status == S.EXITED) & (below | ~ok) & identified & alive
     new_poor = (status == S.NONPOOR) & below & identified
     exited_before = (status == S.EXITED) & alive
+    dissolved_poor = (status == S.POOR) & ~alive  # every member died this year
+    dissolved_exited = (status == S.EXITED) & ~alive
 
     status[exits] = S.EXITED
     h["year_exited"][exits] = year
@@ -90,10 +92,11 @@ def step(state, p, rs, year: int) -> dict:
         | (expense > p["monitoring.expenditure_share"] * np.maximum(total, 0.0)))
 
     return metrics(state, y, total, line, exits=exits, relapses=relapses, new_poor=new_poor,
-                   exited_before=exited_before)
+                   exited_before=exited_before, dissolved_poor=dissolved_poor, dissolved_exited=dissolved_exited)
 
 
-def metrics(state, y, total, line, *, exits, relapses, new_poor, exited_before) -> dict:
+def metrics(state, y, total, line, *, exits, relapses, new_poor, exited_before, dissolved_poor,
+            dissolved_exited) -> dict:
     """The year's aggregates, weighted by household weights (persons by household size)."""
     h = state.h
     w = h["weight"]
@@ -107,7 +110,8 @@ def metrics(state, y, total, line, *, exits, relapses, new_poor, exited_before) 
     registered = h["status"] == S.POOR
     reg_persons = float(wp @ registered)
     flows = {name: float(w @ rows) for name, rows in
-             (("exits", exits), ("relapses", relapses), ("new_poor", new_poor), ("exited_before", exited_before))}
+             (("exits", exits), ("relapses", relapses), ("new_poor", new_poor), ("exited_before", exited_before),
+              ("dissolved_poor", dissolved_poor), ("dissolved_exited", dissolved_exited))}
     out = {
         "households": float(w @ (h["size"] > 0)),
         "persons": persons,
@@ -124,6 +128,8 @@ def metrics(state, y, total, line, *, exits, relapses, new_poor, exited_before) 
         "relapses": flows["relapses"],
         "relapse_rate": flows["relapses"] / flows["exited_before"] if flows["exited_before"] else 0.0,
         "new_poor": flows["new_poor"],
+        "dissolved_poor": flows["dissolved_poor"],
+        "dissolved_exited": flows["dissolved_exited"],
         "monitored": float(w @ h["monitored"]),
     }
     for source in S.INCOME_SOURCES:

@@ -143,7 +143,7 @@ def _parse(series: pd.Series, c: S.Column, file: Path) -> np.ndarray:
     text = series.astype(str).str.strip()
     if c.kind == "category":
         cats = S.CATEGORIES[c.name]
-        codes = pd.Categorical(text, categories=cats).codes
+        codes = text.map(S.CODE[c.name]).fillna(-1).to_numpy(dtype=np.int64)
         bad = np.flatnonzero(codes < 0)
         if len(bad):
             v = text.iloc[bad[0]]

@@ -1,0 +1,56 @@
+"""Ensembles: replicates of one scenario, with seeds derived from one base seed, summarised
+as the mean and quantile bands (5/25/50/75/95%) of every yearly metric.
+
+Replicates are independent of `n_jobs` and of the order they finish in: replicate r always
+runs with seed `RandomStreams(base).replicate_seed(r)`.
+"""
+from __future__ import annotations
+
+import pandas as pd
+
+from fupin_sim.results import Result, manifest
+from fupin_sim.rng import RandomStreams
+from fupin_sim.scenario import Scenario
+
+QUANTILES = {"q05": 0.05, "q25": 0.25, "q50": 0.5, "q75": 0.75, "q95": 0.95}
+
+
+def replicate_seeds(base_seed: int, reps: int) -> list[int]:
+    streams = RandomStreams(base_seed)
+    return [streams.replicate_seed(r) for r in range(reps)]
+
+
+def _one(scenario: Scenario, seed: int) -> tuple[pd.DataFrame, dict]:
+    from fupin_sim.simulation import simulate
+
+    result = simulate(scenario, seed=seed)
+    return result.summary, result.manifest["population"]
+
+
+def run_ensemble(scenario: Scenario, reps: int, n_jobs: int = 1) -> Result:
+    if reps < 1:
+        raise ValueError("reps must be at least 1")
+    seeds = replicate_seeds(scenario.seed, reps)
+    if n_jobs == 1:
+        runs = [_one(scenario, s) for s in seeds]
+    else:
+        from joblib import Parallel, delayed
+
+        runs = Parallel(n_jobs=n_jobs)(delayed(_one)(scenario, s) for s in seeds)
+    frames = [summary for summary, _ in runs]
+    replicates = pd.concat([f.assign(rep=r, seed=s) for r, (f, s) in enumerate(zip(frames, seeds))],
+                           ignore_index=True)
+    metrics = [c for c in frames[0].columns if c != "year"]
+    summary = replicates.groupby("year", as_index=False)[metrics].mean()
+    bands = bands_of(replicates, metrics)
+    man = manifest(scenario, scenario.seed, runs[0][1]["origin"], runs[0][1]["households_simulated"],
+                   replicates=reps, replicate_seeds=seeds, summary="mean over replicates")
+    return Result(summary=summary, manifest=man, params=scenario.params, replicates=replicates, bands=bands)
+
+
+def bands_of(replicates: pd.DataFrame, metrics: list[str]) -> pd.DataFrame:
+    """Long table: year, metric, q05, q25, q50, q75, q95."""
+    long = replicates.melt(id_vars=["year"], value_vars=metrics, var_name="metric")
+    grouped = long.groupby(["year", "metric"])["value"]
+    out = pd.concat({name: grouped.quantile(q) for name, q in QUANTILES.items()}, axis=1).reset_index()
+    return out.sort_values(["metric", "year"], ignore_index=True)

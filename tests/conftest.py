@@ -1,0 +1,14 @@
+import pytest
+
+import fupin_sim as fs
+
+
+@pytest.fixture(scope="session")
+def baseline():
+    return fs.load_scenario("baseline")
+
+
+@pytest.fixture()
+def small(baseline):
+    """The baseline at 3000 households over 2016-2020: fast, and big enough for flows."""
+    return baseline.with_options(households=3000, years=(2016, 2020))

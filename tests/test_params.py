@@ -1,0 +1,66 @@
+import pytest
+import yaml
+from importlib import resources
+
+from fupin_sim.errors import InputError
+from fupin_sim.params import Params, available_presets
+
+
+def test_every_parameter_has_unit_source_and_confidence():
+    for preset in available_presets():
+        params = Params.defaults(preset)
+        for path in params.paths():
+            leaf = params[path]
+            assert leaf.unit and leaf.source and leaf.confidence in ("high", "medium", "low"), path
+
+
+def test_defaults_file_states_sources_not_placeholders():
+    text = resources.files("fupin_sim.params").joinpath("defaults.yaml").read_text(encoding="utf-8")
+    tree = yaml.safe_load(text)
+    assert "TODO" not in text and "TBD" not in text
+    assert tree["poverty_line"]["national"]["value"][2014] == 2800
+
+
+def test_dated_values_step_from_each_year_on():
+    p = Params.defaults().override({"poverty_line.national": {2021: 5547, 2023: 6100}})
+    assert [p.at(y)["poverty_line.national"] for y in (2019, 2021, 2022, 2023, 2030)] == [5547, 5547, 5547, 6100, 6100]
+    base = Params.defaults()
+    assert base.at(2013)["poverty_line.national"] == 2800  # before the first date: the earliest value
+    assert base.at(2019)["poverty_line.national"] == 3218
+
+
+def test_nested_and_dotted_overrides_are_equivalent():
+    a = Params.defaults().override({"health": {"basic_rate": 0.7}})
+    b = Params.defaults().override({"health.basic_rate": 0.7})
+    assert a.to_dict() == b.to_dict() and a.fingerprint() == b.fingerprint()
+    assert a["health.basic_rate"].source.startswith("scenario override")
+
+
+@pytest.mark.parametrize("override, message", [
+    ({"health.basic_rat": 0.7}, "s.yaml: parameters.health.basic_rat: unknown parameter (did you mean 'health.basic_rate'?)"),
+    ({"health": {"basic_rate": 1.7}}, "s.yaml: parameters.health.basic_rate: 1.7 is outside [0, 1] for unit 'share'"),
+    ({"health.basic_rate": "high"}, "s.yaml: parameters.health.basic_rate: expected a number, got 'high'"),
+    ({"health.critical_threshold": -5}, "s.yaml: parameters.health.critical_threshold: -5 is outside >= 0 for unit 'yuan/person/year'"),
+    ({"status.line": "jiangsuu"}, "s.yaml: parameters.status.line: 'jiangsuu' is not one of ['national', 'jiangsu'] (did you mean 'jiangsu'?)"),
+    ({"poverty_line.national": {"2021": 5547}}, "s.yaml: parameters.poverty_line.national: dated values are keyed by year (1900-2100), got '2021'"),
+    ({"health.basic_rate": {"value": 0.7, "unit": "yuan"}}, "s.yaml: parameters.health.basic_rate: unit 'yuan' does not match the parameter's unit 'share'"),
+    ({"exit.identification": float("nan")}, "s.yaml: parameters.exit.identification: expected a finite number, got nan"),
+])
+def test_bad_overrides_name_the_file_and_key_path(override, message):
+    with pytest.raises(InputError) as err:
+        Params.defaults().override(override, file="s.yaml")
+    assert str(err.value) == message
+
+
+def test_tables_may_change_length_but_not_shape():
+    p = Params.defaults().override({"health.age_risk": [[0, 1.0], [50, 2.0]]})
+    assert p["health.age_risk"].value == [[0, 1.0], [50, 2.0]]
+    with pytest.raises(InputError, match="expected a list shaped like"):
+        Params.defaults().override({"health.age_risk": [1, 2]})
+    with pytest.raises(InputError, match="expected a list shaped like"):
+        Params.defaults().override({"health.severity_shares": [0.5, 0.5]})
+
+
+def test_unknown_preset_is_reported_with_a_suggestion():
+    with pytest.raises(InputError, match="did you mean 'jiangsu_low_income'"):
+        Params.defaults("jiangsu_low_incom")

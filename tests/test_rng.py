@@ -1,0 +1,51 @@
+import numpy as np
+from scipy import stats
+
+from fupin_sim.rng import RandomStreams
+
+
+def test_uniforms_strictly_inside_unit_interval_even_at_extreme_bits():
+    rs = RandomStreams(1)
+    ids = np.arange(2_000_000)
+    for draw in (*rs.uniform_pair("x", 2016, ids), rs.uniform("x", 2016, ids), *rs.uniform_triple("x", 2016, ids)):
+        assert draw.min() > 0.0 and draw.max() < 1.0
+    normals = rs.normal_pair("x", 2016, ids)
+    assert all(np.isfinite(z).all() for z in normals)
+
+
+def test_uniform_and_normal_distributions():
+    rs = RandomStreams(7)
+    ids = np.arange(200_000)
+    u, v = rs.uniform_pair("a", 2020, ids)
+    assert stats.kstest(u, "uniform").pvalue > 1e-3
+    assert stats.kstest(v, "uniform").pvalue > 1e-3
+    assert abs(np.corrcoef(u, v)[0, 1]) < 0.01
+    for w in rs.uniform_triple("a", 2020, ids):
+        assert stats.kstest(w, "uniform").pvalue > 1e-3
+    z1, z2 = rs.normal_pair("b", 2020, ids)
+    assert abs(z1.mean()) < 0.01 and abs(z1.std() - 1) < 0.01 and abs(np.corrcoef(z1, z2)[0, 1]) < 0.01
+    assert stats.kstest(z1[:50_000], "norm").pvalue > 1e-3
+
+
+def test_streams_differ_by_seed_name_and_year():
+    ids = np.arange(100_000)
+    base = RandomStreams(1).uniform("a", 2020, ids)
+    for other in (RandomStreams(2).uniform("a", 2020, ids), RandomStreams(1).uniform("b", 2020, ids),
+                  RandomStreams(1).uniform("a", 2021, ids)):
+        assert abs(np.corrcoef(base, other)[0, 1]) < 0.02
+
+
+def test_a_draw_depends_only_on_the_id_not_on_who_else_is_drawn():
+    rs = RandomStreams(3)
+    ids = np.arange(10_000)
+    full = rs.uniform("decision", 2018, ids)
+    subset = np.array([9_999, 17, 4_242, 0])
+    assert np.array_equal(rs.uniform("decision", 2018, subset), full[subset])
+    assert np.array_equal(rs.uniform("decision", 2018, ids[::-1]), full[::-1])
+    assert np.array_equal(RandomStreams(3).uniform("decision", 2018, ids), full)
+
+
+def test_replicate_seeds_are_distinct_and_reproducible():
+    seeds = [RandomStreams(5).replicate_seed(r) for r in range(100)]
+    assert seeds[0] == 5 and len(set(seeds)) == 100
+    assert seeds == [RandomStreams(5).replicate_seed(r) for r in range(100)]

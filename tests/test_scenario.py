@@ -1,0 +1,89 @@
+import pytest
+
+import fupin_sim as fs
+from fupin_sim.errors import InputError
+from fupin_sim.scenario import bundled_scenarios, load_scenario
+
+
+def write(path, text):
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def error_of(path):
+    with pytest.raises(InputError) as err:
+        load_scenario(path)
+    return str(err.value)
+
+
+def test_bundled_scenarios_validate_and_run():
+    assert {"baseline", "jiangsu"} <= set(bundled_scenarios())
+    for name in bundled_scenarios():
+        sc = load_scenario(name)
+        result = fs.run(sc, households=400, years=(sc.years[0], sc.years[0] + 1))
+        assert len(result.summary) == 2
+
+
+def test_extends_merges_parameters_and_resolves_relative_paths(tmp_path):
+    write(tmp_path / "base.yaml", "name: base\nyears: [2016, 2020]\nseed: 4\n"
+                                  "parameters: {health: {basic_rate: 0.7, poor_cap_amount: 3000}}\n")
+    sub = tmp_path / "sub"
+    sub.mkdir()
+    child = write(sub / "child.yaml", "name: child\nextends: ../base.yaml\nyears: [2016, 2018]\n"
+                                      "parameters: {health: {basic_rate: 0.65}}\n")
+    sc = load_scenario(child)
+    assert sc.years == (2016, 2018) and sc.seed == 4
+    assert sc.params.value("health.basic_rate") == 0.65
+    assert sc.params.value("health.poor_cap_amount") == 3000  # kept from the base
+
+
+def test_extends_a_bundled_scenario_by_name(tmp_path):
+    sc = load_scenario(write(tmp_path / "mine.yaml", "name: mine\nextends: baseline\n"))
+    assert sc.years == load_scenario("baseline").years
+
+
+def test_scenario_hash_tracks_content_not_name(tmp_path):
+    a = load_scenario(write(tmp_path / "a.yaml", "name: a\nyears: [2016, 2020]\n"))
+    b = load_scenario(write(tmp_path / "b.yaml", "name: b\nyears: [2016, 2020]\n"))
+    c = load_scenario(write(tmp_path / "c.yaml", "name: c\nyears: [2016, 2020]\nparameters: {health.basic_rate: 0.7}\n"))
+    assert a.hash == b.hash != c.hash
+
+
+@pytest.mark.parametrize("text, message", [
+    ("name: x\nyear: [2016, 2020]\n", "year: unknown key (did you mean 'years'?); known keys:"),
+    ("name: x\nyears: [2016, 2020]\npopulation: {preset: inner_mongolia_countyy}\n",
+     "population.preset: unknown preset 'inner_mongolia_countyy' (did you mean 'inner_mongolia_county'?)"),
+    ("name: x\nyears: [2016, 2020]\npopulation: {househlds: 10}\n",
+     "population.househlds: unknown key (did you mean 'households'?)"),
+    ("name: x\nyears: [2016, 2020]\npopulation: {households: many}\n",
+     "population.households: expected a whole number, got 'many'"),
+    ("name: x\nyears: [2020, 2016]\n", "years: first year 2020 is after last year 2016"),
+    ("name: x\nyears: [2016, 2020]\nseed: -1\n", "seed: -1 is outside"),
+    ("name: x\n", "missing key 'years'"),
+    ("name: x\nyears: [2016, 2020]\nparameters: {health: {basic_rate: 2}}\n",
+     "parameters.health.basic_rate: 2 is outside [0, 1] for unit 'share'"),
+    ("name: x\nyears: [2016, 2020\n", "is not valid YAML"),
+    ("- just\n- a list\n", "must be a mapping of keys"),
+    ("", "is empty"),
+    ("name: x\nextends: nowhere.yaml\nyears: [2016, 2020]\n", "extends: scenario file not found"),
+])
+def test_bad_scenarios_name_file_and_key_path(tmp_path, text, message):
+    path = write(tmp_path / "s.yaml", text)
+    err = error_of(path)
+    assert err.startswith(str(path)) and message in err
+
+
+def test_extends_cycles_are_reported(tmp_path):
+    write(tmp_path / "a.yaml", "name: a\nextends: b.yaml\nyears: [2016, 2020]\n")
+    write(tmp_path / "b.yaml", "name: b\nextends: a.yaml\n")
+    assert "extend each other in a cycle" in error_of(tmp_path / "a.yaml")
+
+
+def test_unknown_bundled_name_suggests_the_closest():
+    with pytest.raises(InputError, match="did you mean 'baseline'"):
+        load_scenario("baselin")
+
+
+def test_yaml_tags_that_would_run_code_are_refused(tmp_path):
+    path = write(tmp_path / "evil.yaml", "name: !!python/object/apply:os.system ['echo hacked']\nyears: [2016, 2020]\n")
+    assert "is not valid YAML" in error_of(path)

@@ -1,0 +1,75 @@
+"""Whole-run invariants and monotone effects."""
+import numpy as np
+import pytest
+
+import fupin_sim as fs
+from fupin_sim.population import schema as S
+from fupin_sim.simulation import Simulation
+
+
+@pytest.fixture(scope="module")
+def result(baseline):
+    return Simulation(baseline.with_options(households=5000), seed=2, panel=True).run()
+
+
+def test_summary_is_finite_and_within_bounds(result):
+    s = result.summary
+    assert list(s["year"]) == list(range(2016, 2026))
+    assert np.isfinite(s.select_dtypes("number").to_numpy()).all()
+    assert ((s["headcount_ratio"] >= 0) & (s["headcount_ratio"] <= 1)).all()
+    assert ((s["fgt2"] <= s["fgt1"] + 1e-12) & (s["fgt1"] <= s["fgt0"] + 1e-12)).all()
+    assert ((s["relapse_rate"] >= 0) & (s["relapse_rate"] <= 1)).all()
+
+
+def test_persons_are_conserved_except_by_births_and_deaths(baseline):
+    sim = Simulation(baseline.with_options(households=5000), seed=3)
+    persons = sim.state.h["size"] @ sim.state.h["weight"]
+    while not sim.done:
+        row = sim.step()
+        assert row["persons"] == pytest.approx(persons + row["births"] - row["deaths"], rel=1e-12)
+        persons = row["persons"]
+
+
+def test_register_stocks_follow_their_flows(result):
+    s = result.summary
+    for prev, cur in zip(s.iloc[:-1].itertuples(), s.iloc[1:].itertuples()):
+        assert cur.registered_poor == pytest.approx(prev.registered_poor - cur.exits + cur.relapses + cur.new_poor
+                                                    - cur.dissolved_poor)
+        assert cur.exited == pytest.approx(prev.exited + cur.exits - cur.relapses - cur.dissolved_exited)
+
+
+def test_medical_costs_are_fully_paid_by_someone(result):
+    s = result.summary
+    payers = s[["paid_basic_insurance", "paid_critical_insurance", "paid_medical_assistance",
+                "paid_government_backstop", "paid_out_of_pocket"]].sum(axis=1)
+    assert np.allclose(payers, s["medical_cost"], rtol=1e-12)
+
+
+def test_panel_is_opt_in_and_complete(result, baseline):
+    assert len(result.panel) == 10 * 5000
+    assert set(result.panel["status"].unique()) <= {S.NONPOOR, S.POOR, S.EXITED}
+    assert fs.run(baseline.with_options(households=500, years=(2016, 2017))).panel is None
+
+
+def _final(scenario, key, **params):
+    runs = [fs.run(scenario.with_options(parameters=params or None), seed=s).summary.iloc[-1][key] for s in (1, 2)]
+    return np.mean(runs)
+
+
+def test_faster_wage_growth_means_fewer_poor(small):
+    assert _final(small, "fgt0", **{"income.wage_growth": 0.12}) < _final(small, "fgt0")
+
+
+def test_more_illness_means_more_out_of_pocket_costs_and_more_poverty(small):
+    sick = {"health.admission_rate": [0.26, 0.4]}
+    assert _final(small, "out_of_pocket_medical", **sick) > _final(small, "out_of_pocket_medical")
+    assert _final(small, "fgt1", **sick) > _final(small, "fgt1")
+
+
+def test_lower_identification_registers_fewer_new_poor(small):
+    assert _final(small, "registered_poor", **{"exit.identification": 0.3}) < _final(small, "registered_poor")
+
+
+def test_jiangsu_line_is_the_provincial_6000(baseline):
+    result = fs.run("jiangsu", households=2000, seed=1)
+    assert (result.summary["poverty_line"] == 6000).all()
