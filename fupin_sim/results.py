@@ -41,10 +41,13 @@ class Result:
     params: object = None
     replicates: pd.DataFrame | None = None
     bands: pd.DataFrame | None = None
+    ledger: pd.DataFrame | None = None
+    budget: pd.DataFrame | None = None
 
     def write(self, out: str | Path, figure: bool = True) -> Path:
         """Write summary.csv, manifest.json, parameters.csv, the trajectory figure, and when
-        present replicates.csv, bands.csv and the panel (Parquet, or CSV without pyarrow)."""
+        present ledger.csv, budget.csv, replicates.csv, bands.csv and the panel (Parquet, or
+        CSV without pyarrow)."""
         out = Path(out)
         out.mkdir(parents=True, exist_ok=True)
         self.summary.to_csv(out / "summary.csv", index=False)
@@ -54,6 +57,10 @@ class Result:
             self.params.table().to_csv(out / "parameters.csv", index=False)
         if self.panel is not None:
             write_table(self.panel, out / "panel")
+        if self.ledger is not None:
+            self.ledger.to_csv(out / "ledger.csv", index=False)
+        if self.budget is not None:
+            self.budget.to_csv(out / "budget.csv", index=False)
         if self.replicates is not None:
             self.replicates.to_csv(out / "replicates.csv", index=False)
         if self.bands is not None:

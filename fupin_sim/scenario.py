@@ -10,7 +10,10 @@ key path, with the closest known key where one is close.
     seed: 7
     parameters:
       poverty_line.national: {2021: 4000}
-      health: {poor_cap_amount: 3000}
+    interventions:                  # the policy menu: fupin_sim.interventions
+      dibao: {rules: {standard: {2021: 6500}}}
+    budgets:                        # money by funding source and year
+      civil_affairs: {instruments: [dibao], amounts: unlimited}
 """
 from __future__ import annotations
 
@@ -26,7 +29,8 @@ import yaml
 from fupin_sim.errors import InputError, close_match
 from fupin_sim.params import Params, available_presets
 
-TOP_KEYS = {"name", "description", "extends", "population", "years", "seed", "parameters"}
+TOP_KEYS = {"name", "description", "extends", "population", "years", "seed", "parameters", "interventions",
+            "budgets"}
 POPULATION_KEYS = {"preset", "households", "register"}
 BUNDLED = Path(__file__).resolve().parent / "scenarios"
 
@@ -43,6 +47,8 @@ class Scenario:
     register: str | None = None
     description: str = ""
     data: dict = field(default_factory=dict)
+    programme: object = None  # the validated interventions and budgets (fupin_sim.interventions.Programme)
+    declared_years: tuple[int, int] | None = None  # the file's years: budgets and schedules are checked against them
 
     @property
     def hash(self) -> str:
@@ -64,7 +70,7 @@ class Scenario:
             data["seed"] = seed
         if parameters:
             data["parameters"] = _merge(data.get("parameters") or {}, parameters)
-        return _build(data, self.file, where="option")
+        return _build(data, self.file, where="option", declared=self.declared_years)
 
 
 def bundled_scenarios() -> list[str]:
@@ -169,7 +175,9 @@ def parse_years(value: Any, file=None, where="years") -> tuple[int, int]:
     return first, last
 
 
-def _build(data: dict, file: str | None, where: str = "") -> Scenario:
+def _build(data: dict, file: str | None, where: str = "", declared: tuple[int, int] | None = None) -> Scenario:
+    """Validate merged scenario data. `declared` are the years the file itself states: budgets
+    and schedules must lie within them; a run over fewer years simply leaves the rest unused."""
     def at(key):
         return f"{where}.{key}" if where else key
 
@@ -204,5 +212,10 @@ def _build(data: dict, file: str | None, where: str = "") -> Scenario:
     years = parse_years(data["years"], file, at("years"))
     seed = _int(data.get("seed", 0), file, at("seed"), 0, 2**63 - 1)
     params = Params.defaults(preset).override(data.get("parameters") or {}, file=file, where=at("parameters"))
+    from fupin_sim.interventions import parse
+
+    declared = declared or years
+    programme = parse(data, declared, file)
     return Scenario(name=name, file=file, preset=preset, years=years, seed=seed, params=params,
-                    households=households, register=register, description=description, data=copy.deepcopy(data))
+                    households=households, register=register, description=description, data=copy.deepcopy(data),
+                    programme=programme, declared_years=declared)

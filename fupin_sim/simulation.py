@@ -7,7 +7,9 @@ and persons (no Python loop over either):
 2. income     — wage, operating, property and transfer income, covariate shocks;
 3. shocks     — illness and its costs through the reimbursement chain, chronic illness
                 and disability onset, schooling costs;
-4. interventions — none yet in this version (the policy menu comes as its own layer);
+4. interventions — the scenario's instruments, in its order: support from earlier years
+                carried on, then eligibility, priority, rationing by budget, the ledger,
+                and the change to each served household (`fupin_sim.interventions`);
 5. status     — the poverty test, "两不愁三保障", register transitions, monitoring;
 6. record     — the year's aggregates, and the per-household panel when asked for.
 """
@@ -15,7 +17,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-import numpy as np
 import pandas as pd
 
 from fupin_sim import status
@@ -29,10 +30,11 @@ from fupin_sim.results import Result, manifest
 from fupin_sim.rng import RandomStreams
 from fupin_sim.scenario import Scenario
 
-STEPS: tuple[tuple[str, Callable], ...] = (
+STEPS: tuple[tuple[str, Callable | None], ...] = (
     ("demography", demography.step),
     ("income", income.step),
     ("shocks", shocks.step),
+    ("interventions", None),  # bound to the scenario's programme by each Simulation
     ("status", status.step),
 )
 PANEL_COLUMNS = ("household_id", "status", "size", "income_wage", "income_operating", "income_property",
@@ -65,6 +67,9 @@ class Simulation:
         self.population_origin = pop.origin
         self.params = scenario.params
         self.state = State(pop, self.params)
+        self.programme = scenario.programme.fresh()
+        self.programme.prepare(self.state)
+        self.steps = [process or self.programme.step for _, process in STEPS]
         self.rs = RandomStreams(self.seed)
         self.rows: list[dict] = []
         self.panel_frames: list[pd.DataFrame] | None = [] if panel else None
@@ -85,7 +90,7 @@ class Simulation:
         year = self.state.year + 1
         p = self.params.at(year)
         row: dict = {"year": year}
-        for _, process in STEPS:
+        for process in self.steps:
             row.update(process(self.state, p, self.rs, year))
         self.state.year = year
         if year >= self.scenario.years[0]:
@@ -111,14 +116,10 @@ class Simulation:
         panel = pd.concat(self.panel_frames, ignore_index=True) if self.panel_frames else None
         return Result(summary=summary, manifest=manifest(self.scenario, self.seed, self.population_origin,
                                                          households=len(self.state.h["size"])),
-                      panel=panel, params=self.params)
+                      panel=panel, params=self.params, ledger=self.programme.ledger.frame(),
+                      budget=pd.DataFrame(self.programme.budget_rows,
+                                          columns=["year", "line", "source", "available", "spent", "unspent"]))
 
 
 def simulate(scenario: Scenario, seed: int | None = None, panel: bool = False) -> Result:
     return Simulation(scenario, seed=seed, panel=panel).run()
-
-
-def _check_finite(row: dict) -> None:  # pragma: no cover - a guard used by tests
-    bad = [k for k, v in row.items() if isinstance(v, float) and not np.isfinite(v)]
-    if bad:
-        raise FloatingPointError(f"non-finite metrics: {bad}")

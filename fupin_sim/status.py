@@ -86,6 +86,7 @@ def step(state, p, rs, year: int) -> dict:
     # a household whose members have all died leaves the register
     status[~alive] = S.NONPOOR
 
+    state.scalars["previous_line"] = line  # next year's anti-poverty insurance trigger
     expense = h["oop"] + h["school_cost"]
     h["monitored"] = alive & (status != S.POOR) & (
         (y < p["monitoring.income_multiple"] * line)

@@ -27,7 +27,8 @@ def test_a_no_op_change_is_bit_identical(small):
     pd.testing.assert_frame_equal(a.panel, b.panel, check_exact=True)
 
 
-def test_households_outside_a_changed_subset_keep_their_trajectories(small):
+def test_households_outside_a_changed_subset_keep_their_trajectories(engine_only):
+    small = engine_only
     pop = build_population(small, seed=1)
     changed = pop.copy()
     touched = np.flatnonzero(changed.households["status"] == S.POOR)[:100]
@@ -39,7 +40,26 @@ def test_households_outside_a_changed_subset_keep_their_trajectories(small):
     assert not a[~untouched].equals(b[~untouched])  # and the touched ones did change
 
 
-def test_a_change_that_only_touches_pastoral_households_leaves_the_rest_identical(small):
+def test_entitlements_do_not_couple_households(engine_only):
+    """With unlimited (entitlement) money nobody competes for a budget, so a change to some
+    households still leaves every other household's trajectory bit-identical."""
+    data = dict(engine_only.data, interventions={"dibao": {}, "health_assistance": {}},
+                budgets={"civil_affairs": {"amounts": "unlimited"}})
+    from fupin_sim.scenario import _build
+
+    sc = _build(data, None)
+    pop = build_population(sc, seed=1)
+    changed = pop.copy()
+    touched = np.flatnonzero(changed.households["status"] == S.POOR)[:50]
+    changed.households["housing_safe"][touched] = False  # they cannot exit: they keep drawing on entitlements
+    a, b = panel(sc, population=pop).panel, panel(sc, population=changed).panel
+    untouched = ~a["household_id"].isin(changed.households["household_id"][touched])
+    pd.testing.assert_frame_equal(a[untouched].reset_index(drop=True), b[untouched].reset_index(drop=True),
+                                  check_exact=True)
+
+
+def test_a_change_that_only_touches_pastoral_households_leaves_the_rest_identical(engine_only):
+    small = engine_only
     quiet = small.with_options(parameters={"shocks.livestock_price_sd": 0.3})
     pop = build_population(small, seed=1)
     a, b = panel(small, population=pop).panel, panel(quiet, population=pop).panel

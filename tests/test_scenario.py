@@ -26,7 +26,7 @@ def test_bundled_scenarios_validate_and_run():
 
 def test_extends_merges_parameters_and_resolves_relative_paths(tmp_path):
     write(tmp_path / "base.yaml", "name: base\nyears: [2016, 2020]\nseed: 4\n"
-                                  "parameters: {health: {basic_rate: 0.7, poor_cap_amount: 3000}}\n")
+                                  "parameters: {health: {basic_rate: 0.7, critical_threshold: 8000}}\n")
     sub = tmp_path / "sub"
     sub.mkdir()
     child = write(sub / "child.yaml", "name: child\nextends: ../base.yaml\nyears: [2016, 2018]\n"
@@ -34,7 +34,7 @@ def test_extends_merges_parameters_and_resolves_relative_paths(tmp_path):
     sc = load_scenario(child)
     assert sc.years == (2016, 2018) and sc.seed == 4
     assert sc.params.value("health.basic_rate") == 0.65
-    assert sc.params.value("health.poor_cap_amount") == 3000  # kept from the base
+    assert sc.params.value("health.critical_threshold") == 8000  # kept from the base
 
 
 def test_extends_a_bundled_scenario_by_name(tmp_path):

@@ -14,7 +14,7 @@ def result(baseline):
 
 def test_summary_is_finite_and_within_bounds(result):
     s = result.summary
-    assert list(s["year"]) == list(range(2016, 2026))
+    assert list(s["year"]) == list(range(2016, 2021))
     assert np.isfinite(s.select_dtypes("number").to_numpy()).all()
     assert ((s["headcount_ratio"] >= 0) & (s["headcount_ratio"] <= 1)).all()
     assert ((s["fgt2"] <= s["fgt1"] + 1e-12) & (s["fgt1"] <= s["fgt0"] + 1e-12)).all()
@@ -38,15 +38,14 @@ def test_register_stocks_follow_their_flows(result):
         assert cur.exited == pytest.approx(prev.exited + cur.exits - cur.relapses - cur.dissolved_exited)
 
 
-def test_medical_costs_are_fully_paid_by_someone(result):
+def test_inpatient_costs_are_split_between_insurance_and_what_is_left(result):
     s = result.summary
-    payers = s[["paid_basic_insurance", "paid_critical_insurance", "paid_medical_assistance",
-                "paid_government_backstop", "paid_out_of_pocket"]].sum(axis=1)
+    payers = s[["paid_basic_insurance", "paid_critical_insurance", "inpatient_left_after_insurance"]].sum(axis=1)
     assert np.allclose(payers, s["medical_cost"], rtol=1e-12)
 
 
 def test_panel_is_opt_in_and_complete(result, baseline):
-    assert len(result.panel) == 10 * 5000
+    assert len(result.panel) == 5 * 5000
     assert set(result.panel["status"].unique()) <= {S.NONPOOR, S.POOR, S.EXITED}
     assert fs.run(baseline.with_options(households=500, years=(2016, 2017))).panel is None
 

@@ -18,7 +18,7 @@ import yaml
 
 from fupin_sim.errors import InputError, close_match
 
-LEAF_KEYS = {"value", "unit", "source", "confidence", "note", "choices"}
+LEAF_KEYS = {"value", "unit", "source", "confidence", "note", "choices", "total"}
 CONFIDENCE = ("high", "medium", "low")
 _UNIT_BOUNDS = {  # unit prefix -> (low, high) for every number of the value
     "probability": (0.0, 1.0),
@@ -35,6 +35,7 @@ class Param:
     confidence: str
     note: str = ""
     choices: tuple[str, ...] = ()
+    total: float | None = None  # a list of shares that must add up to this
 
     @property
     def dated(self) -> bool:
@@ -102,6 +103,8 @@ def _check_value(default: Param, value: Any, file: str | None, where: str) -> An
         if x < low or (high is not None and x > high):
             span = f"[{low:g}, {high:g}]" if high is not None else f">= {low:g}"
             raise InputError(f"{x!r} is outside {span} for unit '{default.unit}'", file=file, where=where)
+    if default.total is not None and isinstance(value, list) and abs(sum(value) - default.total) > 1e-6:
+        raise InputError(f"shares add up to {sum(value):g}, not {default.total:g}", file=file, where=where)
     return value
 
 
@@ -118,7 +121,8 @@ def _leaves(tree: dict, prefix: str, file: str) -> dict[str, Param]:
             if node["confidence"] not in CONFIDENCE:
                 raise InputError(f"confidence must be one of {CONFIDENCE}", file=file, where=path)
             out[path] = Param(path, node["value"], str(node["unit"]), str(node["source"]),
-                              node["confidence"], str(node.get("note", "")), tuple(node.get("choices", ())))
+                              node["confidence"], str(node.get("note", "")), tuple(node.get("choices", ())),
+                              node.get("total"))
         elif isinstance(node, dict):
             out.update(_leaves(node, path, file))
         else:

@@ -63,6 +63,11 @@ HOUSEHOLD_COLUMNS = (
     Column("housing_safe", "bool", "house is safe (住房安全有保障)", required=False, default=True),
     Column("insured", "bool", "members have basic medical insurance", required=False, default=True),
     Column("weight", "float", "households this record stands for", low=0, required=False, default=1.0),
+    Column("deep_poverty_area", "bool", "lives in a deep-poverty area (深度贫困地区)", required=False, default=False),
+    Column("harsh_area", "bool", "lives where 'one place cannot support its people' (一方水土养不起一方人): "
+           "candidates for relocation", required=False, default=False),
+    Column("land_mu", "float", "cropland, mu", low=0, required=False, default=0.0),
+    Column("grassland_mu", "float", "grassland, mu", low=0, required=False, default=0.0),
 )
 
 PERSON_COLUMNS = (

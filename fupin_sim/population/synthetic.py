@@ -39,9 +39,12 @@ def generate(params: Params, households: int | None = None, seed: int = 0, year:
     group = np.searchsorted(shares, u_group, side="right").astype(np.int8)
     n_villages = int(p["population.villages"])
     village = np.minimum((u_village * n_villages).astype(np.int32), n_villages - 1)
-    village_type = _categorical(rs.uniform("gen.village_type", year, np.arange(n_villages)),
-                                p["population.region_type_shares"])
+    u_type, u_area = rs.uniform_pair("gen.village_type", year, np.arange(n_villages))
+    village_type = _categorical(u_type, p["population.region_type_shares"])
     region_type = village_type[village]
+    # deep-poverty and harsh areas are villages too; harsh ones are farming or pastoral
+    deep_village = u_area < p["population.deep_poverty_share"]
+    harsh_village = (u_area > 1.0 - p["population.harsh_share"]) & (village_type != S.CODE["region_type"]["urban_fringe"])
 
     # cause and size
     u_cause, u_size = rs.uniform_pair("gen.cause", year, hid)
@@ -104,6 +107,11 @@ def generate(params: Params, households: int | None = None, seed: int = 0, year:
     income = total * weights / weights.sum(axis=0)
 
     u_house, u_ins = rs.uniform_pair("gen.house", year, hid)
+    u_land, u_grass = rs.uniform_pair("gen.land", year, hid)
+    farming = region_type == S.CODE["region_type"]["farming"]
+    pastoral = region_type == S.CODE["region_type"]["pastoral"]
+    land = np.where(farming | pastoral, p["population.land_per_person"] * size * (0.5 + u_land), 0.0)
+    grass = np.where(pastoral, p["population.grassland_per_household"] * (0.5 + u_grass), 0.0)
     unsafe = np.asarray(p["population.unsafe_housing_share"], float)
     status = np.where(registered, S.POOR, S.NONPOOR).astype(np.int8)
     households_t = Table({
@@ -124,6 +132,10 @@ def generate(params: Params, households: int | None = None, seed: int = 0, year:
         "housing_safe": u_house >= np.where(registered, unsafe[0], unsafe[1]),
         "insured": registered | (u_ins < p["health.insured_share"]),
         "weight": np.full(n, float(params.value("population.households")) / n),
+        "deep_poverty_area": deep_village[village],
+        "harsh_area": harsh_village[village],
+        "land_mu": np.round(land, 1).astype(np.float64),
+        "grassland_mu": np.round(grass, 0).astype(np.float64),
     })
     persons_t = Table({
         "person_id": pid, "household_id": hid[hh], "age": age, "sex": sex, "labour": labour,

@@ -1,11 +1,15 @@
 """Person shocks: illness (admissions by age, chronic status and register status, costs by
-severity, the reimbursement chain), chronic-disease and disability onset, schooling costs.
+severity, the insurance layers of the reimbursement chain), chronic-disease and disability
+onset, schooling costs.
 
-The inpatient reimbursement chain, in order (兴安盟's five steps, 004_adfd829cfa619ca3.txt):
-basic medical insurance (above a deductible, up to a ceiling), critical-illness insurance
-(above a threshold), medical assistance (registered poor), and the out-of-pocket cap for
-registered poor (a share of the cost and an amount a year), the rest paid by the
-government backstop. Registered poor have deductible and threshold reduced.
+The inpatient chain (兴安盟's five steps, 004_adfd829cfa619ca3.txt) starts here with the two
+insurance layers every insured person has: basic medical insurance (above a deductible, up
+to a ceiling) and critical-illness insurance (above a threshold); registered poor have the
+deductible and threshold reduced. What is left falls on the household unless the health
+instruments (medical assistance, the out-of-pocket cap and backstop, supplementary
+insurance, chronic-disease assistance: `fupin_sim.interventions.health`) pay part of it;
+the year's admissions and chronic-care costs are kept in `state.admissions` and
+`state.chronic_costs` for them.
 """
 from __future__ import annotations
 
@@ -15,7 +19,7 @@ from scipy.special import ndtri
 from fupin_sim.population import schema as S
 from fupin_sim.population.rules import MAX_AGE, age_table
 
-PAYERS = ("basic_insurance", "critical_insurance", "medical_assistance", "government_backstop")
+PAYERS = ("basic_insurance", "critical_insurance")
 
 
 def admission_table(state, p) -> np.ndarray:
@@ -33,20 +37,14 @@ def admission_table(state, p) -> np.ndarray:
     return table.ravel()  # flat index: (registered * 2 + chronic) * (MAX_AGE + 1) + age
 
 
-def reimburse(cost: np.ndarray, insured: np.ndarray, poor: np.ndarray, p) -> dict[str, np.ndarray]:
-    """Split inpatient costs between the payers of the chain and the patient (vectorised)."""
+def insurance_layers(cost: np.ndarray, insured: np.ndarray, poor: np.ndarray, p) -> dict[str, np.ndarray]:
+    """What basic and critical-illness insurance pay of each inpatient cost, and what is left."""
     factor = np.where(poor, p["health.poor_threshold_factor"], 1.0)
     basic = np.minimum(p["health.basic_rate"] * np.maximum(cost - p["health.basic_deductible"] * factor, 0.0),
                        p["health.basic_ceiling"]) * insured
     left = cost - basic
     critical = p["health.critical_rate"] * np.maximum(left - p["health.critical_threshold"] * factor, 0.0) * insured
-    left -= critical
-    assistance = p["health.assistance_rate"] * left * poor
-    left -= assistance
-    capped = np.minimum(left, np.minimum(p["health.poor_cap_share"] * cost, p["health.poor_cap_amount"]))
-    oop = np.where(poor, capped, left)
-    return {"basic_insurance": basic, "critical_insurance": critical, "medical_assistance": assistance,
-            "government_backstop": left - oop, "out_of_pocket": oop}
+    return {"basic_insurance": basic, "critical_insurance": critical, "left": left - critical}
 
 
 def step(state, p, rs, year: int) -> dict:
@@ -73,11 +71,17 @@ def step(state, p, rs, year: int) -> dict:
     sd = p["health.cost_sd"]
     cost = np.asarray(p["health.severity_cost"], float)[severity] * np.exp(sd * ndtri(u_cost) - 0.5 * sd * sd)
     ha = hh[admitted]
-    split = reimburse(cost, h["insured"][ha], poor_p[admitted], p)
+    split = insurance_layers(cost, h["insured"][ha], poor_p[admitted], p)
     n = state.n
+    state.admissions = {"hh": ha, "cost": cost, "left": split["left"].copy()}
+    # chronic care: a yearly outpatient cost per patient, lognormal around its mean
     chronic_rows = np.flatnonzero(chronic)
-    h["oop"] = (np.bincount(ha, weights=split["out_of_pocket"], minlength=n)
-                + p["health.chronic_cost"] * np.bincount(hh.take(chronic_rows), minlength=n))
+    z = rs.normal("shocks.chronic_cost", year, pid[chronic_rows])
+    sd_c = p["health.chronic_cost_sd"]
+    chronic_cost = p["health.chronic_cost"] * np.exp(sd_c * z - 0.5 * sd_c * sd_c)
+    state.chronic_costs = {"hh": hh.take(chronic_rows), "cost": chronic_cost}
+    h["oop"] = (np.bincount(ha, weights=split["left"], minlength=n)
+                + np.bincount(state.chronic_costs["hh"], weights=chronic_cost, minlength=n))
     students = np.flatnonzero(pp["school"] > 0)
     stage_cost = np.array([0.0, *p["education.cost"]])
     h["school_cost"] = np.bincount(hh.take(students), weights=stage_cost.take(pp["school"].take(students)),
@@ -96,6 +100,8 @@ def step(state, p, rs, year: int) -> dict:
     wa = w[ha]
     out = {"admissions": float(wa.sum()), "medical_cost": float(cost @ wa),
            "new_chronic": float(w[hh[new_chronic]].sum()), "new_disabled": float(w[hh[new_disabled]].sum())}
-    for payer in (*PAYERS, "out_of_pocket"):
+    for payer in PAYERS:
         out[f"paid_{payer}"] = float(split[payer] @ wa)
+    out["inpatient_left_after_insurance"] = float(split["left"] @ wa)
+    out["chronic_care_cost"] = float(chronic_cost @ w[state.chronic_costs["hh"]])
     return out

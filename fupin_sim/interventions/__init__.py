@@ -1,0 +1,277 @@
+"""The policy menu and the yearly interventions step.
+
+A scenario lists the instruments it uses under `interventions:` (each with its rules, whom
+it targets, its priority order and the years it runs) and the money under `budgets:`. Each
+year, in the scenario's order: every instrument first applies what earlier support still
+yields (`carry`), then picks its eligible households, ranks them, is rationed by the budget
+lines it may draw on, books every yuan in the ledger and changes the served households.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from importlib import resources
+
+import numpy as np
+import yaml
+
+from fupin_sim.errors import InputError, close_match
+from fupin_sim.interventions import assistance, credit, employment, health, industry, other, relocation
+from fupin_sim.interventions.base import PRIORITY_RULES, TARGETS, Context, Instrument, priority_keys
+from fupin_sim.interventions.funding import SOURCES, UNLIMITED, BudgetLine, Ledger, YearFunds
+from fupin_sim.params import Params, _leaves
+
+REGISTRY: dict[str, type[Instrument]] = {cls.name: cls for cls in (
+    industry.IndustryMenu, industry.IndustryLinkage, industry.AssetIncome, industry.CollectiveEconomy,
+    industry.Solar, credit.Microloan, employment.SkillsTraining, employment.LabourTransfer,
+    employment.PublicWelfarePost, employment.ForestRanger, relocation.Relocation, health.HealthAssistance,
+    health.ChronicAssistance, health.SupplementaryInsurance, assistance.Dibao, assistance.Tekun,
+    assistance.AgedSupport, assistance.MonitoringAssistance, other.EducationSubsidy, other.HousingRenovation,
+    other.EcologicalCompensation, other.AntiPovertyInsurance)}
+ENTRY_KEYS = {"instrument", "years", "targets", "priority", "overhead_share", "rules"}
+LINE_KEYS = {"source", "instruments", "amounts", "allocation"}
+ALLOCATION_RULES = {"deep_poverty": {"bonus": 0.10, "per_area_fixed": 0.0, "per_poor_person": 1000.0}}
+
+
+def instrument_defaults() -> dict[str, Params]:
+    """Each instrument's default rules (from instruments.yaml) as parameters with sources."""
+    ref = resources.files("fupin_sim.params").joinpath("instruments.yaml")
+    tree = yaml.safe_load(ref.read_text(encoding="utf-8"))
+    return {name: Params(_leaves(tree.get(name, {}), "", str(ref))) for name in REGISTRY}
+
+
+@dataclass
+class Configured:
+    label: str
+    instrument: Instrument
+    rules: Params
+    years: tuple[int, int]
+    targets: str
+    priority: tuple[str, ...]
+    overhead_share: float
+
+
+@dataclass
+class Programme:
+    """A scenario's instruments and budget lines, and the ledger they write."""
+
+    items: list[Configured] = field(default_factory=list)
+    lines: list[BudgetLine] = field(default_factory=list)
+    ledger: Ledger = field(default_factory=Ledger)
+    budget_rows: list[dict] = field(default_factory=list)
+
+    def fresh(self) -> "Programme":
+        """A copy for one run: new instrument objects and an empty ledger."""
+        items = [Configured(it.label, type(it.instrument)(), it.rules, it.years, it.targets, it.priority,
+                            it.overhead_share) for it in self.items]
+        return Programme(items, list(self.lines))
+
+    def prepare(self, state) -> None:
+        """Add the state columns the instruments keep."""
+        for item in self.items:
+            for column, (dtype, initial) in item.instrument.columns.items():
+                if column not in state.h:
+                    state.h[column] = np.full(state.n, initial, dtype=dtype)
+            if item.instrument.once:
+                state.h[f"served_{item.label}"] = np.zeros(state.n, dtype=bool)
+
+    def step(self, state, p, rs, year: int) -> dict:
+        funds = YearFunds(self.lines, year, state, self.ledger, rs)
+        ctx = Context(state, p, rs, year, int(p["policy.keep_after_exit_years"]), funds)
+        active = [it for it in self.items if it.years[0] <= year <= it.years[1]]
+        out: dict = {}
+        h = state.h
+        spent_before = len(self.ledger.rows)
+        for it in active:
+            it.instrument.carry(ctx, it.rules.at(year))
+        for it in active:
+            rules = it.rules.at(year)
+            mask = ctx.target(it.targets)
+            if it.instrument.once:
+                mask &= ~h[f"served_{it.label}"]
+            rows = np.flatnonzero(it.instrument.eligible(ctx, rules, mask))
+            unit = np.asarray(it.instrument.cost(ctx, rules, rows), dtype=np.float64)
+            keep = unit > 0
+            rows, unit = rows[keep], unit[keep]
+            real = unit * (1.0 + it.overhead_share) * h["weight"][rows]
+            def keys(it=it, rows=rows):
+                return it.instrument.first_keys(ctx, rows) + priority_keys(ctx, list(it.priority), rows)
+
+            pos, charges = funds.ration(it.label, rows, real, keys, loan=it.instrument.loan,
+                                        capacity=it.instrument.capacity(ctx, rules))
+            served = rows[pos]
+            split = it.instrument.serve(ctx, rules, served, unit[pos]) or {it.instrument.category: 1.0}
+            o = it.overhead_share
+            shares = {k: v / (1.0 + o) for k, v in split.items()}
+            if o:
+                shares["overhead"] = o / (1.0 + o)
+            funds.book(it.label, rows, charges, shares)
+            if it.instrument.once:
+                h[f"served_{it.label}"][served] = True
+            out[f"served_{it.label}"] = float(h["weight"][served].sum())
+        new = self.ledger.rows[spent_before:]
+        for it in active:
+            out[f"spending_{it.label}"] = sum(r["amount"] for r in new if r["instrument"] == it.label
+                                              and r["category"] != "loan")
+        out["spending"] = sum(r["amount"] for r in new if r["category"] != "loan")
+        out["loans_issued"] = sum(r["amount"] for r in new if r["category"] == "loan")
+        report = funds.report()
+        self.budget_rows.extend(report)
+        out["unspent"] = sum(r["unspent"] for r in report if np.isfinite(r["unspent"]))
+        if "loan_balance" in h:
+            out["loans_outstanding"] = float(h["loan_balance"] @ h["weight"])
+            out["loan_defaults"] = state.scalars.get("loan_defaults", 0.0)
+        return out
+
+
+def parse(data: dict, years: tuple[int, int], file: str | None) -> Programme:
+    """Build and fully validate a programme from a scenario's `interventions:` and `budgets:`;
+    `years` are the scenario's years, which schedules and budgets must lie within."""
+    defaults = instrument_defaults()
+    items = []
+    entries = data.get("interventions") or {}
+    if not isinstance(entries, dict):
+        raise InputError("expected a mapping of intervention names to their settings", file=file,
+                         where="interventions")
+    for label, entry in entries.items():
+        where = f"interventions.{label}"
+        entry = {} if entry is None else entry
+        if not isinstance(entry, dict):
+            raise InputError("expected a mapping (instrument, years, targets, priority, overhead_share, rules)",
+                             file=file, where=where)
+        for key in entry:
+            if key not in ENTRY_KEYS:
+                raise InputError(f"unknown key{close_match(key, ENTRY_KEYS)}; known: {sorted(ENTRY_KEYS)}",
+                                 file=file, where=f"{where}.{key}")
+        name = entry.get("instrument", label)
+        if name not in REGISTRY:
+            raise InputError(f"unknown instrument {name!r}{close_match(name, REGISTRY)}; "
+                             f"available: {sorted(REGISTRY)}", file=file,
+                             where=f"{where}.instrument" if "instrument" in entry else where)
+        cls = REGISTRY[name]
+        rules = defaults[name].override(entry.get("rules") or {}, file=file, where=f"{where}.rules")
+        span = _years(entry.get("years", list(years)), years, file, f"{where}.years")
+        targets = entry.get("targets", cls.targets)
+        if targets not in TARGETS:
+            raise InputError(f"unknown target group {targets!r}{close_match(str(targets), TARGETS)}; "
+                             f"known: {sorted(TARGETS)}", file=file, where=f"{where}.targets")
+        priority = entry.get("priority", list(cls.priority))
+        priority = [priority] if isinstance(priority, str) else priority
+        if not isinstance(priority, list):
+            raise InputError("expected a list of priority rules", file=file, where=f"{where}.priority")
+        for i, rule in enumerate(priority):
+            if rule not in PRIORITY_RULES:
+                raise InputError(f"unknown priority rule {rule!r}{close_match(str(rule), PRIORITY_RULES)}; "
+                                 f"known: {list(PRIORITY_RULES)}", file=file, where=f"{where}.priority[{i}]")
+        overhead = entry.get("overhead_share", 0.0)
+        if isinstance(overhead, bool) or not isinstance(overhead, (int, float)) or not 0 <= overhead <= 1:
+            raise InputError(f"expected a share in [0, 1], got {overhead!r}", file=file,
+                             where=f"{where}.overhead_share")
+        items.append(Configured(str(label), cls(), rules, span, targets, tuple(priority), float(overhead)))
+    labels = [it.label for it in items]
+    lines = _parse_budgets(data.get("budgets") or {}, labels, years, file)
+    for it in items:
+        funded = [ln for ln in lines if ln.covers(it.label) and (ln.source == "bank_credit") == it.instrument.loan]
+        if len({ln.allocation is not None for ln in funded}) > 1:
+            raise InputError(f"{it.label!r} draws on lines split by area and lines that are not; fund it from "
+                             "one kind only", file=file, where="budgets")
+    return Programme(items, lines)
+
+
+def _years(value, run: tuple[int, int], file, where) -> tuple[int, int]:
+    from fupin_sim.scenario import parse_years
+
+    first, last = parse_years(value, file, where)
+    if first < run[0] or last > run[1]:
+        raise InputError(f"years {first}-{last} fall outside the scenario's years {run[0]}-{run[1]}", file=file,
+                         where=where)
+    return first, last
+
+
+def _parse_budgets(budgets, labels: list[str], years: tuple[int, int], file) -> list[BudgetLine]:
+    if not isinstance(budgets, dict):
+        raise InputError("expected a mapping of budget line names to their settings", file=file, where="budgets")
+    lines = []
+    for name, entry in budgets.items():
+        where = f"budgets.{name}"
+        if not isinstance(entry, dict):
+            raise InputError("expected a mapping (source, instruments, amounts, allocation)", file=file, where=where)
+        for key in entry:
+            if key not in LINE_KEYS:
+                raise InputError(f"unknown key{close_match(key, LINE_KEYS)}; known: {sorted(LINE_KEYS)}",
+                                 file=file, where=f"{where}.{key}")
+        source = entry.get("source", name)
+        if source not in SOURCES:
+            raise InputError(f"unknown funding source {source!r}{close_match(str(source), SOURCES)}; "
+                             f"known: {sorted(SOURCES)}", file=file,
+                             where=f"{where}.source" if "source" in entry else where)
+        instruments = entry.get("instruments", "all")
+        if instruments == "all":
+            covered = None
+        else:
+            instruments = [instruments] if isinstance(instruments, str) else instruments
+            if not isinstance(instruments, list) or not instruments:
+                raise InputError("expected 'all' or a list of intervention names", file=file,
+                                 where=f"{where}.instruments")
+            for i, label in enumerate(instruments):
+                if label not in labels:
+                    raise InputError(f"{label!r} is not an intervention of this scenario"
+                                     f"{close_match(str(label), labels)}; interventions: {labels}",
+                                     file=file, where=f"{where}.instruments[{i}]")
+            covered = tuple(instruments)
+        if "amounts" not in entry:
+            raise InputError("missing 'amounts' (yuan a year: a number, 'unlimited', or {year: amount})",
+                             file=file, where=where)
+        amounts = _amounts(entry["amounts"], years, file, f"{where}.amounts")
+        allocation = entry.get("allocation")
+        if allocation is not None:
+            allocation = _allocation(allocation, file, f"{where}.allocation")
+            if any(not np.isfinite(v) for v in amounts.values()):
+                raise InputError("an unlimited line cannot be split by area", file=file, where=f"{where}.allocation")
+        lines.append(BudgetLine(str(name), source, covered, amounts, allocation))
+    return lines
+
+
+def _amount(value, file, where) -> float:
+    if value == "unlimited":
+        return UNLIMITED
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value != value or value == float("inf"):
+        raise InputError(f"expected an amount in yuan or 'unlimited', got {value!r}", file=file, where=where)
+    if value < 0:
+        raise InputError(f"a budget cannot be negative, got {value!r}", file=file, where=where)
+    return float(value)
+
+
+def _amounts(value, years: tuple[int, int], file, where) -> dict[int, float]:
+    if not isinstance(value, dict):
+        amount = _amount(value, file, where)
+        return {y: amount for y in range(years[0], years[1] + 1)}
+    out = {}
+    for year, v in value.items():
+        if isinstance(year, bool) or not isinstance(year, int):
+            raise InputError(f"budget years are whole numbers, got {year!r}", file=file, where=where)
+        if not years[0] <= year <= years[1]:
+            raise InputError(f"year {year} is outside the scenario's years {years[0]}-{years[1]}", file=file,
+                             where=f"{where}.{year}")
+        out[year] = _amount(v, file, f"{where}.{year}")
+    return out
+
+
+def _allocation(value, file, where) -> dict:
+    if not isinstance(value, dict) or "rule" not in value:
+        raise InputError(f"expected {{rule: deep_poverty, ...}}; rules: {sorted(ALLOCATION_RULES)}", file=file,
+                         where=where)
+    rule = value["rule"]
+    if rule not in ALLOCATION_RULES:
+        raise InputError(f"unknown allocation rule {rule!r}{close_match(str(rule), ALLOCATION_RULES)}; "
+                         f"known: {sorted(ALLOCATION_RULES)}", file=file, where=f"{where}.rule")
+    out = dict(ALLOCATION_RULES[rule])
+    for key, v in value.items():
+        if key == "rule":
+            continue
+        if key not in out:
+            raise InputError(f"unknown key{close_match(key, out)}; known: {sorted(out)}", file=file,
+                             where=f"{where}.{key}")
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or v < 0:
+            raise InputError(f"expected a number >= 0, got {v!r}", file=file, where=f"{where}.{key}")
+        out[key] = float(v)
+    return out

@@ -1,0 +1,118 @@
+"""Social assistance: 低保 (minimum living guarantee), 特困 (support for the extremely poor),
+support for aged bedridden registered poor (兴安盟), and help for households flagged by
+relapse monitoring (防止返贫监测)."""
+from __future__ import annotations
+
+import numpy as np
+
+from fupin_sim.interventions.base import Instrument, person_count
+from fupin_sim.population import schema as S
+
+
+def _gross_per_capita(ctx) -> np.ndarray:
+    """Income per person before costs: what a means test counts."""
+    h = ctx.h
+    total = h["income_wage"] + h["income_operating"]
+    total += h["income_property"]
+    total += h["income_transfer"]
+    total /= np.maximum(h["size"], 1)
+    return total
+
+
+class Dibao(Instrument):
+    """A means-tested top-up to the standard, with extra for vulnerable members, and the
+    targeting errors real programmes have: some eligible households are left out
+    (exclusion), some ineligible ones near the standard are enrolled (inclusion). A
+    household's propensity to be reached is drawn once, so errors persist over years."""
+
+    name, family = "dibao", "assistance"
+    description = "低保: means-tested top-up to the standard, with targeting errors"
+    targets = "all"
+
+    columns = {"dibao_propensity": (np.float32, -1.0)}
+
+    def _propensity(self, ctx):
+        h = ctx.h
+        if h["dibao_propensity"][0] < 0:  # drawn once per run: targeting errors persist
+            h["dibao_propensity"][:] = ctx.rs.uniform("dibao.targeting", 0, h["household_id"])
+        return h["dibao_propensity"]
+
+    def eligible(self, ctx, rules, mask):
+        pc = self._pc = _gross_per_capita(ctx)
+        u = self._propensity(ctx)
+        standard = rules["standard"]
+        truly = pc < standard
+        return mask & ((truly & (u >= rules["exclusion_error"]))
+                       | (~truly & (pc < 1.5 * standard) & (u < rules["inclusion_error"])))
+
+    def cost(self, ctx, rules, rows):
+        extra = rules["vulnerable_extra"] * rules["standard"] * ctx.count("vulnerable")[rows]
+        gap = np.maximum(rules["standard"] - self._pc[rows], 0.0) * ctx.h["size"][rows]  # eligible() just ran
+        return gap + extra
+
+    def serve(self, ctx, rules, rows, amount):
+        ctx.h["income_transfer"][rows] += amount
+
+
+class Tekun(Instrument):
+    name, family = "tekun", "assistance"
+    description = "特困: support to the standard for people living alone without labour capacity (by age or health)"
+    targets = "all"
+
+    def eligible(self, ctx, rules, mask):
+        h = ctx.h
+        alone = np.flatnonzero(mask & (h["size"] == 1) & (h["labour_units"] == 0))
+        self._pc = _gross_per_capita(ctx)
+        out = np.zeros(ctx.state.n, dtype=bool)
+        out[alone[self._pc[alone] < rules["standard"]]] = True
+        return out
+
+    def cost(self, ctx, rules, rows):
+        return np.maximum(rules["standard"] - self._pc[rows], 0.0)
+
+    def serve(self, ctx, rules, rows, amount):
+        ctx.h["income_transfer"][rows] += amount
+
+
+class AgedSupport(Instrument):
+    name, family = "aged_support", "assistance"
+    description = "a yearly sum for each registered poor person aged 65+ who is bedridden or cannot care for themselves"
+
+    def _count(self, ctx, rules):
+        pp = ctx.state.p
+        return person_count(ctx.state, (pp["age"] >= rules["age"]) & pp["disabled"])
+
+    def eligible(self, ctx, rules, mask):
+        return mask & (self._count(ctx, rules) > 0)
+
+    def cost(self, ctx, rules, rows):
+        return rules["amount"] * self._count(ctx, rules)[rows]
+
+    def serve(self, ctx, rules, rows, amount):
+        ctx.h["income_transfer"][rows] += amount
+
+
+class MonitoringAssistance(Instrument):
+    """Help for households the monitoring rule flagged last year, within the office's
+    caseload: a grant closing the gap to the monitoring threshold, up to a maximum."""
+
+    name, family = "monitoring_assistance", "monitoring"
+    description = "防止返贫监测: grants to households flagged by the monitoring rule, within a caseload"
+    targets = "monitored"
+
+    def _gap(self, ctx):
+        threshold = ctx.p["monitoring.income_multiple"] * ctx.line
+        return np.maximum(threshold - ctx.per_capita_income(), 0.0) * ctx.h["size"]
+
+    def eligible(self, ctx, rules, mask):
+        return mask & (self._gap(ctx) > 0) & (ctx.h["status"] != S.POOR)
+
+    def capacity(self, ctx, rules):
+        households = float(ctx.h["weight"] @ (ctx.h["size"] > 0))
+        return rules["capacity_per_10k_households"] * households / 1e4
+
+    def cost(self, ctx, rules, rows):
+        return np.minimum(self._gap(ctx)[rows], rules["max_amount"])
+
+    def serve(self, ctx, rules, rows, amount):
+        ctx.h["income_transfer"][rows] += amount

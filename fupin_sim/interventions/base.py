@@ -1,0 +1,160 @@
+"""What every instrument shares: who it targets, how it ranks households, and the yearly
+context it works in.
+
+An instrument is a small class: `eligible` narrows its target group, `cost` says what
+serving each household would cost this year (yuan, per simulated household), `serve`
+changes the served households' state, and `carry` applies what earlier years' support
+still yields (income streams that build up and fade). All of it is vectorised over
+households; the funding layer decides who is served.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from fupin_sim.population import schema as S
+from fupin_sim.population.rules import poverty_line
+
+TARGETS = {
+    "registered": "registered poor, and exited households while support is kept after exit (脱贫不脱政策)",
+    "poor": "registered poor only (not exited)",
+    "exited": "exited households while support is kept after exit",
+    "monitored": "households flagged by the monitoring rule last year (监测)",
+    "near_poor": "not registered, income under the monitoring multiple of the line (边缘户)",
+    "all": "every household",
+}
+
+
+@dataclass
+class Context:
+    """The year's view of the state that instruments work on."""
+
+    state: object
+    p: dict
+    rs: object
+    year: int
+    keep_years: int
+    funds: object
+    _counts: dict = field(default_factory=dict)
+
+    def count(self, name: str) -> np.ndarray:
+        """Persons per household of a kind, computed once a year (persons do not change
+        during the interventions step)."""
+        if name not in self._counts:
+            pp = self.state.p
+            masks = {
+                "full_workers": lambda: pp["labour"] == S.FULL,
+                "trainable": lambda: (pp["labour"] == S.FULL) & (pp["age"] <= 50),
+                "vulnerable": lambda: (pp["age"] < 16) | (pp["age"] >= 65) | pp["disabled"] | pp["chronic"],
+                "chronic": lambda: pp["chronic"],
+                "disabled": lambda: pp["disabled"],
+            }
+            self._counts[name] = person_count(self.state, masks[name]())
+        return self._counts[name]
+
+    @property
+    def h(self):
+        return self.state.h
+
+    @property
+    def line(self) -> float:
+        return poverty_line(self.p)
+
+    def per_capita_income(self) -> np.ndarray:
+        """This year's per-capita income net of medical and schooling costs (the poverty test)."""
+        h = self.h
+        total = h["income_wage"] + h["income_operating"] + h["income_property"] + h["income_transfer"]
+        net = total - self.p["exit.deduct_expenditure"] * (h["oop"] + h["school_cost"])
+        return net / np.maximum(h["size"], 1)
+
+    def target(self, name: str) -> np.ndarray:
+        h = self.h
+        alive = h["size"] > 0
+        status = h["status"]
+        kept = (status == S.EXITED) & (self.year - h["year_exited"] <= self.keep_years)
+        if name == "registered":
+            return alive & ((status == S.POOR) | kept)
+        if name == "poor":
+            return alive & (status == S.POOR)
+        if name == "exited":
+            return alive & kept
+        if name == "monitored":
+            return alive & h["monitored"]
+        if name == "near_poor":
+            return alive & (status == S.NONPOOR) & (
+                self.per_capita_income() < self.p["monitoring.income_multiple"] * self.line)
+        return alive
+
+
+def person_count(state, mask_persons: np.ndarray) -> np.ndarray:
+    """Number of persons per household satisfying a person-level mask."""
+    return np.bincount(state.p["hh"].take(np.flatnonzero(mask_persons)), minlength=state.n)
+
+
+def priority_keys(ctx: Context, rules: list[str], rows: np.ndarray) -> list[np.ndarray]:
+    """Sort keys (ascending = served first) for a list of priority rules."""
+    h = ctx.h
+    keys = []
+    for rule in rules:
+        if rule == "lowest_income":
+            keys.append(ctx.per_capita_income()[rows])
+        elif rule == "illness":
+            ill = ctx.count("chronic")[rows] > 0
+            keys.append(-(ill | (h["oop"][rows] > 0.25 * np.maximum(ctx.per_capita_income()[rows] * h["size"][rows], 1))).astype(np.int8))
+        elif rule == "disability":
+            keys.append(-(ctx.count("disabled")[rows] > 0).astype(np.int8))
+        elif rule == "no_labour":
+            keys.append(h["labour_units"][rows])
+        elif rule == "most_labour":
+            keys.append(-h["labour_units"][rows])
+        elif rule == "deep_poverty_area":
+            keys.append(-h["deep_poverty_area"][rows].astype(np.int8))
+        elif rule == "largest_household":
+            keys.append(-h["size"][rows])
+        elif rule == "registered_first":
+            keys.append((h["status"][rows] != S.POOR).astype(np.int8))
+        elif rule == "random":
+            continue  # the common-random-number tie-break does it
+        else:  # validated earlier; a guard for programming errors
+            raise ValueError(f"unknown priority rule {rule!r}")
+    return keys
+
+
+PRIORITY_RULES = ("lowest_income", "illness", "disability", "no_labour", "most_labour", "deep_poverty_area",
+                  "largest_household", "registered_first", "random")
+
+
+class Instrument:
+    """Base class; subclasses set the class attributes and override the hooks they need."""
+
+    name = ""
+    family = ""
+    description = ""
+    targets = "registered"
+    priority: tuple[str, ...] = ("lowest_income",)
+    once = False  # True: a household is served at most once (one-off projects)
+    loan = False  # True: the cost is loan principal, funded by bank credit
+    category = "transfer"  # what the household receives: transfer (cash) or in_kind
+    columns: dict[str, tuple] = {}  # state columns the instrument keeps: name -> (dtype, initial)
+
+    def carry(self, ctx: Context, rules: dict) -> None:
+        """Apply what earlier years' support still yields this year."""
+
+    def eligible(self, ctx: Context, rules: dict, mask: np.ndarray) -> np.ndarray:
+        return mask
+
+    def first_keys(self, ctx: Context, rows: np.ndarray) -> list[np.ndarray]:
+        """Sort keys that come before the stated priority (e.g. incumbents keep their posts)."""
+        return []
+
+    def capacity(self, ctx: Context, rules: dict) -> float | None:
+        """Most households (weighted) that can be served this year; None: only money limits."""
+        return None
+
+    def cost(self, ctx: Context, rules: dict, rows: np.ndarray) -> np.ndarray:
+        raise NotImplementedError
+
+    def serve(self, ctx: Context, rules: dict, rows: np.ndarray, amount: np.ndarray) -> dict | None:
+        """Change the state of the served households; `amount` is what each receives. May
+        return how the money splits across ledger categories (shares adding to one)."""

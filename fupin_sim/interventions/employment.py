@@ -1,0 +1,98 @@
+"""Employment: skills training, organised labour transfer (劳务输出), public-welfare posts
+(公益性岗位) and forest-ranger posts (生态护林员). Posts are limited in number; their holders
+keep them from year to year while they stay eligible and the money lasts."""
+from __future__ import annotations
+
+import numpy as np
+
+from fupin_sim.interventions.base import Instrument
+from fupin_sim.population import schema as S
+
+
+class SkillsTraining(Instrument):
+    name, family = "skills_training", "employment"
+    description = "vocational training: a lasting rise of the wage level from the next year"
+    once = True
+    category = "in_kind"
+
+    def eligible(self, ctx, rules, mask):
+        return mask & (ctx.count("trainable") > 0)
+
+    def cost(self, ctx, rules, rows):
+        return rules["cost_per_person"] * ctx.count("trainable")[rows]
+
+    def serve(self, ctx, rules, rows, amount):
+        ctx.h["wage_level"][rows] *= 1.0 + rules["wage_gain"]  # this year's wages are paid: it shows next year
+
+
+class LabourTransfer(Instrument):
+    name, family = "labour_transfer", "employment"
+    description = "organised migrant work: one worker away, sending money home while the job lasts"
+    once = True
+    category = "in_kind"
+    columns = {"migrant": (np.bool_, False)}
+
+    def carry(self, ctx, rules):
+        h = ctx.h
+        away = np.flatnonzero(h["migrant"])
+        h["income_wage"][away] += rules["annual_remittance"]
+        stays = ctx.rs.uniform("labour_transfer.retention", ctx.year, h["household_id"][away]) < rules["retention"]
+        h["migrant"][away[~stays]] = False
+
+    def eligible(self, ctx, rules, mask):
+        return mask & (ctx.h["labour_units"] >= 1) & ~ctx.h["migrant"]
+
+    def cost(self, ctx, rules, rows):
+        return np.full(len(rows), float(rules["cost_per_person"]))
+
+    def serve(self, ctx, rules, rows, amount):
+        ctx.h["migrant"][rows] = True
+
+
+class _Post(Instrument):
+    """A yearly paid post: holders first, then newcomers by priority, within the number of
+    posts (per 10,000 households of the population) and the money."""
+
+    family = "employment"
+    priority = ("lowest_income",)
+
+    def carry(self, ctx, rules):
+        self._holders = ctx.h[self.column].copy()
+        ctx.h[self.column][:] = False
+
+    def first_keys(self, ctx, rows):
+        return [(~self._holders[rows]).astype(np.int8)]
+
+    @property
+    def column(self):
+        return f"post_{self.name}"
+
+    def eligible(self, ctx, rules, mask):
+        return mask & (ctx.h["labour_units"] > 0)
+
+    def capacity(self, ctx, rules):
+        households = float(ctx.h["weight"] @ (ctx.h["size"] > 0))
+        return rules["posts_per_10k_households"] * households / 1e4
+
+    def cost(self, ctx, rules, rows):
+        return np.full(len(rows), float(rules["pay"]))
+
+    def serve(self, ctx, rules, rows, amount):
+        ctx.h["income_wage"][rows] += amount
+        ctx.h[self.column][rows] = True
+
+
+class PublicWelfarePost(_Post):
+    name = "public_welfare_post"
+    description = "public-welfare posts (公益性岗位) for poor people with some labour capacity"
+    columns = {"post_public_welfare_post": (np.bool_, False)}
+
+
+class ForestRanger(_Post):
+    name = "forest_ranger"
+    description = "forest and grassland ranger posts (生态护林员), 10,000 yuan a year"
+    columns = {"post_forest_ranger": (np.bool_, False)}
+
+    def eligible(self, ctx, rules, mask):
+        rural = ctx.h["region_type"] != S.CODE["region_type"]["urban_fringe"]
+        return super().eligible(ctx, rules, mask) & rural

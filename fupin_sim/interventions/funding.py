@@ -1,0 +1,221 @@
+"""Budgets, rationing and the cost ledger.
+
+A budget line is an amount a year from one funding source, earmarked to some instruments
+(or pooled for all), optionally split across areas by a rule (the deep-poverty allocation
+of 000_2488b6b2437a55b6.txt). When eligible demand exceeds what the lines hold, households
+are served in a stated priority order, ties broken by a common-random-number draw, and the
+ranked list is served until the money runs out (strict order: nobody further down is served
+because a cheaper case fits). Every yuan is written to the ledger under (year, instrument,
+line, source, region, category); money left over is reported as unspent, never moved.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from fupin_sim.population import schema as S
+
+SOURCES = {
+    "central_special": "central special poverty funds (中央专项扶贫资金)",
+    "provincial_special": "provincial / autonomous-region special funds",
+    "local_special": "league, city and county special funds",
+    "integrated_agriculture": "integrated agricultural funds (统筹整合涉农资金)",
+    "east_west": "east-west cooperation funds, e.g. Beijing-Inner Mongolia (京蒙协作)",
+    "enterprise_pairing": "enterprises paired with villages (万企帮万村)",
+    "donations": "social donations",
+    "bank_credit": "bank credit for microloans (principal only)",
+    "civil_affairs": "civil-affairs funds: 低保, 特困, medical assistance",
+    "risk_compensation": "county risk-compensation fund for microloan defaults",
+}
+TO_HOUSEHOLDS = ("transfer", "in_kind", "interest_subsidy", "default_cover", "insurance_claim")
+CATEGORIES = (*TO_HOUSEHOLDS, "insurance_margin", "overhead", "loan")
+UNLIMITED = float("inf")
+
+
+@dataclass
+class BudgetLine:
+    name: str
+    source: str
+    instruments: tuple[str, ...] | None  # None: pooled, for every instrument
+    amounts: dict[int, float]  # year -> yuan (inf: entitlement, pays whatever is due)
+    allocation: dict | None = None
+
+    def covers(self, instrument: str) -> bool:
+        return self.instruments is None or instrument in self.instruments
+
+
+@dataclass
+class Ledger:
+    """Append-only record of every yuan: one row per (year, instrument, line, region, category)."""
+
+    rows: list[dict] = field(default_factory=list)
+
+    def add(self, year, instrument, line, source, region_amounts: np.ndarray, category: str) -> None:
+        for region, amount in enumerate(region_amounts):
+            if amount:
+                self.rows.append({"year": year, "instrument": instrument, "line": line, "source": source,
+                                  "region": S.CATEGORIES["region_type"][region], "category": category,
+                                  "amount": float(amount)})
+
+    def frame(self) -> pd.DataFrame:
+        cols = ["year", "instrument", "line", "source", "region", "category", "amount"]
+        return pd.DataFrame(self.rows, columns=cols)
+
+
+class YearFunds:
+    """What each budget line still holds this year, by area when the line is split by area."""
+
+    def __init__(self, lines: list[BudgetLine], year: int, state, ledger: Ledger, rs):
+        self.year, self.state, self.ledger, self.rs = year, state, ledger, rs
+        self.lines = [line for line in lines if line.amounts.get(year, 0) > 0]
+        self.remaining = {}  # line name -> array over areas (one area unless split)
+        for line in self.lines:
+            self.remaining[line.name] = _allocate(line, line.amounts[year], state)
+        self.start = {k: v.sum() for k, v in self.remaining.items()}
+
+    def lines_for(self, instrument: str, loan: bool = False) -> list[BudgetLine]:
+        """Lines an instrument may draw on, earmarked ones first; loans only from bank credit."""
+        usable = [ln for ln in self.lines if ln.covers(instrument) and (ln.source == "bank_credit") == loan]
+        return sorted(usable, key=lambda ln: ln.instruments is None)
+
+    def ration(self, instrument: str, rows: np.ndarray, cost: np.ndarray, order_keys,
+               loan: bool = False, capacity: float | None = None) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+        """Serve `rows` (household rows, with real-yuan `cost` each) in priority order while the
+        lines last. `order_keys()` gives the priority sort keys; it is only called (and the
+        households only sorted) when money or capacity runs short. Returns the served
+        positions (into `rows`) and the charge to each line."""
+        lines = self.lines_for(instrument, loan)
+        if len(rows) == 0 or not lines:
+            return np.zeros(0, dtype=np.int64), {}
+        h = self.state.h
+        split = lines[0].allocation is not None
+        held_total = sum(self.remaining[ln.name].sum() for ln in lines)
+        weights = h["weight"][rows]
+        short = (split or cost.sum() > held_total
+                 or (capacity is not None and weights.sum() > capacity + 1e-9))
+        if short:
+            tie = self.rs.uniform(f"priority.{instrument}", self.year, h["household_id"][rows])
+            keys = [*order_keys(), tie]  # the first key is the most important; the draw breaks ties
+            if capacity is not None:
+                limit = int(np.ceil(capacity / max(weights.min(), 1e-300))) + 1
+            else:
+                limit = int(np.ceil(held_total / max(cost.min(), 1e-300))) + 1 if not split else len(rows)
+            order = priority_order(keys, limit)
+        else:
+            order = np.arange(len(rows))
+        if not short and len(lines) == 1 and not split:  # everyone is served from one line
+            self.remaining[lines[0].name][0] -= cost.sum()
+            return np.arange(len(rows)), {lines[0].name: cost}
+        served = np.zeros(len(rows), dtype=bool)
+        charges = {ln.name: np.zeros(len(rows)) for ln in lines}
+        if capacity is not None and short:  # a limit on how many households can be served (posts, caseload)
+            order = order[np.cumsum(weights[order]) <= capacity + 1e-9]
+        area = _area_of(lines[0], self.state, rows)
+        for a in (np.unique(area[order]) if split else [0]):
+            sub = order[area[order] == a] if split else order
+            held = np.array([self.remaining[ln.name][a] for ln in lines])
+            edges = np.cumsum(held)
+            cum = np.cumsum(cost[sub])
+            if short:
+                ok = np.logical_and.accumulate(cum <= edges[-1] * (1 + 1e-12))  # strict priority order
+                sub, cum = sub[ok], cum[ok]
+            served[sub] = True
+            start = cum - cost[sub]
+            lower = 0.0
+            for ln, upper in zip(lines, edges):
+                part = np.clip(np.minimum(cum, upper) - np.maximum(start, lower), 0.0, None)
+                charges[ln.name][sub] += part
+                self.remaining[ln.name][a] -= part.sum()
+                lower = upper
+        return np.flatnonzero(served), charges
+
+    def charge(self, instrument: str, rows: np.ndarray, amount: np.ndarray, category: str,
+               received_share: float = 1.0) -> np.ndarray:
+        """Pay recurring obligations (e.g. interest subsidies) as far as the lines allow, in
+        priority of the rows given; returns the amount paid for each row."""
+        pos, charges = self.ration(instrument, rows, amount, lambda: [])
+        paid = np.zeros(len(rows))
+        paid[pos] = amount[pos]
+        self.book(instrument, rows, charges, {category: 1.0})
+        return paid
+
+    def book(self, instrument: str, rows: np.ndarray, charges: dict[str, np.ndarray], split: dict[str, float]) -> None:
+        """Write charges to the ledger by region, split across categories by shares."""
+        region = self.state.h["region_type"][rows]
+        by_name = {ln.name: ln for ln in self.lines}
+        for name, amounts in charges.items():
+            per_region = np.bincount(region, weights=amounts, minlength=len(S.CATEGORIES["region_type"]))
+            for category, share in split.items():
+                self.ledger.add(self.year, instrument, name, by_name[name].source, per_region * share, category)
+
+    def _spent_unlimited(self, line: BudgetLine) -> float:
+        return sum(r["amount"] for r in self.ledger.rows if r["year"] == self.year and r["line"] == line.name)
+
+    def report(self) -> list[dict]:
+        out = []
+        for ln in self.lines:
+            start = self.start[ln.name]
+            left = self.remaining[ln.name].sum()
+            limited = np.isfinite(start)  # an unlimited line (entitlements) has no amount to report
+            spent = self._spent_unlimited(ln) if not limited else start - left
+            out.append({"year": self.year, "line": ln.name, "source": ln.source,
+                        "available": start if limited else np.nan, "spent": spent,
+                        "unspent": left if limited else np.nan})
+        return out
+
+
+def priority_order(keys: list[np.ndarray], limit: int) -> np.ndarray:
+    """Positions in lexicographic order of `keys` (first key first, the last one the
+    tie-breaking draw): exact for at least the first `limit` positions, all rationing needs.
+
+    With few to serve out of many, it partitions on one composite of the keys (all but the
+    last two must be whole numbers, e.g. flags) and sorts only the head exactly, instead of
+    sorting every candidate; otherwise it sorts everything.
+    """
+    n = len(keys[0])
+    ranked = keys[:-1] or keys  # the draw only separates exact ties
+    if limit >= n // 4 or any(not np.array_equal(k, np.round(k)) for k in ranked[:-1]):
+        return np.lexsort(keys[::-1])
+    composite = np.zeros(n)
+    for k in ranked[:-1]:  # whole-number keys, scaled so that an earlier key always dominates
+        k = k.astype(np.float64)
+        composite = composite * (k.max() - k.min() + 2.0) + (k - k.min())
+    last = ranked[-1].astype(np.float64)
+    span = last.max() - last.min()
+    composite = composite * 2.0 + (last - last.min()) / (span if span > 0 else 1.0)  # in [0, 1]
+    bound = np.partition(composite, limit)[limit]
+    head = np.flatnonzero(composite <= bound)  # holds every position that can be among the first `limit`
+    return head[np.lexsort([k[head] for k in keys[::-1]])]
+
+
+def _area_of(line: BudgetLine, state, rows: np.ndarray) -> np.ndarray:
+    if line.allocation is None:
+        return np.zeros(len(rows), dtype=np.int64)
+    return state.h["village"][rows].astype(np.int64)
+
+
+def _allocate(line: BudgetLine, amount: float, state) -> np.ndarray:
+    """A line's yearly amount, split across villages when it has an allocation rule.
+
+    The deep-poverty rule (000_2488b6b2437a55b6.txt): fixed sums come off the top for each
+    deep-poverty area (a sum per area and per poor person), and the rest is shared in
+    proportion to poor persons, deep-poverty areas weighted `bonus` (10 points) above the rest.
+    """
+    if line.allocation is None:
+        return np.array([amount], dtype=np.float64)
+    if not np.isfinite(amount):
+        raise ValueError("an unlimited line cannot be split by area")
+    h = state.h
+    n_areas = int(h["village"].max(initial=0)) + 1
+    registered = h["status"] != S.NONPOOR
+    poor_persons = np.bincount(h["village"], weights=h["weight"] * h["size"] * registered, minlength=n_areas)
+    deep = np.bincount(h["village"], weights=h["deep_poverty_area"], minlength=n_areas) > 0
+    rule = line.allocation
+    fixed = deep * (rule["per_area_fixed"] + rule["per_poor_person"] * poor_persons)
+    if fixed.sum() > amount:
+        return fixed * (amount / fixed.sum())
+    share = poor_persons * (1.0 + rule["bonus"] * deep)
+    rest = amount - fixed.sum()
+    return fixed + (rest * share / share.sum() if share.sum() > 0 else rest / n_areas)

@@ -1,0 +1,86 @@
+"""Education subsidies, housing renovation (危房改造), ecological compensation and
+anti-poverty insurance (防贫保险)."""
+from __future__ import annotations
+
+import numpy as np
+
+from fupin_sim.interventions.base import Instrument
+from fupin_sim.interventions.health import claims_split
+from fupin_sim.population import schema as S
+
+
+class EducationSubsidy(Instrument):
+    name, family = "education_subsidy", "education"
+    description = "stage subsidies for students of poor households and a grant for university entrants"
+
+    def eligible(self, ctx, rules, mask):
+        pp = ctx.state.p
+        students = np.flatnonzero(pp["school"] > 0)
+        stage, age = pp["school"].take(students), pp["age"].take(students)
+        each = np.array([0.0, *rules["stage_amounts"]]).take(stage)
+        each += rules["university_grant"] * ((stage == S.UNIVERSITY) & (age == ctx.p["education.stage_ages"][3]))
+        self._amounts = np.bincount(pp["hh"].take(students), weights=each, minlength=ctx.state.n)
+        return mask & (self._amounts > 0)
+
+    def cost(self, ctx, rules, rows):  # called right after eligible(), on the same state
+        return self._amounts[rows]
+
+    def serve(self, ctx, rules, rows, amount):
+        ctx.h["income_transfer"][rows] += amount
+
+
+class HousingRenovation(Instrument):
+    name, family = "housing_renovation", "housing"
+    description = "renovation of dangerous houses: a subsidy, the household's own share as debt; the house becomes safe"
+    once = True
+    category = "in_kind"
+
+    def eligible(self, ctx, rules, mask):
+        return mask & ~ctx.h["housing_safe"]
+
+    def cost(self, ctx, rules, rows):
+        return np.full(len(rows), float(rules["subsidy"]))
+
+    def serve(self, ctx, rules, rows, amount):
+        ctx.h["housing_safe"][rows] = True
+        ctx.h["debt"][rows] += rules["own_contribution"]
+
+
+class EcologicalCompensation(Instrument):
+    name, family = "ecological_compensation", "ecology"
+    description = "grazing-ban subsidies and grass-livestock balance rewards per mu of grassland"
+    targets = "all"
+
+    def eligible(self, ctx, rules, mask):
+        return mask & (ctx.h["grassland_mu"] > 0)
+
+    def cost(self, ctx, rules, rows):
+        per_mu = rules["ban_share"] * rules["grazing_ban"] + (1 - rules["ban_share"]) * rules["balance_reward"]
+        return ctx.h["grassland_mu"][rows] * per_mu
+
+    def serve(self, ctx, rules, rows, amount):
+        ctx.h["income_transfer"][rows] += amount
+
+
+class AntiPovertyInsurance(Instrument):
+    """防贫保: the government pays a premium per person for covered households; when a
+    household's income net of a medical or schooling cost falls to the trigger multiple of
+    the previous year's line or below, the insurance pays a share of that cost."""
+
+    name, family = "anti_poverty_insurance", "insurance"
+    description = "防贫保险: premiums for near-poor and exited households; pays part of a large cost that pushes them down"
+    targets = "near_poor"
+    category = "insurance_claim"
+
+    def cost(self, ctx, rules, rows):
+        return rules["premium"] * ctx.h["size"][rows]
+
+    def serve(self, ctx, rules, rows, amount):
+        h = ctx.h
+        previous_line = ctx.state.scalars.get("previous_line", ctx.line)
+        expense = (h["oop"] + h["school_cost"])[rows]
+        triggered = (expense > 0) & (ctx.per_capita_income()[rows] <= rules["trigger_multiple"] * previous_line)
+        claim = np.where(triggered, rules["pays_share"] * expense, 0.0)
+        h["income_transfer"][rows] += claim
+        w = h["weight"][rows]
+        return claims_split(float(claim @ w), float(amount @ w))

@@ -1,0 +1,196 @@
+"""Each instrument against what its sources describe: who gets it, what it costs, what it
+changes. One interventions step on a real synthetic population, unlimited money, one
+instrument at a time (so the effect is that instrument's alone)."""
+import numpy as np
+import pytest
+
+import fupin_sim as fs
+from fupin_sim.interventions import parse
+from fupin_sim.population import schema as S
+from fupin_sim.population.state import State
+from fupin_sim.processes import demography, income, shocks
+from fupin_sim.rng import RandomStreams
+
+YEAR = 2018
+
+
+def one_year(instrument, rules=None, targets=None, n=20_000, extra=None, years=None):
+    """State after demography, income and shocks of YEAR (before), and after the interventions step."""
+    sc = fs.load_scenario("no_policy")
+    entry = {"rules": rules or {}}
+    if targets:
+        entry["targets"] = targets
+    data = {"interventions": {instrument: entry, **(extra or {})},
+            "budgets": {"central_special": {"amounts": "unlimited"},
+                        "bank_credit": {"instruments": [instrument], "amounts": "unlimited"}}}
+    if instrument != "microloan":
+        del data["budgets"]["bank_credit"]
+    programme = parse(data, years or (2016, 2025), None).fresh()
+    pop = fs.generate(sc.params, n, seed=4, year=YEAR - 1)
+    state = State(pop, sc.params)
+    programme.prepare(state)
+    p, rs = sc.params.at(YEAR), RandomStreams(4)
+    for process in (demography.step, income.step, shocks.step):
+        process(state, p, rs, YEAR)
+    before = {k: v.copy() for k, v in state.h.items()}
+    out = programme.step(state, p, rs, YEAR)
+    return before, state, out, programme
+
+
+
+def delta(before, state, column):
+    return state.h[column] - before[column]
+
+
+def test_dibao_tops_up_to_the_standard_for_those_it_reaches():
+    before, state, out, prog = one_year("dibao")
+    standard = 5547  # 2018, 000_2488b6b2437a55b6.txt
+    gained = delta(before, state, "income_transfer")
+    served = gained > 0
+    gross = sum(before[f"income_{s}"] for s in S.INCOME_SOURCES) / np.maximum(before["size"], 1)
+    assert served.any()
+    after = gross[served] + gained[served] / state.h["size"][served]
+    assert (after >= standard - 1e-6).all()  # everyone reached gets at least to the standard
+    eligible = (gross < standard) & (state.h["size"] > 0)
+    reach = served[eligible].mean()
+    assert reach == pytest.approx(1 - 0.4, abs=0.05)  # the 40% exclusion error
+    ledger = prog.ledger.frame()
+    assert ledger["amount"].sum() == pytest.approx(float(gained @ state.h["weight"]))
+
+
+def test_health_assistance_caps_out_of_pocket_costs_of_registered_poor():
+    before, state, out, _ = one_year("health_assistance")
+    adm = state.admissions
+    registered = (state.h["status"] != S.NONPOOR)[adm["hh"]]
+    assert registered.any()
+    cap = np.minimum(0.1 * adm["cost"], 5000)  # 兴安盟: 10% of the cost, 5000 a year
+    assert (adm["left"][registered] <= cap[registered] + 1e-6).all()
+    relief = -delta(before, state, "oop")
+    assert relief.min() >= -1e-9 and relief.sum() > 0
+    assert state.h["insured"][state.h["status"] == S.POOR].all()
+
+
+def test_chronic_assistance_pays_half_above_3000_at_most_15000():
+    before, state, _, _ = one_year("chronic_assistance")
+    cc = state.chronic_costs
+    each = np.minimum(0.5 * np.maximum(cc["cost"] - 3000, 0), 15000)
+    registered = (state.h["status"] != S.NONPOOR)[cc["hh"]]
+    expected = np.bincount(cc["hh"][registered], weights=each[registered], minlength=state.n)
+    assert np.allclose(-delta(before, state, "oop"), expected)
+
+
+def test_industry_menu_builds_operating_income_that_fades():
+    _, state, out, prog = one_year("industry_menu")
+    boost = state.h["boost_industry"]
+    served = boost > 0
+    assert served.any() and (state.h["labour_units"][served] >= 1).all()
+    amount = 1600 * np.maximum(np.floor(state.h["labour_units"][served]), 1)  # 1600 yuan per able-bodied person (003)
+    assert np.allclose(boost[served], 0.3 * amount)
+    ctx_rules = prog.items[0].rules.at(YEAR + 1)
+    before_carry = state.h["income_operating"].copy()
+    prog.items[0].instrument.carry(type("C", (), {"h": state.h})(), ctx_rules)
+    assert np.allclose(state.h["income_operating"][served] - before_carry[served], 0.3 * amount)
+    assert np.allclose(state.h["boost_industry"][served], 0.3 * amount * 0.8)  # fades by 20%
+
+
+def test_microloans_follow_take_up_and_run_three_years():
+    _, state, out, prog = one_year("microloan")
+    h = state.h
+    borrowers = h["loan_balance"] > 0
+    eligible = (h["status"] == S.POOR) & (h["labour_units"] >= 1)
+    assert borrowers[eligible].mean() == pytest.approx(0.28, abs=0.03)  # take-up (PUBLIC_FACTS)
+    assert (h["loan_balance"][borrowers] == 40000).all() and (h["debt"][borrowers] >= 40000).all()
+    ledger = prog.ledger.frame()
+    assert ledger.loc[ledger["category"] == "loan", "source"].eq("bank_credit").all()
+    assert out["loans_issued"] == pytest.approx(40000 * float(h["weight"] @ borrowers))
+
+
+def test_relocation_moves_households_out_of_harsh_areas():
+    before, state, _, prog = one_year("relocation")
+    moved = state.h["follow_up_years"] > 0
+    assert moved.any() and before["harsh_area"][moved].all()
+    h = state.h
+    assert (h["region_type"][moved] == S.CODE["region_type"]["urban_fringe"]).all()
+    assert h["housing_safe"][moved].all()
+    assert np.allclose(h["wage_level"][moved], 1.5 * before["wage_level"][moved])
+    assert np.allclose(h["land_rent"][moved], 100 * before["land_mu"][moved])  # 100 yuan per mu (化德)
+    cost = prog.ledger.frame()["amount"].sum()
+    assert cost == pytest.approx(62500 * float((before["size"] * before["weight"])[moved].sum()))
+
+
+def test_housing_renovation_makes_houses_safe_and_adds_own_share_as_debt():
+    before, state, _, _ = one_year("housing_renovation")
+    fixed = ~before["housing_safe"] & state.h["housing_safe"]
+    assert fixed.any()
+    assert np.allclose(delta(before, state, "debt")[fixed], 10000)
+    registered_unsafe = ~before["housing_safe"] & (before["status"] == S.POOR)
+    assert fixed[registered_unsafe].all()
+
+
+def test_posts_are_limited_in_number_and_pay_their_wage():
+    before, state, out, _ = one_year("forest_ranger")
+    holders = state.h["post_forest_ranger"]
+    households = float(state.h["weight"] @ (state.h["size"] > 0))
+    assert out["served_forest_ranger"] <= 50 * households / 1e4 + 1e-6
+    assert out["served_forest_ranger"] >= 50 * households / 1e4 - state.h["weight"].max()
+    assert np.allclose(delta(before, state, "income_wage")[holders], 10000)  # 000: 10,000 yuan a year
+
+
+def test_solar_pays_households_without_labour():
+    _, state, _, prog = one_year("solar")
+    paying = state.h["solar_years_left"] == 20
+    assert paying.any() and (state.h["labour_units"][paying] == 0).all()
+
+
+def test_education_subsidy_gives_the_university_grant():
+    before, state, _, _ = one_year("education_subsidy")
+    pp = state.p
+    entrants = (pp["school"] == S.UNIVERSITY) & (pp["age"] == 18)
+    registered = (state.h["status"] != S.NONPOOR)[pp["hh"]]
+    rows = np.unique(pp["hh"][entrants & registered])
+    assert len(rows) and (delta(before, state, "income_transfer")[rows] >= 10000).all()
+
+
+def test_ecological_compensation_pays_per_mu_of_grassland():
+    before, state, _, _ = one_year("ecological_compensation")
+    herders = (before["grassland_mu"] > 0) & (before["size"] > 0)
+    per_mu = 0.4 * 7.5 + 0.6 * 2.5
+    assert np.allclose(delta(before, state, "income_transfer")[herders], before["grassland_mu"][herders] * per_mu)
+
+
+def test_anti_poverty_insurance_pays_half_of_a_large_cost_under_the_trigger():
+    before, state, out, prog = one_year("anti_poverty_insurance")
+    claims = delta(before, state, "income_transfer")
+    paid = claims > 0
+    assert paid.any()
+    expense = (before["oop"] + before["school_cost"])[paid]
+    assert np.allclose(claims[paid], 0.5 * expense)
+    ledger = prog.ledger.frame()
+    net = sum(before[f"income_{s}"] for s in S.INCOME_SOURCES) - before["oop"] - before["school_cost"]
+    covered = (before["status"] == S.NONPOOR) & (before["size"] > 0) & (
+        net / np.maximum(before["size"], 1) < 1.5 * 3129)  # near-poor under 1.5 x the 2018 line
+    assert ledger["amount"].sum() == pytest.approx(50 * float((before["weight"] * before["size"])[covered].sum()))
+    categories = ledger.groupby("category")["amount"].sum()
+    assert categories["insurance_claim"] == pytest.approx(float(claims @ state.h["weight"]))
+
+
+def test_monitoring_assistance_stays_within_its_caseload():
+    # flag households first: monitoring assistance serves last year's flags
+    before, state, out, _ = one_year("monitoring_assistance", rules={"capacity_per_10k_households": 30})
+    households = float(state.h["weight"] @ (state.h["size"] > 0))
+    assert out["served_monitoring_assistance"] <= 30 * households / 1e4 + 1e-6
+
+
+def test_policy_after_exit_keeps_support_for_exited_households():
+    kept = fs.run("consolidation", households=4000, seed=3).summary
+    withdrawn = fs.run("withdrawn", households=4000, seed=3).summary
+    later = kept["year"] >= 2021
+    assert withdrawn.loc[later, "relapses"].sum() > kept.loc[later, "relapses"].sum()
+    assert withdrawn.loc[later, "spending"].sum() < kept.loc[later, "spending"].sum()
+
+
+def test_policy_lowers_poverty_against_the_counterfactual():
+    policy = fs.run("consolidation", households=4000, seed=3).summary
+    none = fs.run("no_policy", households=4000, seed=3).summary
+    assert (policy["fgt0"] < none["fgt0"]).all()
+    assert policy["registered_poor"].iloc[-1] < none["registered_poor"].iloc[-1]
