@@ -73,6 +73,32 @@ class Scenario:
         return _build(data, self.file, where="option", declared=self.declared_years)
 
 
+def diff(a: "Scenario", b: "Scenario") -> list[tuple[str, object, object]]:
+    """What differs between two scenarios, as (key path, value in a, value in b): the
+    resolved parameters, the years, seed and population, the interventions and budgets."""
+    def flat(tree, prefix=""):
+        out = {}
+        for key, value in (tree or {}).items():
+            path = f"{prefix}.{key}" if prefix else str(key)
+            if isinstance(value, dict) and value and not all(isinstance(k, int) for k in value):
+                out.update(flat(value, path))
+            else:
+                out[path] = value
+        return out
+
+    def view(sc):
+        out = {"years": list(sc.years), "seed": sc.seed, "population.preset": sc.preset,
+               "population.households": sc.households, "population.register": sc.register}
+        out.update({f"parameters.{k}": v for k, v in sc.params.to_dict().items()})
+        out.update(flat({"interventions": sc.data.get("interventions"), "budgets": sc.data.get("budgets")}))
+        return out
+
+    va, vb = view(a), view(b)
+    missing = "(absent)"
+    return [(k, va.get(k, missing), vb.get(k, missing)) for k in sorted(set(va) | set(vb))
+            if va.get(k, missing) != vb.get(k, missing)]
+
+
 def bundled_scenarios() -> list[str]:
     return sorted(p.stem for p in BUNDLED.glob("*.yaml")) if BUNDLED.is_dir() else []
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 import numpy as np
 
 from fupin_sim.population import schema as S
-from fupin_sim.population.rules import poverty_line
+from fupin_sim.population.rules import poverty_line, wsum
 
 
 def guarantees_met(state, p) -> np.ndarray:
@@ -109,32 +109,32 @@ def metrics(state, y, total, line, *, exits, relapses, new_poor, exited_before, 
     np.minimum(gap, 1.0, out=gap)
     poor = gap > 0
     registered = h["status"] == S.POOR
-    reg_persons = float(wp @ registered)
-    flows = {name: float(w @ rows) for name, rows in
+    reg_persons = wsum(wp, registered)
+    flows = {name: wsum(w, rows) for name, rows in
              (("exits", exits), ("relapses", relapses), ("new_poor", new_poor), ("exited_before", exited_before),
               ("dissolved_poor", dissolved_poor), ("dissolved_exited", dissolved_exited))}
     out = {
-        "households": float(w @ (h["size"] > 0)),
+        "households": wsum(w, h["size"] > 0),
         "persons": persons,
         "poverty_line": line,
-        "registered_poor": float(w @ registered),
+        "registered_poor": wsum(w, registered),
         "registered_poor_persons": reg_persons,
-        "exited": float(w @ (h["status"] == S.EXITED)),
-        "income_poor_persons": float(wp @ poor),
-        "headcount_ratio": float(wp @ poor) * per_person,
-        "fgt0": float(wp @ poor) * per_person,
-        "fgt1": float(wp @ gap) * per_person,
-        "fgt2": float(wp @ (gap * gap)) * per_person,
+        "exited": wsum(w, h["status"] == S.EXITED),
+        "income_poor_persons": wsum(wp, poor),
+        "headcount_ratio": wsum(wp, poor) * per_person,
+        "fgt0": wsum(wp, poor) * per_person,
+        "fgt1": wsum(wp, gap) * per_person,
+        "fgt2": wsum(wp, gap * gap) * per_person,
         "exits": flows["exits"],
         "relapses": flows["relapses"],
         "relapse_rate": flows["relapses"] / flows["exited_before"] if flows["exited_before"] else 0.0,
         "new_poor": flows["new_poor"],
         "dissolved_poor": flows["dissolved_poor"],
         "dissolved_exited": flows["dissolved_exited"],
-        "monitored": float(w @ h["monitored"]),
+        "monitored": wsum(w, h["monitored"]),
     }
     for source in S.INCOME_SOURCES:
-        out[f"income_{source}_per_capita"] = float(w @ h[f"income_{source}"]) * per_person
-    out["income_per_capita_registered_poor"] = float((w * registered) @ total) / reg_persons if reg_persons else 0.0
-    out["out_of_pocket_medical"] = float(w @ h["oop"])
+        out[f"income_{source}_per_capita"] = wsum(w, h[f"income_{source}"]) * per_person
+    out["income_per_capita_registered_poor"] = wsum(w * registered, total) / reg_persons if reg_persons else 0.0
+    out["out_of_pocket_medical"] = wsum(w, h["oop"])
     return out

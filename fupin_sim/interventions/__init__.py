@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 from importlib import resources
 
 import numpy as np
+
+from fupin_sim.population.rules import wsum
 import yaml
 
 from fupin_sim.errors import InputError, close_match
@@ -118,7 +120,7 @@ class Programme:
         self.budget_rows.extend(report)
         out["unspent"] = sum(r["unspent"] for r in report if np.isfinite(r["unspent"]))
         if "loan_balance" in h:
-            out["loans_outstanding"] = float(h["loan_balance"] @ h["weight"])
+            out["loans_outstanding"] = wsum(h["loan_balance"], h["weight"])
             out["loan_defaults"] = state.scalars.get("loan_defaults", 0.0)
         return out
 

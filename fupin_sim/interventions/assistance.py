@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from fupin_sim.population.rules import wsum
+
 from fupin_sim.interventions.base import Instrument, person_count
 from fupin_sim.population import schema as S
 
@@ -108,7 +110,7 @@ class MonitoringAssistance(Instrument):
         return mask & (self._gap(ctx) > 0) & (ctx.h["status"] != S.POOR)
 
     def capacity(self, ctx, rules):
-        households = float(ctx.h["weight"] @ (ctx.h["size"] > 0))
+        households = wsum(ctx.h["weight"], ctx.h["size"] > 0)
         return rules["capacity_per_10k_households"] * households / 1e4
 
     def cost(self, ctx, rules, rows):

@@ -36,7 +36,7 @@ class Context:
     year: int
     keep_years: int
     funds: object
-    _counts: dict = field(default_factory=dict)
+    _counts: dict = field(default_factory=dict)  # per-year caches: person counts and target masks
 
     def count(self, name: str) -> np.ndarray:
         """Persons per household of a kind, computed once a year (persons do not change
@@ -69,6 +69,16 @@ class Context:
         return net / np.maximum(h["size"], 1)
 
     def target(self, name: str) -> np.ndarray:
+        """Households in a target group (a fresh mask the caller may change). Register status
+        does not change during the interventions step, so only `near_poor`, which depends on
+        income, is recomputed each time."""
+        if name != "near_poor":
+            if name not in self._counts:
+                self._counts[name] = self._target(name)
+            return self._counts[name].copy()
+        return self._target(name)
+
+    def _target(self, name: str) -> np.ndarray:
         h = self.h
         alive = h["size"] > 0
         status = h["status"]

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from fupin_sim.population.rules import wsum
+
 from fupin_sim.interventions.base import Instrument
 from fupin_sim.population import schema as S
 
@@ -71,7 +73,7 @@ class _Post(Instrument):
         return mask & (ctx.h["labour_units"] > 0)
 
     def capacity(self, ctx, rules):
-        households = float(ctx.h["weight"] @ (ctx.h["size"] > 0))
+        households = wsum(ctx.h["weight"], ctx.h["size"] > 0)
         return rules["posts_per_10k_households"] * households / 1e4
 
     def cost(self, ctx, rules, rows):

@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from fupin_sim.population.rules import wsum
+
 from fupin_sim.interventions.base import Instrument
 
 
@@ -96,7 +98,7 @@ class SupplementaryInsurance(Instrument):
         per_household = _per_household(ctx.state.n, adm["hh"], claim)
         ctx.h["oop"] -= per_household
         w = ctx.h["weight"]
-        return claims_split(float(per_household[rows] @ w[rows]), float(amount @ w[rows]))
+        return claims_split(wsum(per_household[rows], w[rows]), wsum(amount, w[rows]))
 
 
 def claims_split(claims: float, premiums: float) -> dict[str, float]:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from fupin_sim.population.rules import wsum
+
 from fupin_sim.interventions.base import Instrument
 from fupin_sim.interventions.health import claims_split
 from fupin_sim.population import schema as S
@@ -83,4 +85,4 @@ class AntiPovertyInsurance(Instrument):
         claim = np.where(triggered, rules["pays_share"] * expense, 0.0)
         h["income_transfer"][rows] += claim
         w = h["weight"][rows]
-        return claims_split(float(claim @ w), float(amount @ w))
+        return claims_split(wsum(claim, w), wsum(amount, w))

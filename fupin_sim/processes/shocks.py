@@ -17,7 +17,7 @@ import numpy as np
 from scipy.special import ndtri
 
 from fupin_sim.population import schema as S
-from fupin_sim.population.rules import MAX_AGE, age_table
+from fupin_sim.population.rules import MAX_AGE, age_table, wsum
 
 PAYERS = ("basic_insurance", "critical_insurance")
 
@@ -98,10 +98,10 @@ def step(state, p, rs, year: int) -> dict:
 
     w = h["weight"]
     wa = w[ha]
-    out = {"admissions": float(wa.sum()), "medical_cost": float(cost @ wa),
+    out = {"admissions": float(wa.sum()), "medical_cost": wsum(cost, wa),
            "new_chronic": float(w[hh[new_chronic]].sum()), "new_disabled": float(w[hh[new_disabled]].sum())}
     for payer in PAYERS:
-        out[f"paid_{payer}"] = float(split[payer] @ wa)
-    out["inpatient_left_after_insurance"] = float(split["left"] @ wa)
-    out["chronic_care_cost"] = float(chronic_cost @ w[state.chronic_costs["hh"]])
+        out[f"paid_{payer}"] = wsum(split[payer], wa)
+    out["inpatient_left_after_insurance"] = wsum(split["left"], wa)
+    out["chronic_care_cost"] = wsum(chronic_cost, w[state.chronic_costs["hh"]])
     return out
