@@ -194,3 +194,13 @@ def test_policy_lowers_poverty_against_the_counterfactual():
     none = fs.run("no_policy", households=4000, seed=3).summary
     assert (policy["fgt0"] < none["fgt0"]).all()
     assert policy["registered_poor"].iloc[-1] < none["registered_poor"].iloc[-1]
+
+
+def test_the_instrument_reference_is_current():
+    from pathlib import Path
+
+    from fupin_sim.interventions import describe
+
+    doc = Path(__file__).resolve().parents[1] / "docs" / "instruments.md"
+    assert doc.read_text(encoding="utf-8") == describe() + "\n", \
+        "regenerate it: python -m fupin_sim.interventions > docs/instruments.md"

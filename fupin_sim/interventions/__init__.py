@@ -41,6 +41,33 @@ def instrument_defaults() -> dict[str, Params]:
     return {name: Params(_leaves(tree.get(name, {}), "", str(ref))) for name in REGISTRY}
 
 
+def describe() -> str:
+    """The policy menu as Markdown: every instrument with its defaults and their sources
+    (docs/instruments.md is this text; `python -m fupin_sim.interventions > docs/instruments.md`)."""
+    defaults = instrument_defaults()
+    out = ["# Policy instruments", "",
+           "Generated from the code and `fupin_sim/params/instruments.yaml` by "
+           "`python -m fupin_sim.interventions > docs/instruments.md`; a test keeps it current.", "",
+           "Every instrument also takes `years`, `targets`, `priority` and `overhead_share` in a scenario.", "",
+           "Target groups: " + "; ".join(f"`{k}`: {v}" for k, v in TARGETS.items()) + ".", "",
+           "Priority rules: " + ", ".join(f"`{r}`" for r in PRIORITY_RULES) + ".", ""]
+    for name, cls in sorted(REGISTRY.items(), key=lambda kv: (kv[1].family, kv[0])):
+        kind = "one-off (once per household)" if cls.once else "yearly while eligible"
+        out += [f"## `{name}` ({cls.family})", "", f"{cls.description[0].upper()}{cls.description[1:]}.", "",
+                f"Default targets `{cls.targets}`; priority {', '.join(f'`{r}`' for r in cls.priority) or 'none'}; "
+                f"{kind}; {'funded by bank credit (principal)' if cls.loan else f'households receive: {cls.category}'}.",
+                ""]
+        params = defaults[name]
+        if params.paths():
+            out += ["| rule | default | unit | source | confidence |", "| --- | --- | --- | --- | --- |"]
+            for path in params.paths():
+                leaf = params[path]
+                out.append(f"| `{path}` | {leaf.value} | {leaf.unit} | {leaf.source} | {leaf.confidence} |")
+            out.append("")
+    out += ["## Funding sources", "", *(f"- `{k}`: {v}" for k, v in SOURCES.items()), ""]
+    return "\n".join(out)
+
+
 @dataclass
 class Configured:
     label: str
