@@ -151,3 +151,13 @@ def test_shares_that_do_not_add_up_are_refused(tmp_path):
                     encoding="utf-8")
     with pytest.raises(InputError, match="population.income_shares: shares add up to 1.2, not 1"):
         fs.load_scenario(path)
+
+
+def test_one_amount_funds_every_simulated_year_and_columns_stay_complete():
+    sc = fs.load_scenario("baseline").with_options(households=2000, years=(2016, 2023))
+    s = fs.run(sc, seed=1).summary
+    assert not s.isna().any().any()
+    assert (s.loc[s["year"] > 2020, "spending_industry_menu"] >= 0).all()
+    assert (s.loc[s["year"] > 2020, "served_dibao"] > 0).all()  # scalar budgets and open schedules run on
+    scheduled = fs.run("consolidation", households=2000, years=(2016, 2018), seed=1).summary
+    assert (scheduled["served_monitoring_assistance"] == 0).all()  # scheduled for 2021-2025: inactive, zero

@@ -186,3 +186,13 @@ def test_onsets_raise_prevalence_and_lower_labour(params):
     out = shocks.step(state, p, RandomStreams(9), 2016)
     assert state.p["chronic"].mean() > chronic0 and state.p["disabled"].mean() > disabled0
     assert out["new_disabled"] > 0 and state.h["labour_units"].sum() < units0
+
+
+def test_dated_admission_rates_take_effect_in_their_year(params):
+    import fupin_sim as fs
+
+    sc = fs.load_scenario("no_policy").with_options(
+        households=6000, years=(2016, 2019),
+        parameters={"health.admission_rate": {2016: [0.131, 0.208], 2018: [0.262, 0.416]}})
+    s = fs.run(sc, seed=2).summary.set_index("year")["admissions"]
+    assert s[2018] > 1.7 * s[2017] and s[2019] > 1.7 * s[2017]

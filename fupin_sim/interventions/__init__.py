@@ -73,7 +73,7 @@ class Configured:
     label: str
     instrument: Instrument
     rules: Params
-    years: tuple[int, int]
+    years: tuple[int, int] | None  # None: every simulated year
     targets: str
     priority: tuple[str, ...]
     overhead_share: float
@@ -106,8 +106,8 @@ class Programme:
     def step(self, state, p, rs, year: int) -> dict:
         funds = YearFunds(self.lines, year, state, self.ledger, rs)
         ctx = Context(state, p, rs, year, int(p["policy.keep_after_exit_years"]), funds)
-        active = [it for it in self.items if it.years[0] <= year <= it.years[1]]
-        out: dict = {}
+        active = [it for it in self.items if it.years is None or it.years[0] <= year <= it.years[1]]
+        out: dict = {f"{kind}_{it.label}": 0.0 for it in self.items for kind in ("served", "spending")}
         h = state.h
         spent_before = len(self.ledger.rows)
         for it in active:
@@ -178,7 +178,7 @@ def parse(data: dict, years: tuple[int, int], file: str | None) -> Programme:
                              where=f"{where}.instrument" if "instrument" in entry else where)
         cls = REGISTRY[name]
         rules = defaults[name].override(entry.get("rules") or {}, file=file, where=f"{where}.rules")
-        span = _years(entry.get("years", list(years)), years, file, f"{where}.years")
+        span = _years(entry["years"], years, file, f"{where}.years") if "years" in entry else None
         targets = entry.get("targets", cls.targets)
         if targets not in TARGETS:
             raise InputError(f"unknown target group {targets!r}{close_match(str(targets), TARGETS)}; "
@@ -250,13 +250,17 @@ def _parse_budgets(budgets, labels: list[str], years: tuple[int, int], file) -> 
         if "amounts" not in entry:
             raise InputError("missing 'amounts' (yuan a year: a number, 'unlimited', or {year: amount})",
                              file=file, where=where)
-        amounts = _amounts(entry["amounts"], years, file, f"{where}.amounts")
+        every_year = None
+        if isinstance(entry["amounts"], dict):
+            amounts = _amounts(entry["amounts"], years, file, f"{where}.amounts")
+        else:  # one amount: every simulated year, however long the run
+            amounts, every_year = {}, _amount(entry["amounts"], file, f"{where}.amounts")
         allocation = entry.get("allocation")
         if allocation is not None:
             allocation = _allocation(allocation, file, f"{where}.allocation")
-            if any(not np.isfinite(v) for v in amounts.values()):
+            if any(not np.isfinite(v) for v in [*amounts.values(), every_year or 0.0]):
                 raise InputError("an unlimited line cannot be split by area", file=file, where=f"{where}.allocation")
-        lines.append(BudgetLine(str(name), source, covered, amounts, allocation))
+        lines.append(BudgetLine(str(name), source, covered, amounts, allocation, every_year))
     return lines
 
 
@@ -270,10 +274,7 @@ def _amount(value, file, where) -> float:
     return float(value)
 
 
-def _amounts(value, years: tuple[int, int], file, where) -> dict[int, float]:
-    if not isinstance(value, dict):
-        amount = _amount(value, file, where)
-        return {y: amount for y in range(years[0], years[1] + 1)}
+def _amounts(value: dict, years: tuple[int, int], file, where) -> dict[int, float]:
     out = {}
     for year, v in value.items():
         if isinstance(year, bool) or not isinstance(year, int):

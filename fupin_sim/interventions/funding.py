@@ -41,9 +41,13 @@ class BudgetLine:
     instruments: tuple[str, ...] | None  # None: pooled, for every instrument
     amounts: dict[int, float]  # year -> yuan (inf: entitlement, pays whatever is due)
     allocation: dict | None = None
+    every_year: float | None = None  # an amount for every simulated year, however long the run
 
     def covers(self, instrument: str) -> bool:
         return self.instruments is None or instrument in self.instruments
+
+    def amount(self, year: int) -> float:
+        return self.amounts.get(year, self.every_year or 0.0)
 
 
 @dataclass
@@ -69,10 +73,10 @@ class YearFunds:
 
     def __init__(self, lines: list[BudgetLine], year: int, state, ledger: Ledger, rs):
         self.year, self.state, self.ledger, self.rs = year, state, ledger, rs
-        self.lines = [line for line in lines if line.amounts.get(year, 0) > 0]
+        self.lines = [line for line in lines if line.amount(year) > 0]
         self.remaining = {}  # line name -> array over areas (one area unless split)
         for line in self.lines:
-            self.remaining[line.name] = _allocate(line, line.amounts[year], state)
+            self.remaining[line.name] = _allocate(line, line.amount(year), state)
         self.start = {k: v.sum() for k, v in self.remaining.items()}
 
     def lines_for(self, instrument: str, loan: bool = False) -> list[BudgetLine]:

@@ -22,19 +22,28 @@ from fupin_sim.population.rules import MAX_AGE, age_table, wsum
 PAYERS = ("basic_insurance", "critical_insurance")
 
 
-def admission_table(state, p) -> np.ndarray:
-    """Admission probability by [registered?, chronic?, age], scaled so the mean over the
-    starting population equals the survey rates for non-poor and registered poor."""
-    by_age = age_table(p["health.age_risk"])
-    risk = np.stack([by_age, by_age * np.float32(p["health.chronic_risk"])])  # [chronic, age]
+def risk_profile(state) -> np.ndarray:
+    """Persons of the starting population by [registered?, chronic?, age]: the weights that
+    turn relative risks into the survey's mean admission rates."""
     pp = state.p
-    registered = (state.h["status"] != S.NONPOOR)[pp["hh"]]
-    person_risk = risk[pp["chronic"].astype(np.int8), pp["age"]]
+    registered = (state.h["status"] != S.NONPOOR)[pp["hh"]].astype(np.int64)
+    index = (registered * 2 + pp["chronic"]) * (MAX_AGE + 1) + pp["age"]
+    return np.bincount(index, minlength=4 * (MAX_AGE + 1)).reshape(2, 2, MAX_AGE + 1).astype(np.float64)
+
+
+def admission_table(profile: np.ndarray, p) -> np.ndarray:
+    """Admission probability by [registered?, chronic?, age] for a year's parameters, scaled so
+    that the mean over the starting population equals the survey rates for non-poor and
+    registered poor (flat index: (registered * 2 + chronic) * (MAX_AGE + 1) + age)."""
+    by_age = age_table(p["health.age_risk"]).astype(np.float64)
+    risk = np.stack([by_age, by_age * p["health.chronic_risk"]])  # [chronic, age]
     rates = np.asarray(p["health.admission_rate"], float)
-    scale = [rates[g] / max(person_risk[registered == g].mean(), 1e-12) if (registered == g).any() else rates[g]
-             for g in (0, 1)]
-    table = np.minimum(np.stack([risk * np.float32(scale[0]), risk * np.float32(scale[1])]), 1.0)
-    return table.ravel()  # flat index: (registered * 2 + chronic) * (MAX_AGE + 1) + age
+    table = np.empty((2, 2, MAX_AGE + 1))
+    for g in (0, 1):
+        persons = profile[g].sum()
+        mean = (profile[g] * risk).sum() / persons if persons else 1.0
+        table[g] = risk * (rates[g] / max(mean, 1e-12))
+    return np.minimum(table, 1.0).astype(np.float32).ravel()
 
 
 def insurance_layers(cost: np.ndarray, insured: np.ndarray, poor: np.ndarray, p) -> dict[str, np.ndarray]:
@@ -50,8 +59,12 @@ def insurance_layers(cost: np.ndarray, insured: np.ndarray, poor: np.ndarray, p)
 def step(state, p, rs, year: int) -> dict:
     h, pp = state.h, state.p
     hh, pid, age = pp["hh"], pp["person_id"], pp["age"]
-    if "admission_table" not in state.scalars:
-        state.scalars["admission_table"] = admission_table(state, p)
+    if "risk_profile" not in state.scalars:
+        state.scalars["risk_profile"] = risk_profile(state)
+    key = (p["health.admission_rate"], p["health.age_risk"], p["health.chronic_risk"])
+    if state.scalars.get("admission_key") != repr(key):  # rebuilt only when dated rates change
+        state.scalars["admission_key"] = repr(key)
+        state.scalars["admission_table"] = admission_table(state.scalars["risk_profile"], p)
     registered = h["status"] != S.NONPOOR  # poor and exited households keep the health policies
     poor_p = registered.take(hh)
     chronic = pp["chronic"]
