@@ -1,0 +1,304 @@
+"""fupin_sim as a Mesa model (Mesa 3.3): `FupinModel` wraps one `fupin_sim.Simulation`.
+
+    from fupin_sim.mesa_model import FupinModel
+    model = FupinModel("baseline", households=2000, years=(2016, 2020), seed=5)
+    while model.running:
+        model.step()                                   # one simulated year of the vectorised engine
+    model.datacollector.get_model_vars_dataframe()     # one row per year
+
+    import mesa
+    rows = mesa.batch_run(FupinModel, parameters={"scenario": "baseline", "households": 2000,
+                                                  "budget_scale": [0.5, 1.0, 2.0], "seed": range(5)},
+                          number_processes=2, max_steps=100)
+
+The engine stays vectorised: no Python object is made per household to run it. For small
+populations `household_agents()` gives lightweight `mesa.Agent` views whose attributes
+read the engine's arrays, to inspect households or place them in a Mesa space.
+
+This module imports `mesa`; `import fupin_sim` never imports this module (importing
+`mesa` switches multiprocessing to the spawn start method for the whole process).
+
+Seeds. The engine's seed is derived from Mesa's `seed`/`rng` arguments:
+
+- `seed` a whole number in [0, 2**63 - 1] (or a float equal to one): it *is* the engine seed,
+  so `FupinModel(sc, seed=5)` gives the same numbers as `fupin_sim.run(sc, seed=5)`;
+- any other `seed` (a fraction, a text, a number above 2**63 - 1), or `rng` instead of `seed`:
+  the engine seed is drawn from the model's `rng` (which Mesa seeds from that value), so it
+  is reproducible (Mesa itself rejects negative seeds);
+- neither: Mesa seeds its `rng` from the operating system's entropy, and the engine seed
+  is drawn from it: every model differs (as Mesa users expect of unseeded runs).
+
+The seed used is `model.fupin_seed`, and is collected as the `fupin_seed` column, so any
+run (a batch_run row too) can be repeated with `FupinModel(..., seed=row["fupin_seed"])`.
+The scenario file's own `seed:` is not used: pass `seed=scenario.seed` for that.
+"""
+from __future__ import annotations
+
+import copy
+import math
+import numbers
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+import mesa
+import numpy as np
+import pandas as pd
+
+from fupin_sim.errors import InputError, close_match
+from fupin_sim.population import schema as S
+from fupin_sim.scenario import Scenario, _build, load_scenario, parse_years
+from fupin_sim.simulation import Simulation
+
+DEFAULT_METRICS = ("year", "registered_poor", "exits", "relapses", "new_poor", "headcount_ratio", "fgt1",
+                   "spending", "monitored")
+AGENT_LIMIT = 5000
+_MAX_SEED = 2**63 - 1
+
+
+def _metric(name: str, model: "FupinModel"):
+    value = model.metrics[name]
+    return value.item() if isinstance(value, np.generic) else value
+
+
+def scale_budgets(scenario: Scenario, scale: float | dict[str, float] = 1.0,
+                  lines: dict[str, float] | None = None) -> Scenario:
+    """The scenario with its finite budget amounts multiplied: every line by `scale`, and
+    each line named in `lines` ({line name: factor}) by its factor too. `scale` may itself be
+    such a mapping (then only the lines it names change). 'unlimited' lines (entitlements)
+    stay unlimited."""
+    budgets = (scenario.data.get("budgets") or {})
+    if isinstance(scale, dict):
+        scale, lines = 1.0, {**scale, **(lines or {})}
+    lines = dict(lines or {})
+    for name, f in [("", scale), *lines.items()]:
+        where = f"budget_scale.{name}" if name else "budget_scale"
+        if isinstance(f, bool) or not isinstance(f, numbers.Real) or not math.isfinite(f) or f < 0:
+            raise InputError(f"expected a finite factor >= 0, got {f!r}", where=where)
+        if name and name not in budgets:
+            raise InputError(f"unknown budget line {name!r}{close_match(str(name), budgets)}; "
+                             f"lines of {scenario.name!r}: {sorted(budgets)}", where=where)
+    factors = {name: float(scale) * float(lines.get(name, 1.0)) for name in budgets}
+    if all(float(f) == 1.0 for f in factors.values()):
+        return scenario
+    data = copy.deepcopy(scenario.data)
+
+    def scaled(v, f):
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
+            return v  # 'unlimited' (and anything invalid, which _build reports as usual)
+        return float(v) * f
+
+    for name, f in factors.items():
+        entry = data["budgets"][name]
+        if not isinstance(entry, dict) or "amounts" not in entry:
+            continue
+        amounts = entry["amounts"]
+        entry["amounts"] = ({y: scaled(v, float(f)) for y, v in amounts.items()} if isinstance(amounts, dict)
+                            else scaled(amounts, float(f)))
+    return _build(data, scenario.file, where="budget_scale", declared=scenario.declared_years)
+
+
+class FupinModel(mesa.Model):
+    """One fupin_sim run as a Mesa model: `step()` simulates one year.
+
+    Args:
+        scenario: a bundled scenario name, a scenario file, or a `fupin_sim.Scenario`.
+        households: simulated households (default: the scenario's).
+        years: (first, last), "2016-2020" or one year (default: the scenario's).
+        budget_scale: multiplies every finite budget amount (a number), or some lines
+            ({line name: factor}); 'unlimited' lines stay unlimited. One line's factor can
+            also be a keyword, `**{"budget_scale.central_special": 0.5}` (or
+            `budget_scale__central_special=0.5`), multiplied with a numeric `budget_scale`.
+        parameters: parameter overrides by dotted path, e.g. {"income.wage_growth": 0.08}.
+        metrics: the yearly metrics the DataCollector reports (default `DEFAULT_METRICS`);
+            any key of `fupin_sim.Simulation.step()`'s row.
+        agent_limit: the most households `household_agents()` will build (default 5000).
+        seed, rng: Mesa's; see the module docstring for how the engine seed follows them.
+        **overrides: more parameter overrides, by dotted path (`**{"income.wage_growth": 0.08}`,
+            which is how `mesa.batch_run` passes a grid over them) or with `__` for the dots
+            (`income__wage_growth=0.08`); `budget_scale.<line>` keys scale one budget line.
+    """
+
+    def __init__(self, scenario: str | Path | Scenario = "baseline", *, households: int | None = None,
+                 years: tuple[int, int] | str | int | None = None, budget_scale: float | dict = 1.0,
+                 parameters: dict | None = None, metrics: tuple[str, ...] | list[str] | None = None,
+                 agent_limit: int = AGENT_LIMIT, seed: Any = None, rng: Any = None, **overrides: Any):
+        seed = _plain(seed)  # np.int64 from np.arange: Mesa's random.Random refuses numpy scalars
+        super().__init__(seed=seed, rng=rng)
+        params, line_scales = dict(parameters or {}), {}
+        for key, value in overrides.items():
+            if key.replace("__", ".").startswith("budget_scale."):
+                line_scales[key.replace("__", ".").split(".", 1)[1]] = _plain(value)
+            elif "." in key or "__" in key:
+                params[key.replace("__", ".")] = value
+            else:
+                raise TypeError(f"FupinModel() got an unexpected keyword argument {key!r}; parameter overrides "
+                                f"are dotted paths (**{{'income.wage_growth': 0.08}}) or use '__' for the dots "
+                                f"(income__wage_growth=0.08)")
+        self.fupin_seed = self._engine_seed(seed)
+        base = scenario if isinstance(scenario, Scenario) else load_scenario(scenario)
+        if years is not None and not isinstance(years, str) and not isinstance(years, numbers.Integral):
+            years = tuple(int(y) for y in years)
+        elif isinstance(years, numbers.Integral):
+            years = int(years)
+        sc = base.with_options(households=None if households is None else int(households),
+                               years=None if years is None else parse_years(years, where="years"),
+                               seed=self.fupin_seed, parameters={k: _plain(v) for k, v in params.items()})
+        self.scenario = scale_budgets(sc, _plain(budget_scale), line_scales)
+        self.sim = Simulation(self.scenario, seed=self.fupin_seed)
+        while self.sim.year < self.scenario.years[0] - 1:  # a register from before the first year: burn in
+            self.sim.step()
+        self.metric_names = tuple(DEFAULT_METRICS if metrics is None else metrics)
+        self.metrics: dict[str, Any] = {}
+        self.agent_limit = int(agent_limit)
+        self._household_agents: mesa.agent.AgentSet | None = None
+        self.datacollector = mesa.DataCollector(
+            model_reporters={**{m: partial(_metric, m) for m in self.metric_names}, "fupin_seed": "fupin_seed"})
+        self.running = not self.sim.done
+
+    def _engine_seed(self, seed: Any) -> int:
+        if isinstance(seed, numbers.Integral) and not isinstance(seed, bool) and 0 <= seed <= _MAX_SEED:
+            return int(seed)
+        if isinstance(seed, float) and seed.is_integer() and 0 <= seed <= _MAX_SEED:
+            return int(seed)
+        return int(self.rng.integers(0, 2**31 - 1))  # Mesa seeded rng from seed/rng, or from entropy
+
+    # ------------------------------------------------------------------ stepping
+    @property
+    def year(self) -> int:
+        """The last simulated year (the year before the first, before any step)."""
+        return self.sim.year
+
+    def step(self) -> None:
+        """Simulate one year, then collect its metrics. Stepping a finished model does nothing."""
+        if self.sim.done:
+            self.running = False
+            self.steps -= 1  # Mesa counted a step that did not happen
+            return
+        row = self.sim.step()
+        if not self.metrics:
+            missing = [m for m in self.metric_names if m not in row]
+            if missing:
+                raise KeyError(f"unknown metrics {missing}; the engine reports: {sorted(row)}")
+        self.metrics = row
+        self.datacollector.collect(self)
+        self.running = not self.sim.done
+
+    def run_model(self) -> None:
+        while self.running:
+            self.step()
+
+    @property
+    def summary(self) -> pd.DataFrame:
+        """Every metric of the years simulated so far (as `fupin_sim.run(...).summary`)."""
+        return pd.DataFrame(self.sim.rows)
+
+    def result(self):
+        """The run so far as a `fupin_sim` Result (summary, manifest, ledger, budget)."""
+        return self.sim.result()
+
+    # ------------------------------------------------------------------ households
+    @property
+    def n_households(self) -> int:
+        return self.sim.state.n
+
+    def households_frame(self, decode: bool = True) -> pd.DataFrame:
+        """The current household table (one row per household, any size): the vectorised view."""
+        h = self.sim.state.h
+        frame = pd.DataFrame({k: v.copy() for k, v in h.items()})
+        if decode:
+            for name, cats in S.CATEGORIES.items():
+                if name in frame:
+                    frame[name] = pd.Categorical.from_codes(frame[name].astype(int), categories=list(cats))
+        return frame
+
+    def household_agents(self, limit: int | None = None) -> mesa.agent.AgentSet:
+        """One `HouseholdAgent` per household, built on the first call and reused after;
+        their attributes read the engine's arrays, so they are current after every step.
+        Refused above `limit` households (default `self.agent_limit`)."""
+        limit = self.agent_limit if limit is None else int(limit)
+        n = self.n_households
+        if self._household_agents is None:
+            if n > limit:
+                raise ValueError(
+                    f"household_agents() builds one Python object per household; this model has {n} households, "
+                    f"above the limit of {limit}. Raise it with household_agents(limit={n}) or "
+                    f"FupinModel(..., agent_limit={n}), or use model.households_frame() (a DataFrame of "
+                    f"every household, any size)")
+            self._household_agents = mesa.agent.AgentSet([HouseholdAgent(self, row) for row in range(n)],
+                                                         random=self.random)
+        return self._household_agents
+
+
+class HouseholdAgent(mesa.Agent):
+    """A view of one household (row `row` of the engine's arrays). It holds no data of its
+    own: attributes are read from `model.sim.state.h` when asked, so they follow the engine.
+    Any household column is an attribute (`agent.income_wage`, `agent.land_mu`, ...);
+    categories are codes, with names in `status_name`, `region_name`, `cause_name`."""
+
+    def __init__(self, model: FupinModel, row: int):
+        super().__init__(model)
+        self.row = int(row)
+
+    def _get(self, name: str):
+        value = self.model.sim.state.h[name][self.row]
+        return value.item() if isinstance(value, np.generic) else value
+
+    def __getattr__(self, name: str):  # only for names not found normally
+        if name.startswith("_") or name in ("model", "row"):
+            raise AttributeError(name)
+        h = self.model.sim.state.h
+        if name in h:
+            return self._get(name)
+        raise AttributeError(f"{type(self).__name__} has no attribute {name!r}; household columns: {sorted(h)}")
+
+    def __dir__(self):
+        return sorted(set(super().__dir__()) | set(self.model.sim.state.h))
+
+    household_id = property(lambda self: self._get("household_id"))
+    status = property(lambda self: self._get("status"), doc="0 nonpoor, 1 registered poor, 2 exited")
+    size = property(lambda self: self._get("size"))
+    village = property(lambda self: self._get("village"))
+    monitored = property(lambda self: self._get("monitored"))
+
+    @property
+    def status_name(self) -> str:
+        return S.CATEGORIES["status"][self._get("status")]
+
+    @property
+    def region_name(self) -> str:
+        return S.CATEGORIES["region_type"][self._get("region_type")]
+
+    @property
+    def cause_name(self) -> str:
+        return S.CATEGORIES["cause"][self._get("cause")]
+
+    @property
+    def income(self) -> float:
+        """Total household income this year, yuan (wage + operating + property + transfer)."""
+        return sum(self._get(f"income_{s}") for s in S.INCOME_SOURCES)
+
+    @property
+    def income_per_capita(self) -> float:
+        size = self._get("size")
+        return self.income / size if size else 0.0
+
+    @property
+    def alive(self) -> bool:
+        """False once every member has died (the row stays, empty)."""
+        return self._get("size") > 0
+
+    def persons(self) -> pd.DataFrame:
+        """This household's members (rows of the person table)."""
+        p = self.model.sim.state.p
+        rows = np.flatnonzero(p["hh"] == self.row)
+        return pd.DataFrame({k: v[rows] for k, v in p.items()})
+
+    def __repr__(self) -> str:
+        return (f"HouseholdAgent(row={self.row}, household_id={self.household_id}, status={self.status_name}, "
+                f"size={self.size})")
+
+
+def _plain(value):
+    """numpy scalars from a batch_run grid (np.linspace, np.arange) as Python numbers."""
+    return value.item() if isinstance(value, np.generic) else value
