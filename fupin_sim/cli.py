@@ -4,6 +4,10 @@
     fupin-sim validate FILE [FILE ...]
     fupin-sim generate [--preset P] [--households N] [--year Y] [--seed S] [--format csv|parquet] --out DIR
     fupin-sim params [--preset P] [--grep TEXT]
+    fupin-sim diff A B
+    fupin-sim compare BASE ALT [ALT ...] [--reps R] [--households N] [--years A-B] [--seed S] [--n-jobs J] --out DIR
+    fupin-sim sweep SPEC [--n-jobs J] [--scheduler ADDRESS] [--batch-size B] [--progress|--no-progress] --out DIR
+    fupin-sim sensitivity SPEC [--n-jobs J] [--scheduler ADDRESS] [--progress|--no-progress] --out DIR
 
 Errors in the user's input are printed as one line naming the file and the place, with exit
 status 2; nothing is written for a run that failed validation.
@@ -73,9 +77,36 @@ def parser() -> argparse.ArgumentParser:
     gen.add_argument("--format", choices=("csv", "parquet"), default="csv")
     gen.add_argument("--out", required=True)
 
+    dif = sub.add_parser("diff", help="show what differs between two scenarios (parameters, interventions, budgets)")
+    dif.add_argument("a")
+    dif.add_argument("b")
+
     prm = sub.add_parser("params", help="list parameters with units, sources and confidence")
     prm.add_argument("--preset", default="inner_mongolia_county")
     prm.add_argument("--grep", help="only parameters whose path contains this text")
+
+    cmp = sub.add_parser("compare", help="paired comparison of scenarios against a baseline (same seeds)")
+    cmp.add_argument("baseline", help="the baseline scenario: a file, or a bundled name")
+    cmp.add_argument("alternatives", nargs="+", help="alternative scenarios (files or bundled names)")
+    cmp.add_argument("--reps", type=_positive, default=10, help="paired replicates (default 10)")
+    cmp.add_argument("--households", type=_positive, help="simulated households (default: the baseline's)")
+    cmp.add_argument("--years", help="first-last simulated years, e.g. 2016-2020")
+    cmp.add_argument("--seed", type=_seed, help="base seed of the replicates (default: the baseline's)")
+    cmp.add_argument("--n-jobs", type=_n_jobs, default=1, help="processes (-1: all cores)")
+    cmp.add_argument("--out", required=True, help="output folder")
+
+    for name, text in (("sweep", "run a parameter sweep from a spec file (resumable)"),
+                       ("sensitivity", "Sobol' sensitivity indices from a spec file (resumable)")):
+        sp = sub.add_parser(name, help=text)
+        sp.add_argument("spec", help="the sweep spec (YAML)")
+        sp.add_argument("--n-jobs", type=_n_jobs, default=1, help="processes on this machine (-1: all cores)")
+        sp.add_argument("--scheduler", help="address of a Dask scheduler (e.g. tcp://10.0.0.5:8786) to run on a cluster")
+        sp.add_argument("--batch-size", type=_positive, help="runs per task (default: automatic)")
+        bar = sp.add_mutually_exclusive_group()
+        bar.add_argument("--progress", dest="progress", action="store_true", default=None,
+                         help="show a progress bar (default: only on a terminal)")
+        bar.add_argument("--no-progress", dest="progress", action="store_false")
+        sp.add_argument("--out", required=True, help="output folder (rerun with the same folder to resume)")
     return ap
 
 
@@ -119,6 +150,21 @@ def cmd_generate(args) -> int:
     return 0
 
 
+def cmd_diff(args) -> int:
+    from fupin_sim.scenario import diff, load_scenario
+
+    a, b = load_scenario(args.a), load_scenario(args.b)
+    rows = diff(a, b)
+    if not rows:
+        print(f"{a.name} and {b.name} do not differ")
+        return 0
+    width = max(len(k) for k, _, _ in rows)
+    print(f"{'':{width}}  {a.name}  ->  {b.name}")
+    for key, va, vb in rows:
+        print(f"{key:{width}}  {va}  ->  {vb}")
+    return 0
+
+
 def cmd_params(args) -> int:
     from fupin_sim.params import Params
 
@@ -129,9 +175,74 @@ def cmd_params(args) -> int:
     return 0
 
 
+def _number(x: float) -> str:
+    if x != x:  # NaN
+        return "n/a"
+    if abs(x) >= 1000:
+        return f"{x:,.0f}"
+    return f"{x:,.2f}" if abs(x) >= 1 else f"{x:.3g}"
+
+
+def _interval(row) -> str:
+    text = _number(row["mean_diff"])
+    if row["ci_low"] == row["ci_low"]:  # not NaN
+        text += f" [{_number(row['ci_low'])}, {_number(row['ci_high'])}]"
+    return text
+
+
+def cmd_compare(args) -> int:
+    from fupin_sim.compare import compare
+
+    result = compare(args.baseline, args.alternatives, reps=args.reps, n_jobs=args.n_jobs,
+                     households=args.households, years=args.years, seed=args.seed)
+    out = result.write(args.out)
+    man = result.manifest
+    print(f"{man['baseline']['name']} vs {', '.join(man['alternatives'])}, {man['years'][0]}-{man['years'][1]}, "
+          f"{man['replicates']} paired replicate(s); alternative − baseline over the years, mean [95% CI]:")
+    for name, block in result.headline().groupby("alternative", sort=False):
+        print(f"  {name}:")
+        for _, row in block.iterrows():
+            print(f"    {row['metric']}: {_interval(row)}")
+    for note in result.notes:
+        print(f"note: {note}")
+    print(f"written to {out}")
+    return 0
+
+
+def cmd_sweep(args) -> int:
+    from fupin_sim.sweep import run_sweep
+
+    result = run_sweep(args.spec, args.out, n_jobs=args.n_jobs, scheduler=args.scheduler, progress=args.progress,
+                       batch_size=args.batch_size)
+    ex = result.manifest["execution"]
+    redone = f", {ex['redone_unreadable']} unreadable or partial run file(s) redone" if ex["redone_unreadable"] else ""
+    print(f"{result.manifest['name']}: {ex['runs']} runs ({len(result.design)} points × "
+          f"{result.manifest['replicates']} replicates): {ex['ran']} run now, {ex['reused']} already done{redone}, "
+          f"in {ex['wall_seconds']:.1f} s; results in {result.out / 'results.csv'}")
+    return 0
+
+
+def cmd_sensitivity(args) -> int:
+    from fupin_sim.sensitivity import sensitivity
+
+    result = sensitivity(args.spec, args.out, n_jobs=args.n_jobs, scheduler=args.scheduler, progress=args.progress,
+                         batch_size=args.batch_size)
+    for name, block in result.indices.groupby("output", sort=False):
+        share = block["noise_share"].iloc[0]
+        print(f"{name} (noise share {share:.3f}: seed-to-seed variance over the variance across the design):")
+        for _, r in block.sort_values("ST", ascending=False).iterrows():
+            spread = (f" (between seeds ± {r['S1_seed_sd']:.3f}, ± {r['ST_seed_sd']:.3f})"
+                      if r["S1_seed_sd"] == r["S1_seed_sd"] else "")
+            print(f"  {r['parameter']}: S1 {r['S1']:.3f} [{r['S1_low']:.3f}, {r['S1_high']:.3f}], "
+                  f"ST {r['ST']:.3f} [{r['ST_low']:.3f}, {r['ST_high']:.3f}]{spread}")
+    print(f"written to {result.out}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
-    command = {"run": cmd_run, "validate": cmd_validate, "generate": cmd_generate, "params": cmd_params}[args.command]
+    command = {"run": cmd_run, "validate": cmd_validate, "generate": cmd_generate, "params": cmd_params, "diff": cmd_diff,
+               "compare": cmd_compare, "sweep": cmd_sweep, "sensitivity": cmd_sensitivity}[args.command]
     try:
         return command(args)
     except InputError as e:

@@ -74,3 +74,11 @@ def test_bad_numbers_on_the_command_line_are_refused_by_argparse(capsys):
     with pytest.raises(SystemExit) as exit_:
         main(["run", "baseline", "--households", "0", "--out", "x"])
     assert exit_.value.code == 2 and "must be at least 1" in capsys.readouterr().err
+
+
+def test_diff_lists_what_two_scenarios_change(capsys):
+    assert main(["diff", "consolidation", "withdrawn"]) == 0
+    out = capsys.readouterr().out
+    assert "parameters.policy.keep_after_exit_years  5  ->  {2016: 5, 2021: 0}" in out
+    assert main(["diff", "baseline", "baseline"]) == 0
+    assert "do not differ" in capsys.readouterr().out
