@@ -24,10 +24,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from fupin_sim.errors import InputError, close_match
 from fupin_sim.params import Params, available_presets
+from fupin_sim.yamlfile import read_mapping
 
 TOP_KEYS = {"name", "description", "extends", "population", "years", "seed", "parameters", "interventions",
             "budgets"}
@@ -125,22 +124,7 @@ def load_scenario(ref: str | Path) -> Scenario:
 
 
 def _read_yaml(path: Path) -> dict:
-    try:
-        text = path.read_text(encoding="utf-8")
-    except UnicodeDecodeError:
-        raise InputError("is not UTF-8 text", file=str(path)) from None
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as e:
-        mark = getattr(e, "problem_mark", None)
-        where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else None
-        raise InputError(f"is not valid YAML: {getattr(e, 'problem', None) or e}", file=str(path),
-                         where=where) from None
-    if data is None:
-        raise InputError("is empty: a scenario needs at least a name", file=str(path))
-    if not isinstance(data, dict):
-        raise InputError(f"must be a mapping of keys (name, years, ...), not a {type(data).__name__}",
-                         file=str(path))
+    data = read_mapping(path, "name, years, ...")
     for key in data:
         if key not in TOP_KEYS:
             raise InputError(f"unknown key{close_match(key, TOP_KEYS)}; known keys: {sorted(TOP_KEYS)}",

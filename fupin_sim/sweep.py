@@ -58,8 +58,8 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-import yaml
 
+from fupin_sim.yamlfile import read_mapping
 from fupin_sim.errors import InputError, close_match
 from fupin_sim.scenario import Scenario, load_scenario, parse_years, resolve_path
 
@@ -259,21 +259,7 @@ def unit_sample(design: str, d: int, n: int, seed: int) -> np.ndarray:
 
 
 def _read_yaml(path: Path) -> dict:
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise InputError("file not found", file=str(path)) from None
-    except UnicodeDecodeError:
-        raise InputError("is not UTF-8 text", file=str(path)) from None
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as e:
-        mark = getattr(e, "problem_mark", None)
-        where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else None
-        raise InputError(f"is not valid YAML: {getattr(e, 'problem', None) or e}", file=str(path), where=where) from None
-    if not isinstance(data, dict):
-        raise InputError("must be a mapping of keys (scenario, parameters, design, ...)", file=str(path))
-    return data
+    return read_mapping(path, "scenario, parameters, design, ...")
 
 
 def _whole(value, file, where, low: int, what: str = "a whole number") -> int:
