@@ -5,7 +5,7 @@ key path, with the closest known key where one is close.
 
     name: consolidation
     extends: baseline.yaml          # a file next to this one, or a bundled scenario name
-    population: {preset: inner_mongolia_county, households: 20000}   # or {register: DIR}
+    population: {preset: inner_mongolia_county, households: 20000}   # or {register: DIR}; seed: fixes it
     years: [2021, 2025]
     seed: 7
     parameters:
@@ -30,7 +30,7 @@ from fupin_sim.yamlfile import read_mapping
 
 TOP_KEYS = {"name", "description", "extends", "population", "years", "seed", "parameters", "interventions",
             "budgets"}
-POPULATION_KEYS = {"preset", "households", "register"}
+POPULATION_KEYS = {"preset", "households", "register", "seed"}
 BUNDLED = Path(__file__).resolve().parent / "scenarios"
 
 
@@ -44,6 +44,7 @@ class Scenario:
     params: Params
     households: int | None = None
     register: str | None = None
+    population_seed: int | None = None  # fixed: every run starts from the same population
     description: str = ""
     data: dict = field(default_factory=dict)
     programme: object = None  # the validated interventions and budgets (fupin_sim.interventions.Programme)
@@ -217,6 +218,9 @@ def _build(data: dict, file: str | None, where: str = "", declared: tuple[int, i
             raise InputError("expected a folder path", file=file, where=at("population.register"))
         if file and not Path(register).is_absolute():
             register = str(Path(file).parent / register)
+    population_seed = pop.get("seed")
+    if population_seed is not None:
+        population_seed = _int(population_seed, file, at("population.seed"), 0, 2**63 - 1)
     if "years" not in data:
         raise InputError("missing key 'years' ([first, last] simulated years)", file=file)
     years = parse_years(data["years"], file, at("years"))
@@ -227,5 +231,5 @@ def _build(data: dict, file: str | None, where: str = "", declared: tuple[int, i
     declared = declared or years
     programme = parse(data, declared, file)
     return Scenario(name=name, file=file, preset=preset, years=years, seed=seed, params=params,
-                    households=households, register=register, description=description, data=copy.deepcopy(data),
-                    programme=programme, declared_years=declared)
+                    households=households, register=register, population_seed=population_seed,
+                    description=description, data=copy.deepcopy(data), programme=programme, declared_years=declared)

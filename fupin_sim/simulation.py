@@ -42,8 +42,10 @@ PANEL_COLUMNS = ("household_id", "status", "size", "income_wage", "income_operat
 
 
 def build_population(scenario: Scenario, seed: int) -> Population:
-    """The scenario's starting snapshot: its register, or a synthetic population at first year − 1."""
+    """The scenario's starting snapshot: its register, or a synthetic population at first year − 1,
+    drawn with the scenario's population seed when it fixes one, else with the run's seed."""
     first = scenario.years[0]
+    seed = seed if scenario.population_seed is None else scenario.population_seed
     if scenario.register:
         pop = read_register(scenario.register)
         if scenario.households is not None and scenario.households < len(pop.households):

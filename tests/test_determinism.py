@@ -76,3 +76,18 @@ def test_ensembles_do_not_depend_on_n_jobs(small):
     pd.testing.assert_frame_equal(one.replicates, two.replicates, check_exact=True)
     pd.testing.assert_frame_equal(one.bands, two.bands, check_exact=True)
     assert one.replicates["seed"].nunique() == 3
+
+
+def test_a_fixed_population_seed_keeps_the_population_across_replicates(tmp_path):
+    path = tmp_path / "fixed.yaml"
+    path.write_text("name: fixed\nextends: no_policy\npopulation: {households: 1500, seed: 42}\nyears: [2016, 2018]\n",
+                    encoding="utf-8")
+    sc = fs.load_scenario(path)
+    a, b = build_population(sc, seed=1), build_population(sc, seed=2)
+    assert all(np.array_equal(a.households[k], b.households[k]) for k in a.households.names())
+    r1, r2 = fs.run(sc, seed=1), fs.run(sc, seed=2)
+    assert r1.manifest["population"]["seed"] == 42
+    assert not r1.summary.equals(r2.summary)  # the dynamics still differ by seed
+    free = fs.load_scenario("no_policy").with_options(households=1500)
+    assert not np.array_equal(build_population(free, 1).households["income_wage"],
+                              build_population(free, 2).households["income_wage"])
