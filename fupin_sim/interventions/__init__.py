@@ -163,14 +163,7 @@ def parse(data: dict, years: tuple[int, int], file: str | None) -> Programme:
                          where="interventions")
     for label, entry in entries.items():
         where = f"interventions.{label}"
-        entry = {} if entry is None else entry
-        if not isinstance(entry, dict):
-            raise InputError("expected a mapping (instrument, years, targets, priority, overhead_share, rules)",
-                             file=file, where=where)
-        for key in entry:
-            if key not in ENTRY_KEYS:
-                raise InputError(f"unknown key{close_match(key, ENTRY_KEYS)}; known: {sorted(ENTRY_KEYS)}",
-                                 file=file, where=f"{where}.{key}")
+        entry = _mapping({} if entry is None else entry, ENTRY_KEYS, file, where)
         name = entry.get("instrument", label)
         if name not in REGISTRY:
             raise InputError(f"unknown instrument {name!r}{close_match(name, REGISTRY)}; "
@@ -206,6 +199,17 @@ def parse(data: dict, years: tuple[int, int], file: str | None) -> Programme:
     return Programme(items, lines)
 
 
+def _mapping(entry, known: set[str], file, where: str) -> dict:
+    """A settings mapping whose keys are all known (an unknown one is named, with a close match)."""
+    if not isinstance(entry, dict):
+        raise InputError(f"expected a mapping ({', '.join(sorted(known))})", file=file, where=where)
+    for key in entry:
+        if key not in known:
+            raise InputError(f"unknown key{close_match(str(key), known)}; known: {sorted(known)}", file=file,
+                             where=f"{where}.{key}")
+    return entry
+
+
 def _years(value, run: tuple[int, int], file, where) -> tuple[int, int]:
     from fupin_sim.scenario import parse_years
 
@@ -222,12 +226,7 @@ def _parse_budgets(budgets, labels: list[str], years: tuple[int, int], file) -> 
     lines = []
     for name, entry in budgets.items():
         where = f"budgets.{name}"
-        if not isinstance(entry, dict):
-            raise InputError("expected a mapping (source, instruments, amounts, allocation)", file=file, where=where)
-        for key in entry:
-            if key not in LINE_KEYS:
-                raise InputError(f"unknown key{close_match(key, LINE_KEYS)}; known: {sorted(LINE_KEYS)}",
-                                 file=file, where=f"{where}.{key}")
+        entry = _mapping(entry, LINE_KEYS, file, where)
         source = entry.get("source", name)
         if source not in SOURCES:
             raise InputError(f"unknown funding source {source!r}{close_match(str(source), SOURCES)}; "
