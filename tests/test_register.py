@@ -150,3 +150,19 @@ def test_missing_year_and_missing_files(folder, tmp_path):
     assert "register folder not found" in error_of(folder)
     (tmp_path / "empty").mkdir()
     assert error_of(tmp_path / "empty", year=2019).endswith("needs households.csv or households.parquet")
+
+
+def test_a_simulated_world_can_be_written_as_a_register_and_run_on(tmp_path):
+    import fupin_sim as fs
+    from fupin_sim.simulation import Simulation
+
+    sim = Simulation(fs.load_scenario("no_policy").with_options(households=800, years=(2016, 2018)), seed=3)
+    sim.run()
+    snapshot = sim.state.to_population()
+    assert snapshot.year == 2018 and (snapshot.sizes() > 0).all()
+    back = read_register(write_register(snapshot, tmp_path / "world"))
+    assert len(back.persons) == sim.state.persons
+    assert np.array_equal(back.households["status"], snapshot.households["status"])
+    later = fs.load_scenario("no_policy").with_options(years=(2019, 2020))
+    result = Simulation(later, population=back, seed=3).run()
+    assert list(result.summary["year"]) == [2019, 2020]
