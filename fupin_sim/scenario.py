@@ -63,7 +63,7 @@ class Scenario:
         """A copy with command-line style overrides, validated like file content."""
         data = copy.deepcopy(self.data)
         if households is not None:
-            data.setdefault("population", {})["households"] = households
+            data["population"] = {**(data.get("population") or {}), "households": households}
         if years is not None:
             data["years"] = list(years)
         if seed is not None:
@@ -198,7 +198,7 @@ def _build(data: dict, file: str | None, where: str = "", declared: tuple[int, i
     description = data.get("description", "")
     if not isinstance(description, str):
         raise InputError("expected a text", file=file, where=at("description"))
-    pop = data.get("population") or {}
+    pop = {} if data.get("population") is None else data["population"]
     if not isinstance(pop, dict):
         raise InputError("expected a mapping with preset, households or register", file=file, where=at("population"))
     for key in pop:
@@ -225,7 +225,8 @@ def _build(data: dict, file: str | None, where: str = "", declared: tuple[int, i
         raise InputError("missing key 'years' ([first, last] simulated years)", file=file)
     years = parse_years(data["years"], file, at("years"))
     seed = _int(data.get("seed", 0), file, at("seed"), 0, 2**63 - 1)
-    params = Params.defaults(preset).override(data.get("parameters") or {}, file=file, where=at("parameters"))
+    parameters = {} if data.get("parameters") is None else data["parameters"]
+    params = Params.defaults(preset).override(parameters, file=file, where=at("parameters"))
     from fupin_sim.interventions import parse
 
     declared = declared or years

@@ -166,3 +166,11 @@ def test_a_simulated_world_can_be_written_as_a_register_and_run_on(tmp_path):
     later = fs.load_scenario("no_policy").with_options(years=(2019, 2020))
     result = Simulation(later, population=back, seed=3).run()
     assert list(result.summary["year"]) == [2019, 2020]
+
+
+def test_ids_too_large_to_be_exact_are_refused(folder):
+    def change(f):
+        f.loc[0, "person_id"] = "99999999999999999999"
+        return f
+    path = edit(folder, "persons", change)
+    assert error_of(folder) == f"{path}: row 2, column person_id: 1e+20 is too large for a whole number (at most 2^53)"

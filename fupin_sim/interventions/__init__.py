@@ -157,7 +157,7 @@ def parse(data: dict, years: tuple[int, int], file: str | None) -> Programme:
     `years` are the scenario's years, which schedules and budgets must lie within."""
     defaults = instrument_defaults()
     items = []
-    entries = data.get("interventions") or {}
+    entries = {} if data.get("interventions") is None else data["interventions"]
     if not isinstance(entries, dict):
         raise InputError("expected a mapping of intervention names to their settings", file=file,
                          where="interventions")
@@ -190,7 +190,7 @@ def parse(data: dict, years: tuple[int, int], file: str | None) -> Programme:
                              where=f"{where}.overhead_share")
         items.append(Configured(str(label), cls(), rules, span, targets, tuple(priority), float(overhead)))
     labels = [it.label for it in items]
-    lines = _parse_budgets(data.get("budgets") or {}, labels, years, file)
+    lines = _parse_budgets({} if data.get("budgets") is None else data["budgets"], labels, years, file)
     for it in items:
         funded = [ln for ln in lines if ln.covers(it.label) and (ln.source == "bank_credit") == it.instrument.loan]
         if len({ln.allocation is not None for ln in funded}) > 1:

@@ -20,9 +20,10 @@ from fupin_sim.errors import InputError, close_match
 
 LEAF_KEYS = {"value", "unit", "source", "confidence", "note", "choices", "total"}
 CONFIDENCE = ("high", "medium", "low")
-_UNIT_BOUNDS = {  # unit prefix -> (low, high) for every number of the value
+_UNIT_BOUNDS = {  # unit prefix -> (low, high) for every number of the value; other units: >= 0
     "probability": (0.0, 1.0),
     "share": (0.0, 1.0),
+    "rate": (-1.0, None),  # a growth rate may be negative, never below -100%
 }
 
 

@@ -177,6 +177,7 @@ def _numeric(text: pd.Series, file: Path, name: str, integer: bool, low=None, hi
         raise InputError(f"expected a {'whole ' if integer else ''}number, got {what}{_more(bad)}",
                          file=str(file), where=f"row {bad[0] + 2}, column {name}")
     checks = [(integer, values != np.round(values), "is not a whole number"),
+              (integer, np.abs(values) > 2.0**53, "is too large for a whole number (at most 2^53)"),
               (low is not None, values < (low if low is not None else 0), f"is below the minimum {low}"),
               (high is not None, values > (high if high is not None else 0), f"is above the maximum {high}")]
     for active, mask, message in checks:

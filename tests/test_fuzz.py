@@ -1,0 +1,131 @@
+"""Fuzzing user input: bundled scenario files and a generated register, mutated at random
+(deleted and misspelt keys, wrong types, extreme numbers, truncation, wrong encodings,
+empty files). Every case must end in a valid run or an InputError naming the file; any
+other exception is a bug. Cases that once broke something are kept in tests/corpus/."""
+import copy
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+
+import fupin_sim as fs
+from fupin_sim.errors import InputError
+from fupin_sim.scenario import BUNDLED, load_scenario
+
+NASTY = [None, "", "abc", -1, -1e308, 1e308, float("nan"), float("inf"), [], {}, True, "unlimited", 2**70,
+         "2016-2020", [2020, 2016], {"2016": 5}, [1, "x"], "名字", 0]
+CORPUS = Path(__file__).resolve().parent / "corpus"
+CASES = 250
+
+
+def leaves(tree, path=()):
+    if isinstance(tree, dict):
+        for k, v in tree.items():
+            yield from leaves(v, path + (k,))
+    elif isinstance(tree, list):
+        for i, v in enumerate(tree):
+            yield from leaves(v, path + (i,))
+    yield path
+
+
+def mutate(tree, rng):
+    tree = copy.deepcopy(tree)
+    paths = [p for p in leaves(tree) if p]
+    path = paths[rng.integers(len(paths))]
+    parent = tree
+    for k in path[:-1]:
+        parent = parent[k]
+    key = path[-1]
+    action = rng.integers(3)
+    if action == 0 and isinstance(parent, dict):
+        del parent[key]
+    elif action == 1 and isinstance(parent, dict) and isinstance(key, str):
+        parent[key[:-1] + "x" if key else "x"] = parent.pop(key)
+    else:
+        parent[key] = NASTY[rng.integers(len(NASTY))]
+    return tree
+
+
+def outcome(path: Path) -> str:
+    """'ok' after a one-year run, or 'error' for an InputError naming the file."""
+    try:
+        sc = load_scenario(path)
+        fs.run(sc.with_options(households=40, years=(sc.years[0], sc.years[0])))
+        return "ok"
+    except InputError as e:
+        assert str(path) in str(e) or e.file is None, f"error does not name the file: {e}"
+        return "error"
+
+
+def test_mutated_scenarios_end_in_a_run_or_a_clear_error(tmp_path):
+    rng = np.random.default_rng(2026)
+    sources = sorted(BUNDLED.glob("*.yaml"))
+    trees = {p.name: yaml.safe_load(p.read_text(encoding="utf-8")) for p in sources}
+    counts = {"ok": 0, "error": 0}
+    for case in range(CASES):
+        name = sorted(trees)[rng.integers(len(trees))]
+        tree = trees[name]
+        for _ in range(rng.integers(1, 4)):
+            tree = mutate(tree, rng)
+        if isinstance(tree.get("extends"), str) and not tree["extends"].endswith(".yaml"):
+            pass  # bundled names resolve anywhere
+        elif "extends" in tree:
+            tree["extends"] = str(BUNDLED / str(tree["extends"]))
+        path = tmp_path / f"case{case}.yaml"
+        path.write_text(yaml.safe_dump(tree, allow_unicode=True), encoding="utf-8")
+        try:
+            counts[outcome(path)] += 1
+        except Exception as e:  # a crash: keep the case for the corpus and fail
+            (CORPUS / f"crash_{case}.yaml").write_text(path.read_text(encoding="utf-8"), encoding="utf-8")
+            raise AssertionError(f"case {case} (from {name}) crashed: {type(e).__name__}: {e}") from e
+    assert counts["ok"] > 10 and counts["error"] > 50, counts
+
+
+BROKEN = {"empty": b"", "binary": b"\xff\xfe\x00garbage", "truncated": b"name: x\nyears: [2016",
+          "a list": b"- a\n- b\n", "repeated keys": b"name: x\nyears: [2016, 2017]\n" * 1000,
+          "gbk encoded": "名: 值\n".encode("gbk"), "wrong kind": b"name: x\nyears: [2016, 2017]\npopulation: []\n"}
+
+
+@pytest.mark.parametrize("content", BROKEN.values(), ids=BROKEN.keys())
+def test_broken_files_are_clear_errors(tmp_path, content):
+    path = tmp_path / "broken.yaml"
+    path.write_bytes(content)
+    with pytest.raises(InputError) as err:
+        load_scenario(path)
+    assert str(path) in str(err.value)
+
+
+@pytest.mark.parametrize("corpus_file", sorted(CORPUS.glob("*.yaml")), ids=lambda p: p.name)
+def test_corpus_cases_stay_fixed(corpus_file):
+    assert outcome(corpus_file) in ("ok", "error")
+
+
+def test_mutated_registers_load_or_name_file_row_and_column(tmp_path):
+    pop = fs.generate(fs.Params.defaults(), 60, seed=1)
+    base = tmp_path / "base"
+    fs.write_register(pop, base)
+    rng = np.random.default_rng(7)
+    tables = {name: pd.read_csv(base / f"{name}.csv", dtype=str, keep_default_na=False)
+              for name in ("households", "persons")}
+    bad_values = ["", "nan", "-5", "1e400", "abc", "full ", "TRUE", "0.5", "名", "99999999999999999999"]
+    for case in range(120):
+        folder = tmp_path / f"r{case}"
+        folder.mkdir()
+        (folder / "register.json").write_text((base / "register.json").read_text())
+        name = ("households", "persons")[rng.integers(2)]
+        for table_name, table in tables.items():
+            table = table.copy()
+            if table_name == name:
+                col = table.columns[rng.integers(len(table.columns))]
+                if rng.random() < 0.15:
+                    table = table.drop(columns=[col])
+                else:
+                    table.loc[rng.integers(len(table)), col] = bad_values[rng.integers(len(bad_values))]
+            table.to_csv(folder / f"{table_name}.csv", index=False)
+        try:
+            fs.read_register(folder)
+        except InputError as e:
+            assert str(folder) in str(e)
+            assert "column" in str(e) or "row" in str(e) or "missing" in str(e)
