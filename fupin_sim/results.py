@@ -3,7 +3,11 @@ exactly what produced them (package version, seed, scenario hash, parameters).""
 from __future__ import annotations
 
 import json
+import os
 import platform
+import tempfile
+from collections.abc import Callable
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -34,6 +38,26 @@ def manifest(scenario, seed: int, origin: str, households: int, **extra) -> dict
     }
 
 
+@contextmanager
+def atomic_path(path: Path):
+    """A temporary name in the same folder, renamed to `path` only once writing succeeded, so a
+    killed process never leaves a partial file under the real name."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        yield Path(tmp)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+def write_atomic(path: Path, write: Callable[[Path], object]) -> Path:
+    with atomic_path(path) as tmp:
+        write(tmp)
+    return path
+
+
 @dataclass
 class Result:
     summary: pd.DataFrame
@@ -51,40 +75,31 @@ class Result:
         CSV without pyarrow)."""
         out = Path(out)
         out.mkdir(parents=True, exist_ok=True)
-        self.summary.to_csv(out / "summary.csv", index=False)
-        (out / "manifest.json").write_text(json.dumps(self.manifest, indent=1, ensure_ascii=False, default=str),
-                                           encoding="utf-8")
-        if self.params is not None:
-            self.params.table().to_csv(out / "parameters.csv", index=False)
+        tables = {"summary": self.summary, "parameters": None if self.params is None else self.params.table(),
+                  "ledger": self.ledger, "budget": self.budget, "replicates": self.replicates, "bands": self.bands}
+        for name, frame in tables.items():
+            if frame is not None:
+                write_atomic(out / f"{name}.csv", lambda tmp, frame=frame: frame.to_csv(tmp, index=False))
         if self.panel is not None:
             write_table(self.panel, out / "panel")
-        if self.ledger is not None:
-            self.ledger.to_csv(out / "ledger.csv", index=False)
-        if self.budget is not None:
-            self.budget.to_csv(out / "budget.csv", index=False)
-        if self.replicates is not None:
-            self.replicates.to_csv(out / "replicates.csv", index=False)
-        if self.bands is not None:
-            self.bands.to_csv(out / "bands.csv", index=False)
         if figure:
+            import matplotlib.pyplot as plt
+
             from fupin_sim.plots import trajectory
 
             fig = trajectory(self.summary, self.bands, title=self.manifest.get("scenario", ""))
-            fig.savefig(out / "trajectory.png", dpi=120)
-            import matplotlib.pyplot as plt
-
+            write_atomic(out / "trajectory.png", lambda tmp: fig.savefig(tmp, dpi=120, format="png"))
             plt.close(fig)
+        # the manifest last: a folder with a manifest holds a complete result
+        text = json.dumps(self.manifest, indent=1, ensure_ascii=False, default=str)
+        write_atomic(out / "manifest.json", lambda tmp: tmp.write_text(text, encoding="utf-8"))
         return out
 
 
 def write_table(frame: pd.DataFrame, stem: Path) -> Path:
-    """Parquet when pyarrow is there (compact, typed), CSV otherwise."""
+    """Parquet when pyarrow is there (compact, typed), CSV otherwise; written atomically."""
     try:
         import pyarrow  # noqa: F401
     except ImportError:
-        path = stem.with_suffix(".csv")
-        frame.to_csv(path, index=False)
-        return path
-    path = stem.with_suffix(".parquet")
-    frame.to_parquet(path, index=False)
-    return path
+        return write_atomic(stem.with_suffix(".csv"), lambda tmp: frame.to_csv(tmp, index=False))
+    return write_atomic(stem.with_suffix(".parquet"), lambda tmp: frame.to_parquet(tmp, index=False))

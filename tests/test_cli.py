@@ -82,3 +82,36 @@ def test_diff_lists_what_two_scenarios_change(capsys):
     assert "parameters.policy.keep_after_exit_years  5  ->  {2016: 5, 2021: 0}" in out
     assert main(["diff", "baseline", "baseline"]) == 0
     assert "do not differ" in capsys.readouterr().out
+
+
+def test_outputs_are_written_atomically_and_a_failed_write_leaves_nothing(tmp_path, monkeypatch):
+    import fupin_sim as fs
+    from fupin_sim import results
+
+    result = fs.run("no_policy", households=200, years=(2016, 2017), seed=1)
+    out = result.write(tmp_path / "ok")
+    assert sorted(p.name for p in out.iterdir()) == ["budget.csv", "ledger.csv", "manifest.json", "parameters.csv",
+                                                     "summary.csv", "trajectory.png"]
+
+    def broken(frame, path, **kw):
+        Path(path).write_text("partial")
+        raise OSError(28, "No space left on device", str(path))
+
+    from pathlib import Path
+
+    monkeypatch.setattr(results.pd.DataFrame, "to_csv", broken)
+    with pytest.raises(OSError):
+        result.write(tmp_path / "full")
+    assert list((tmp_path / "full").iterdir()) == []  # no partial file under a real name, no manifest
+
+
+def test_a_full_disk_is_one_clear_line(tmp_path, capsys, monkeypatch):
+    from fupin_sim import results
+
+    def full(*a, **k):
+        raise OSError(28, "No space left on device", str(tmp_path / "out" / "summary.csv"))
+
+    monkeypatch.setattr(results, "write_atomic", full)
+    assert main(["run", "no_policy", "--households", "100", "--years", "2016-2016", "--out", str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("fupin-sim: error: No space left on device") and "summary.csv" in err
