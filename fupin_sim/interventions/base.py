@@ -61,12 +61,15 @@ class Context:
     def line(self) -> float:
         return poverty_line(self.p)
 
-    def per_capita_income(self) -> np.ndarray:
-        """This year's per-capita income net of medical and schooling costs (the poverty test)."""
+    def per_capita_income(self, rows: np.ndarray | None = None) -> np.ndarray:
+        """This year's per-capita income net of medical and schooling costs (the poverty test),
+        for all households or only `rows`."""
         h = self.h
-        total = h["income_wage"] + h["income_operating"] + h["income_property"] + h["income_transfer"]
-        net = total - self.p["exit.deduct_expenditure"] * (h["oop"] + h["school_cost"])
-        return net / np.maximum(h["size"], 1)
+        pick = (lambda a: a) if rows is None else (lambda a: a[rows])
+        total = pick(h["income_wage"]) + pick(h["income_operating"]) + pick(h["income_property"]) \
+            + pick(h["income_transfer"])
+        net = total - self.p["exit.deduct_expenditure"] * (pick(h["oop"]) + pick(h["school_cost"]))
+        return net / np.maximum(pick(h["size"]), 1)
 
     def target(self, name: str) -> np.ndarray:
         """Households in a target group (a fresh mask the caller may change). Register status
@@ -108,10 +111,11 @@ def priority_keys(ctx: Context, rules: list[str], rows: np.ndarray) -> list[np.n
     keys = []
     for rule in rules:
         if rule == "lowest_income":
-            keys.append(ctx.per_capita_income()[rows])
+            keys.append(ctx.per_capita_income(rows))
         elif rule == "illness":
             ill = ctx.count("chronic")[rows] > 0
-            keys.append(-(ill | (h["oop"][rows] > 0.25 * np.maximum(ctx.per_capita_income()[rows] * h["size"][rows], 1))).astype(np.int8))
+            income = np.maximum(ctx.per_capita_income(rows) * h["size"][rows], 1)
+            keys.append(-(ill | (h["oop"][rows] > 0.25 * income)).astype(np.int8))
         elif rule == "disability":
             keys.append(-(ctx.count("disabled")[rows] > 0).astype(np.int8))
         elif rule == "no_labour":
