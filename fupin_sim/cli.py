@@ -7,6 +7,9 @@
     fupin-sim diff A B
     fupin-sim compare BASE ALT [ALT ...] [--reps R] [--households N] [--years A-B] [--seed S] [--n-jobs J] --out DIR
     fupin-sim sweep SPEC [--n-jobs J] [--scheduler ADDRESS] [--batch-size B] [--progress|--no-progress] --out DIR
+    fupin-sim calibrate SPEC [--n-jobs J] [--progress] --out DIR
+    fupin-sim forecast REGISTER --scenario S --horizon H [--reps R] [--n-jobs J] --out DIR
+    fupin-sim backtest --scenario S --households N --year T --horizon H [--reps R] --out DIR
     fupin-sim sensitivity SPEC [--n-jobs J] [--scheduler ADDRESS] [--progress|--no-progress] --out DIR
 
 Errors in the user's input are printed as one line naming the file and the place, with exit
@@ -95,6 +98,11 @@ def parser() -> argparse.ArgumentParser:
                          help="show a progress bar (default: only on a terminal)")
         bar.add_argument("--no-progress", dest="progress", action="store_false")
         sp.add_argument("--out", required=True, help="output folder (rerun with the same folder to resume)")
+    from fupin_sim.calibrate import add_cli as add_calibrate
+    from fupin_sim.forecast import add_cli as add_forecast
+
+    add_calibrate(sub)
+    add_forecast(sub)
     return ap
 
 
@@ -229,8 +237,12 @@ def cmd_sensitivity(args) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
-    command = {"run": cmd_run, "validate": cmd_validate, "generate": cmd_generate, "params": cmd_params, "diff": cmd_diff,
-               "compare": cmd_compare, "sweep": cmd_sweep, "sensitivity": cmd_sensitivity}[args.command]
+    from fupin_sim.forecast import cmd_backtest, cmd_forecast
+
+    commands = {"run": cmd_run, "validate": cmd_validate, "generate": cmd_generate, "params": cmd_params,
+                "diff": cmd_diff, "compare": cmd_compare, "sweep": cmd_sweep, "sensitivity": cmd_sensitivity,
+                "forecast": cmd_forecast, "backtest": cmd_backtest}
+    command = commands.get(args.command) or args.func  # commands of other modules register `func`
     try:
         return command(args)
     except InputError as e:

@@ -1,0 +1,426 @@
+"""Relapse-risk forecasts (返贫 / 新致贫 监测): from a register snapshot, the probability that
+each household falls below the poverty line within 1, 2, … h years, its risk tier, its main
+risk drivers, and aggregate counts with intervals across replicates.
+
+    from fupin_sim.forecast import forecast
+    fc = forecast("my_register", "consolidation", horizon=3, reps=200, seed=0, n_jobs=2)
+    fc.risk.head()          # one row per household, sorted by risk
+    fc.aggregate            # year, by, group, metric, mean, q10, q50, q90
+    fc.write("runs/forecast")
+
+Every replicate starts from the same register households (the snapshot is passed to the
+engine as `population=`) and runs the scenario's years register year + 1 … register year + h
+with its own seed (`RandomStreams(seed).replicate_seed(r)`), so results depend only on
+(register, scenario, horizon, reps, seed), never on `n_jobs`.
+
+"Falls below the line" in year y means: the household still exists and its per-capita
+income net of out-of-pocket medical and schooling costs (the engine's poverty test,
+`status.test_income`) is below year y's line. For an exited household that is a relapse,
+for a non-registered one new poverty, for a registered one staying poor. The register's own
+transitions also depend on identification and the three guarantees; the engine's counts of
+registered relapses and new poor are reported apart in the aggregate (`engine_*`).
+
+Risk drivers are read from the simulated state in the year a household first falls below
+the line, in each replicate where it does; the share of those replicates where each was
+present is reported (they can overlap, so shares need not add to 1):
+
+- `illness_costs`: out-of-pocket medical costs that year were large enough that without
+  them the household would have been at or above the line;
+- `schooling_costs`: the same for schooling costs;
+- `transfers_fell`: transfer income under 90% of the register's (support withdrawn,
+  dibao ended, …);
+- `earnings_fell`: wage + operating + property income under 70% of the register's;
+- `drought`: its village was struck by drought that year (farming and pastoral villages);
+- `debt`: it carried debt or an outstanding microloan.
+
+Risk tiers on P(falls below within h years): high ≥ 0.5, medium ≥ 0.2, low below 0.2
+(`TIERS`).
+"""
+from __future__ import annotations
+
+import json
+import time
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from fupin_sim import status
+from fupin_sim.errors import InputError
+from fupin_sim.population import Population
+from fupin_sim.population import schema as S
+from fupin_sim.population.rules import poverty_line
+from fupin_sim.rng import RandomStreams
+
+TIERS = (("high", 0.5), ("medium", 0.2))  # at or above the threshold; "low" below the last
+DRIVERS = ("illness_costs", "schooling_costs", "transfers_fell", "earnings_fell", "drought", "debt")
+QUANTILES = {"q10": 0.10, "q50": 0.50, "q90": 0.90}
+OUTCOME = {S.EXITED: "relapse", S.NONPOOR: "new_poverty", S.POOR: "still_poor"}
+
+
+def tier_of(p: np.ndarray) -> np.ndarray:
+    out = np.full(len(p), "low", dtype=object)
+    for name, threshold in reversed(TIERS):
+        out[p >= threshold] = name
+    return out
+
+
+# ----------------------------------------------------------------------------- inputs
+
+def _load_scenario(scenario):
+    from fupin_sim.scenario import Scenario, load_scenario
+
+    return scenario if isinstance(scenario, Scenario) else load_scenario(scenario)
+
+
+def load_register(register) -> Population:
+    """A register folder (read and validated by `read_register`) or a `Population`, checked."""
+    if isinstance(register, Population):
+        names = set(register.households.names())
+        missing = [c.name for c in S.HOUSEHOLD_COLUMNS if c.required and c.name not in names]
+        if missing:
+            raise InputError(f"the register's household table lacks column(s) {missing}", where="register")
+        pnames = set(register.persons.names())
+        pmissing = [c.name for c in S.PERSON_COLUMNS if c.name not in pnames]
+        if pmissing:
+            raise InputError(f"the register's person table lacks column(s) {pmissing}", where="register")
+        empty = np.flatnonzero(register.sizes() == 0)
+        if len(empty):
+            ids = register.households["household_id"][empty[:5]].tolist()
+            raise InputError(f"{len(empty)} household(s) have no members in the person table "
+                             f"(household_id {', '.join(map(str, ids))}{', ...' if len(empty) > 5 else ''})",
+                             where="register")
+        return register
+    from fupin_sim.population.register import read_register
+
+    return read_register(register)
+
+
+def check_years(scenario, register_year: int, horizon) -> tuple[int, int]:
+    """The forecast's years (register year + 1 … + horizon), which must lie in the scenario's."""
+    if isinstance(horizon, bool) or not isinstance(horizon, (int, np.integer)):
+        raise InputError(f"horizon must be a whole number of years, got {horizon!r}", where="horizon")
+    if horizon < 1:
+        raise InputError(f"horizon must be at least 1 year, got {horizon}", where="horizon")
+    first, last = int(register_year) + 1, int(register_year) + int(horizon)
+    a, b = scenario.years
+    if first < a or last > b:
+        usable = (f"registers from the end of {a - 1} to {b - horizon}" if b - horizon >= a - 1
+                  else f"no register year: the scenario has {b - a + 1} year(s), fewer than the horizon")
+        raise InputError(f"the register describes the end of {register_year}, so a {horizon}-year forecast "
+                         f"needs the years {first}-{last}, outside the scenario's years {a}-{b}; usable: {usable}",
+                         file=scenario.file, where="years")
+    return first, last
+
+
+# ----------------------------------------------------------------------------- replicates
+
+def _group_codes(h) -> list[tuple[str, tuple[str, ...], np.ndarray]]:
+    n = len(h["household_id"])
+    return [("all", ("all",), np.zeros(n, np.int64)),
+            ("region_type", S.CATEGORIES["region_type"], h["region_type"].astype(np.int64)),
+            ("cause", S.CATEGORIES["cause"], h["cause"].astype(np.int64))]
+
+
+def _drought(sim, p, year: int) -> np.ndarray:
+    from fupin_sim.processes.income import covariate_loss
+
+    saved = dict(sim.state.scalars)
+    loss = covariate_loss(sim.state, p, sim.rs, year)  # a pure function of (seed, year, village)
+    sim.state.scalars.update(saved)
+    return loss > 0
+
+
+def _run_block(scenarios: list, pop: Population, horizon: int, seeds: list[int], reps: list[int]) -> dict:
+    """Simulate replicates `reps` (with `seeds`); return per-household counts and aggregate rows."""
+    from fupin_sim.simulation import Simulation
+
+    h0 = pop.households
+    n = len(h0)
+    start_status = np.asarray(h0["status"])
+    weight = np.asarray(h0["weight"], dtype=np.float64)
+    transfer0 = np.asarray(h0["income_transfer"], dtype=np.float64)
+    earnings0 = sum(np.asarray(h0[f"income_{s}"], dtype=np.float64) for s in ("wage", "operating", "property"))
+    groups = _group_codes(h0)
+    fell_within = np.zeros((horizon, n), np.int32)
+    drivers = np.zeros((len(DRIVERS), n), np.int32)
+    final_income = np.empty((len(seeds), n), np.float32)
+    rows: list[tuple] = []
+    for i, (rep, seed) in enumerate(zip(reps, seeds)):
+        sim = Simulation(scenarios[rep % len(scenarios)], seed=seed, population=pop)
+        first_fall = np.full(n, -1, np.int8)
+        for k in range(horizon):
+            row = sim.step()
+            year, st, h = sim.state.year, sim.state, sim.state.h
+            p = sim.params.at(year)
+            line = poverty_line(p)
+            y = status.test_income(st, p)
+            alive = h["size"] > 0
+            below = alive & (y < line)
+            new = below & (first_fall < 0)
+            first_fall[new] = k
+            fallen = first_fall >= 0
+            fell_within[k] += fallen
+            if new.any():
+                rows_new = np.flatnonzero(new)
+                size = np.maximum(h["size"][rows_new], 1)
+                deduct = p["exit.deduct_expenditure"]
+                y_new = y[rows_new]
+                present = (
+                    y_new + deduct * h["oop"][rows_new] / size >= line,
+                    y_new + deduct * h["school_cost"][rows_new] / size >= line,
+                    h["income_transfer"][rows_new] < 0.9 * transfer0[rows_new],
+                    (h["income_wage"] + h["income_operating"] + h["income_property"])[rows_new]
+                    < 0.7 * earnings0[rows_new],
+                    _drought(sim, p, year)[rows_new],
+                    (h["debt"][rows_new] > 0) | (h["loan_balance"][rows_new] > 0 if "loan_balance" in h else False),
+                )
+                for d, mask in enumerate(present):
+                    drivers[d, rows_new] += mask
+            if k == horizon - 1:
+                final_income[i] = np.where(alive, y, np.nan)
+            flags = {"below_line": below, "fallen": fallen}
+            for code, name in OUTCOME.items():
+                flags[name] = fallen & (start_status == code)
+            for by, names, codes in groups:
+                for metric, mask in flags.items():
+                    counts = np.bincount(codes, weights=weight * mask, minlength=len(names))
+                    rows.extend((rep, year, by, g, metric, float(c)) for g, c in zip(names, counts))
+            for metric in ("relapses", "new_poor", "exits", "registered_poor"):
+                rows.append((rep, year, "all", "all", f"engine_{metric}", float(row.get(metric, np.nan))))
+    return {"fell_within": fell_within, "drivers": drivers, "final_income": final_income, "rows": rows}
+
+
+# ----------------------------------------------------------------------------- result
+
+@dataclass
+class ForecastResult:
+    table: pd.DataFrame       # one row per household, in register order
+    aggregate: pd.DataFrame   # year, by, group, metric, mean, q10, q50, q90
+    replicates: pd.DataFrame  # rep, year, by, group, metric, value
+    manifest: dict
+    horizon: int
+    extra: dict = field(default_factory=dict)
+
+    @property
+    def risk(self) -> pd.DataFrame:
+        """The household table sorted by risk (highest first; ties by lower income now)."""
+        return self.table.sort_values([f"p_within_{self.horizon}", "income_pc_now"], ascending=[False, True],
+                                      kind="stable", ignore_index=True)
+
+    def write(self, out) -> Path:
+        out = Path(out)
+        out.mkdir(parents=True, exist_ok=True)
+        self.risk.to_csv(out / "risk.csv", index=False)
+        self.aggregate.to_csv(out / "aggregate.csv", index=False)
+        (out / "manifest.json").write_text(json.dumps(self.manifest, indent=1, ensure_ascii=False, default=str),
+                                           encoding="utf-8")
+        return out
+
+
+def _chunks(reps: int, n_jobs: int) -> list[list[int]]:
+    if n_jobs == -1 or n_jobs > 1:
+        import os
+
+        workers = (os.cpu_count() or 1) if n_jobs == -1 else n_jobs
+        parts = min(reps, workers)
+    else:
+        parts = 1
+    return [list(c) for c in np.array_split(np.arange(reps), parts) if len(c)]
+
+
+def forecast(register, scenario, horizon: int, reps: int, seed: int = 0, n_jobs: int = 1,
+             parameter_sets: list[dict] | None = None) -> ForecastResult:
+    """Per-household probability of falling below the line within 1 … `horizon` years after the
+    register's year, from `reps` replicates of `scenario` started on the register's households.
+
+    `register`: a register folder or a `Population`; `scenario`: a name, file or `Scenario`.
+    `parameter_sets`: optional list of parameter-override dicts; replicate r uses set r mod len
+    (a crude way to add parameter uncertainty; none by default)."""
+    t0 = time.perf_counter()
+    if isinstance(reps, bool) or not isinstance(reps, (int, np.integer)) or reps < 1:
+        raise InputError(f"reps must be a whole number at least 1, got {reps!r}", where="reps")
+    sc = _load_scenario(scenario)
+    pop = load_register(register)
+    first, last = check_years(sc, pop.year, horizon)
+    horizon = int(horizon)
+    base = sc.with_options(years=(first, last))
+    scenarios = [base] if not parameter_sets else [base.with_options(parameters=d) for d in parameter_sets]
+    streams = RandomStreams(seed)
+    seeds = [streams.replicate_seed(r) for r in range(reps)]
+    blocks = _chunks(reps, n_jobs)
+    if len(blocks) == 1:
+        parts = [_run_block(scenarios, pop, horizon, seeds, list(range(reps)))]
+    else:
+        from joblib import Parallel, delayed
+
+        parts = Parallel(n_jobs=len(blocks))(delayed(_run_block)(scenarios, pop, horizon, [seeds[r] for r in b], b)
+                                             for b in blocks)
+    fell_within = sum(part["fell_within"] for part in parts)
+    drivers = sum(part["drivers"] for part in parts)
+    final_income = np.concatenate([part["final_income"] for part in parts])
+    rows = [r for part in parts for r in part["rows"]]
+
+    table = _household_table(pop, sc, horizon, reps, fell_within, drivers, final_income)
+    replicates = pd.DataFrame(rows, columns=["rep", "year", "by", "group", "metric", "value"])
+    aggregate = _aggregate(replicates)
+    man = {
+        "fupin_sim": _version(), "command": "forecast", "scenario": sc.name, "scenario_file": sc.file,
+        "scenario_hash": base.hash, "register": pop.origin, "register_year": int(pop.year),
+        "households": int(len(pop.households)), "years": [first, last], "horizon": horizon, "reps": int(reps),
+        "seed": int(seed), "replicate_seeds": seeds, "n_jobs": n_jobs, "parameter_sets": parameter_sets or [],
+        "event": "alive and per-capita income net of out-of-pocket medical and schooling costs below the line",
+        "tiers": {name: f">= {t}" for name, t in TIERS} | {"low": f"< {TIERS[-1][1]}"},
+        "drivers": list(DRIVERS), "quantiles": QUANTILES, "wall_seconds": round(time.perf_counter() - t0, 2),
+    }
+    return ForecastResult(table=table, aggregate=aggregate, replicates=replicates, manifest=man, horizon=horizon)
+
+
+def _version() -> str:
+    from fupin_sim import __version__
+
+    return __version__
+
+
+def _household_table(pop, sc, horizon, reps, fell_within, drivers, final_income) -> pd.DataFrame:
+    h = pop.households
+    size = pop.sizes()
+    total = sum(np.asarray(h[f"income_{s}"], dtype=np.float64) for s in S.INCOME_SOURCES)
+    line_now = poverty_line(sc.params.at(pop.year))
+    cols: dict = {
+        "household_id": h["household_id"],
+        "status": np.asarray(S.CATEGORIES["status"])[h["status"]],
+        "outcome": pd.Series(np.asarray(h["status"], dtype=np.int64)).map(OUTCOME).to_numpy(),
+        "region_type": np.asarray(S.CATEGORIES["region_type"])[h["region_type"]],
+        "cause": np.asarray(S.CATEGORIES["cause"])[h["cause"]],
+        "size": size,
+        "weight": h["weight"],
+        "income_pc_now": total / np.maximum(size, 1),
+        "line_now": line_now,
+    }
+    for k in range(horizon):
+        cols[f"p_within_{k + 1}"] = fell_within[k] / reps
+    p = fell_within[-1] / reps
+    cols["tier"] = tier_of(p)
+    with warnings.catch_warnings(), np.errstate(all="ignore"):
+        warnings.simplefilter("ignore", RuntimeWarning)
+        mean = np.nanmean(final_income, axis=0, dtype=np.float64)
+        q10, q90 = nan_quantiles(final_income, (0.1, 0.9))
+        cols["p_dissolved"] = np.isnan(final_income).mean(axis=0)
+        cols["income_pc_final_mean"] = mean
+        cols["income_pc_final_q10"] = q10
+        cols["income_pc_final_q90"] = q90
+        fell = fell_within[-1]
+        shares = drivers / np.where(fell > 0, fell, np.nan)
+    for d, name in enumerate(DRIVERS):
+        cols[f"driver_{name}"] = shares[d]
+    main = np.asarray(DRIVERS, dtype=object)[np.argmax(np.nan_to_num(shares, nan=-1.0), axis=0)]
+    main[(fell == 0) | (np.nan_to_num(shares, nan=0.0).max(axis=0) == 0)] = ""
+    cols["main_driver"] = main
+    return pd.DataFrame(cols)
+
+
+def nan_quantiles(values: np.ndarray, qs) -> list[np.ndarray]:
+    """Quantiles along axis 0 ignoring NaN (linear interpolation, as `np.nanquantile`), vectorised:
+    `np.nanquantile` loops over columns in Python."""
+    s = np.sort(values, axis=0)  # NaN sort last
+    valid = (~np.isnan(s)).sum(axis=0)
+    cols = np.arange(s.shape[1])
+    out = []
+    for q in qs:
+        pos = q * np.maximum(valid - 1, 0)
+        lo = np.floor(pos).astype(np.int64)
+        hi = np.minimum(lo + 1, np.maximum(valid - 1, 0))
+        frac = pos - lo
+        v = s[lo, cols].astype(np.float64) * (1 - frac) + s[hi, cols].astype(np.float64) * frac
+        out.append(np.where(valid > 0, v, np.nan))
+    return out
+
+
+def _aggregate(replicates: pd.DataFrame) -> pd.DataFrame:
+    keys = ["year", "by", "group", "metric"]
+    grouped = replicates.groupby(keys, sort=False)["value"]
+    out = grouped.mean().rename("mean").to_frame()
+    for name, q in QUANTILES.items():
+        out[name] = grouped.quantile(q)
+    return out.reset_index()
+
+
+# ----------------------------------------------------------------------------- command line
+
+def _whole(low: int):
+    import argparse
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+        if value < low:
+            raise argparse.ArgumentTypeError(f"must be at least {low}, got {value}")
+        return value
+    return parse
+
+
+def _n_jobs(text: str) -> int:
+    import argparse
+
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value == 0 or value < -1:
+        raise argparse.ArgumentTypeError("must be a positive number of processes, or -1 for all cores")
+    return value
+
+
+def add_cli(subparsers) -> None:
+    """Register the `forecast` and `backtest` subcommands."""
+    fc = subparsers.add_parser("forecast", help="per-household risk of falling below the line within h years")
+    fc.add_argument("register", help="register folder (households.csv, persons.csv, register.json)")
+    fc.add_argument("--scenario", default="consolidation",
+                    help="scenario of the forecast years (default: consolidation)")
+    fc.add_argument("--horizon", type=int, default=3, help="years ahead (default 3)")
+    fc.add_argument("--reps", type=_whole(1), default=200, help="replicates (default 200)")
+    fc.add_argument("--seed", type=_whole(0), default=0, help="base seed of the replicates (default 0)")
+    fc.add_argument("--n-jobs", type=_n_jobs, default=1, help="processes (-1: all cores); results do not depend on it")
+    fc.add_argument("--out", required=True, help="output folder")
+
+    bt = subparsers.add_parser("backtest", help="score the forecast on a simulated world against monitoring rules")
+    bt.add_argument("--scenario", default="consolidation", help="scenario of the world and the forecast")
+    bt.add_argument("--households", type=_whole(1), default=5000, help="households in the world (default 5000)")
+    bt.add_argument("--year", type=int, default=2020, help="register year t: forecast t+1 … t+h (default 2020)")
+    bt.add_argument("--horizon", type=int, default=3, help="years ahead (default 3)")
+    bt.add_argument("--reps", type=_whole(1), default=100, help="forecast replicates (default 100)")
+    bt.add_argument("--seed", type=_whole(0), default=0, help="the world's seed (default 0)")
+    bt.add_argument("--n-jobs", type=_n_jobs, default=1, help="processes (-1: all cores)")
+    bt.add_argument("--out", required=True, help="output folder")
+
+
+def cmd_forecast(args) -> int:
+    res = forecast(args.register, args.scenario, horizon=args.horizon, reps=args.reps, seed=args.seed,
+                   n_jobs=args.n_jobs)
+    out = res.write(args.out)
+    t = res.table
+    h = res.horizon
+    w = t["weight"].to_numpy()
+    tiers = t["tier"].value_counts()
+    print(f"{res.manifest['scenario']} {res.manifest['years'][0]}-{res.manifest['years'][1]} from the register of "
+          f"{res.manifest['register_year']} ({len(t):,} households), {res.manifest['reps']} replicates: expected "
+          f"{float((t[f'p_within_{h}'] * w).sum()):,.0f} households (weighted) below the line within {h} year(s); "
+          f"tiers high {tiers.get('high', 0):,}, medium {tiers.get('medium', 0):,}, low {tiers.get('low', 0):,}; "
+          f"written to {out}")
+    return 0
+
+
+def cmd_backtest(args) -> int:
+    from fupin_sim.backtest import backtest
+
+    res = backtest(args.scenario, households=args.households, t=args.year, horizon=args.horizon, reps=args.reps,
+                   seed=args.seed, n_jobs=args.n_jobs)
+    out = res.write(args.out)
+    print(res.headline())
+    print(f"written to {out}")
+    return 0

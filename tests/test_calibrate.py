@@ -1,0 +1,226 @@
+"""Calibration: targets and spec validation, parameter recovery, the trial log and resume,
+n_jobs independence, the fitted scenario, ABC draws, the command line."""
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import fupin_sim as fs
+from fupin_sim.calibrate import (DERIVED, add_cli, calibrate, load_spec, read_targets, simulate_moments,
+                                 synthetic_targets)
+from fupin_sim.errors import InputError
+
+ROOT = Path(__file__).resolve().parents[1]
+TRUTH = {"income.wage_growth": 0.05, "income.operating_growth": 0.08}
+
+
+def _spec(**over) -> dict:
+    spec = {"name": "rec", "scenario": "baseline", "households": 300, "years": [2016, 2019], "targets": ["t.csv"],
+            "parameters": {"income.wage_growth": {"range": [0.0, 0.2]},
+                           "income.operating_growth": {"range": [-0.05, 0.15]}},
+            "replicates": 1, "seed": 3,
+            "optimizer": {"popsize": 5, "maxiter": 6, "seed": 1, "polish": "nelder-mead", "polish_maxiter": 20}}
+    spec.update(over)
+    return spec
+
+
+TARGET_ROWS = ("year,metric,value,sd\n2017,income_wage_per_capita,1,1\n2019,income_wage_per_capita,1,1\n"
+               "2017,income_operating_per_capita,1,1\n2019,income_operating_per_capita,1,1\n"
+               "2019,registered_persons_share,0.1,0.1\n")
+
+
+@pytest.fixture(scope="module")
+def synthetic(tmp_path_factory):
+    """A folder with targets simulated at TRUTH (the spec's own seeds: noise-free recovery)."""
+    d = tmp_path_factory.mktemp("cal")
+    (d / "t.csv").write_text(TARGET_ROWS)
+    t = synthetic_targets(load_spec(_spec(), base_dir=d), TRUTH)
+    t.to_csv(d / "t.csv", index=False)
+    return d
+
+
+@pytest.fixture(scope="module")
+def fitted(synthetic):
+    out = synthetic / "out"
+    return calibrate(load_spec(_spec(), base_dir=synthetic), out)
+
+
+# ---- targets --------------------------------------------------------------------------
+
+def test_bundled_targets_and_specs_validate():
+    for name in ("jiangsu", "inner_mongolia"):
+        spec = load_spec(ROOT / "calibration" / f"{name}.yaml")
+        assert len(spec.targets) >= 4
+        assert set(spec.targets["source"].str.len() > 0) == {True}
+        assert (spec.targets["sd"] > 0).all()
+
+
+def _write(d: Path, text: str) -> Path:
+    (d / "t.csv").write_text(text)
+    return d
+
+
+def test_unknown_metric_is_an_error_with_a_close_match(tmp_path):
+    _write(tmp_path, "year,metric,value,sd\n2018,registered_persons_ration,0.2,0.05\n")
+    with pytest.raises(InputError, match=r"row 2.*unknown metric.*did you mean 'registered_persons_ratio'"):
+        load_spec(_spec(), base_dir=tmp_path)
+
+
+def test_year_outside_the_run_is_an_error(tmp_path):
+    _write(tmp_path, "year,metric,value,sd\n2020,registered_persons_ratio,0.2,0.05\n")
+    with pytest.raises(InputError, match="year 2020 is outside the simulated years 2016-2019"):
+        load_spec(_spec(), base_dir=tmp_path)
+
+
+@pytest.mark.parametrize("text, message", [
+    ("year,metric,value\n2018,exits,1\n", "lacks column"),
+    ("year,metric,value,sd\n2018,exits,1,0\n", "sd: must be above 0"),
+    ("year,metric,value,sd\n2018,exits,abc,1\n", "value: expected a finite number"),
+    ("year,metric,value,sd,colour\n2018,exits,1,1,red\n", "unknown column 'colour'"),
+    ("year,metric,value,sd\n2018,exits,1,1\n2018,exits,2,1\n", "given twice"),
+])
+def test_malformed_targets(tmp_path, text, message):
+    _write(tmp_path, text)
+    with pytest.raises(InputError, match=message):
+        read_targets([tmp_path / "t.csv"])
+
+
+def test_missing_targets_file(tmp_path):
+    with pytest.raises(InputError, match="targets file not found"):
+        load_spec(_spec(targets=["nope.csv"]), base_dir=tmp_path)
+
+
+# ---- parameters -------------------------------------------------------------------------
+
+@pytest.mark.parametrize("params, message", [
+    ({"income.wage_growth": {"range": [0.2, 0.1]}}, "low 0.2 is above high 0.1"),
+    ({"income.wage_grwth": {"range": [0.0, 0.1]}}, "unknown parameter.*did you mean 'income.wage_growth'"),
+    ({"population.income_ratio": {"range": [0.5, 1.0]}}, "population.income_ratio: is a list.*element"),
+    ({"poverty_line.national": {"range": [2000, 4000]}}, "poverty_line.national: is dated.*scale: true"),
+    ({"status.line": {"range": [0, 1]}}, "status.line: is a text parameter"),
+    ({"exit.identification": {"range": [0.5, 1.5]}}, r"high bound 1.5 is not allowed.*outside \[0, 1\]"),
+    ({"population.income_ratio": {"range": [0.5, 1.0], "element": [5, 0]}}, "does not point to a number"),
+    ({"income.wage_growth": {"range": [0.0, 0.1], "step": 2}}, "unknown key"),
+])
+def test_bad_parameters(tmp_path, params, message):
+    _write(tmp_path, TARGET_ROWS)
+    with pytest.raises(InputError, match=message):
+        load_spec(_spec(parameters=params), base_dir=tmp_path)
+
+
+def test_element_and_scale_overrides(tmp_path):
+    _write(tmp_path, TARGET_ROWS)
+    spec = load_spec(_spec(parameters={"population.income_ratio": {"range": [0.5, 1.2], "element": [0, 0]},
+                                       "health.admission_rate": {"range": [0.5, 1.5], "scale": True}}),
+                     base_dir=tmp_path)
+    over = spec.overrides([0.7, 2.0])
+    base = spec.scenario.params
+    assert over["population.income_ratio"][0][0] == 0.7
+    assert over["population.income_ratio"][1:] == base["population.income_ratio"].value[1:]
+    assert over["health.admission_rate"] == [2 * v for v in base["health.admission_rate"].value]
+
+
+def test_derived_moments_are_consistent():
+    sc = fs.load_scenario("jiangsu").with_options(households=300)
+    m = simulate_moments(sc, 4)
+    assert set(DERIVED) <= set(m.columns)
+    summary = fs.run(sc, seed=4).summary
+    pd.testing.assert_frame_equal(m[summary.columns], summary)  # the engine's own columns unchanged
+    assert np.allclose(m["cum_exits_persons_share"], m["exits_persons_share"].cumsum())
+    assert ((m["cum_development_exit_share"] >= 0) & (m["cum_development_exit_share"] <= 1)).all()
+
+
+# ---- fitting ------------------------------------------------------------------------------
+
+def test_parameter_recovery(fitted):
+    """Known values, wide bounds, tiny population: recovered within 0.005 (2.5% of the ranges)."""
+    for k, v in TRUTH.items():
+        assert abs(fitted.best[k] - v) < 0.005, (k, fitted.best[k])
+    assert fitted.distance < 0.5
+    assert fitted.fit["within_1sd"].all()
+
+
+def test_outputs_and_fitted_scenario_runs(fitted):
+    out = fitted.out
+    for name in ("calibration.json", "trials.jsonl", "fit.csv", "fit.png", "fitted.yaml", "result.json"):
+        assert (out / name).is_file(), name
+    sc = fs.load_scenario(out / "fitted.yaml")
+    assert sc.params["income.wage_growth"].value == pytest.approx(fitted.best["income.wage_growth"])
+    assert sc.params["income.wage_growth"].source.startswith("calibrated")
+    assert sc.years == (2016, 2019)
+    summary = fs.run(sc.with_options(households=200), seed=1).summary
+    assert list(summary["year"]) == [2016, 2017, 2018, 2019]
+
+
+def test_trial_log_resume_reuses_every_evaluation(synthetic, fitted):
+    lines = (fitted.out / "trials.jsonl").read_text().splitlines()
+    assert len(lines) == fitted.manifest["execution"]["evaluated"]
+    rec = json.loads(lines[0])
+    assert {"params", "moments", "distance", "key", "replicates"} <= set(rec)
+    again = calibrate(load_spec(_spec(), base_dir=synthetic), fitted.out)
+    assert again.manifest["execution"]["evaluated"] == 0
+    assert again.best == fitted.best and again.distance == fitted.distance
+
+
+def test_killed_calibration_resumes_without_redoing_finished_trials(synthetic, fitted, tmp_path):
+    import shutil
+
+    out = tmp_path / "killed"
+    shutil.copytree(fitted.out, out)
+    lines = (out / "trials.jsonl").read_text().splitlines()
+    keep = len(lines) // 2
+    (out / "trials.jsonl").write_text("\n".join(lines[:keep]) + "\n" + lines[keep][: len(lines[keep]) // 2])
+    again = calibrate(load_spec(_spec(), base_dir=synthetic), out)
+    assert again.manifest["execution"]["evaluated"] == len(lines) - keep
+    assert again.best == fitted.best
+
+
+def test_results_do_not_depend_on_n_jobs(synthetic, fitted):
+    spec = _spec(optimizer={"popsize": 5, "maxiter": 2, "seed": 1, "polish": "none"})
+    one = calibrate(load_spec(spec, base_dir=synthetic), None, n_jobs=1)
+    two = calibrate(load_spec(spec, base_dir=synthetic), None, n_jobs=2)
+    assert one.best == two.best and one.distance == two.distance
+
+
+def test_folder_of_another_calibration_is_refused(synthetic, fitted):
+    with pytest.raises(InputError, match="holds a calibration of other runs"):
+        calibrate(load_spec(_spec(households=301), base_dir=synthetic), fitted.out)
+
+
+def test_abc_draws(synthetic, tmp_path):
+    spec = _spec(optimizer={"popsize": 3, "maxiter": 1, "seed": 1, "polish": "none"},
+                 abc={"samples": 20, "quantile": 0.2, "seed": 5})
+    r = calibrate(load_spec(spec, base_dir=synthetic), tmp_path / "abc")
+    draws = pd.read_csv(tmp_path / "abc" / "draws.csv")
+    every = pd.read_csv(tmp_path / "abc" / "abc_draws.csv")
+    assert len(every) == 20 and 4 <= len(draws) <= 5
+    assert draws["distance"].max() <= every["distance"].quantile(0.2) + 1e-12
+    assert len(r.draws) == len(draws)
+    overrides = json.loads(draws["overrides"].iloc[0])
+    fs.load_scenario("baseline").with_options(parameters=overrides)  # usable as scenario overrides
+
+
+# ---- command line -----------------------------------------------------------------------
+
+def test_cli(synthetic, tmp_path, capsys):
+    import yaml
+
+    spec = _spec(optimizer={"popsize": 3, "maxiter": 1, "seed": 1, "polish": "none"},
+                 targets=[str(synthetic / "t.csv")])
+    (tmp_path / "spec.yaml").write_text(yaml.safe_dump(spec))
+    ap = argparse.ArgumentParser()
+    add_cli(ap.add_subparsers(dest="command"))
+    args = ap.parse_args(["calibrate", str(tmp_path / "spec.yaml"), "--out", str(tmp_path / "o")])
+    assert args.func(args) == 0
+    assert "targets within 1 sd" in capsys.readouterr().out
+    spec["parameters"] = {"income.wage_growth": {"range": [0.3, 0.1]}}
+    (tmp_path / "bad.yaml").write_text(yaml.safe_dump(spec))
+    args = ap.parse_args(["calibrate", str(tmp_path / "bad.yaml"), "--out", str(tmp_path / "o2")])
+    with pytest.raises(InputError, match="bad.yaml: parameters.income.wage_growth.range"):
+        args.func(args)
+    assert not (tmp_path / "o2").exists()
