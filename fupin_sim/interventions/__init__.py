@@ -21,6 +21,7 @@ from fupin_sim.interventions import assistance, credit, employment, health, indu
 from fupin_sim.interventions.base import PRIORITY_RULES, TARGETS, Context, Instrument, priority_keys
 from fupin_sim.interventions.funding import SOURCES, UNLIMITED, BudgetLine, Ledger, YearFunds
 from fupin_sim.params import Params, _leaves
+from fupin_sim.population.schema import INCOME_SOURCES
 
 REGISTRY: dict[str, type[Instrument]] = {cls.name: cls for cls in (
     industry.IndustryMenu, industry.IndustryLinkage, industry.AssetIncome, industry.CollectiveEconomy,
@@ -110,6 +111,7 @@ class Programme:
         out: dict = {f"{kind}_{it.label}": 0.0 for it in self.items for kind in ("served", "spending")}
         h = state.h
         spent_before = len(self.ledger.rows)
+        before = {s: h[f"income_{s}"].copy() for s in INCOME_SOURCES}
         for it in active:
             it.instrument.carry(ctx, it.rules.at(year))
         for it in active:
@@ -137,6 +139,8 @@ class Programme:
             if it.instrument.once:
                 h[f"served_{it.label}"][served] = True
             out[f"served_{it.label}"] = float(h["weight"][served].sum())
+        for s in INCOME_SOURCES:  # what the instruments paid into each source this year (for registers)
+            h[f"programme_{s}"] = h[f"income_{s}"] - before[s]
         new = self.ledger.rows[spent_before:]
         for it in active:
             out[f"spending_{it.label}"] = sum(r["amount"] for r in new if r["instrument"] == it.label

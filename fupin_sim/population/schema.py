@@ -68,6 +68,9 @@ HOUSEHOLD_COLUMNS = (
            "candidates for relocation", required=False, default=False),
     Column("land_mu", "float", "cropland, mu", low=0, required=False, default=0.0),
     Column("grassland_mu", "float", "grassland, mu", low=0, required=False, default=0.0),
+    *(Column(f"programme_{source}", "float", f"the part of {source} income paid by the modelled policy instruments "
+             "this year, so that a run starting from this register does not count it twice", required=False,
+             default=0.0) for source in ("wage", "operating", "property", "transfer")),
 )
 
 PERSON_COLUMNS = (

@@ -69,15 +69,19 @@ class State:
                                            minlength=n)
 
     def _init_levels(self, p) -> None:
-        """Permanent income levels implied by the snapshot's incomes."""
+        """Permanent income levels implied by the snapshot's incomes, less what the policy
+        instruments paid that year (they pay it again in the run if it is still due)."""
         h = self.h
+        own = {s: h[f"income_{s}"] - h.setdefault(f"programme_{s}", np.zeros(self.n)) for s in S.INCOME_SOURCES}
         lu = h["labour_units"]
         with np.errstate(divide="ignore", invalid="ignore"):
-            level = h["income_wage"] / lu
-        typical = np.median(level[(lu > 0) & (h["income_wage"] > 0)]) if ((lu > 0) & (h["income_wage"] > 0)).any() else 0.0
+            level = own["wage"] / lu
+        earning = (lu > 0) & (own["wage"] > 0)
+        typical = np.median(level[earning]) if earning.any() else 0.0
         h["wage_level"] = np.where(lu > 0, level, typical)
-        h["operating_level"] = h["income_operating"] / np.where(lu > 0, 1.0, p["income.operating_without_labour"])
-        h["transfer_base"] = np.maximum(h["income_transfer"] - 12 * p["income.pension_monthly"] * h["pensioners"], 0.0)
+        h["operating_level"] = own["operating"] / np.where(lu > 0, 1.0, p["income.operating_without_labour"])
+        h["property_base"] = np.maximum(own["property"], 0.0)
+        h["transfer_base"] = np.maximum(own["transfer"] - 12 * p["income.pension_monthly"] * h["pensioners"], 0.0)
 
     def income_total(self) -> np.ndarray:
         h = self.h

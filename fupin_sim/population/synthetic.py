@@ -136,6 +136,7 @@ def generate(params: Params, households: int | None = None, seed: int = 0, year:
         "harsh_area": harsh_village[village],
         "land_mu": np.round(land, 1).astype(np.float64),
         "grassland_mu": np.round(grass, 0).astype(np.float64),
+        **{f"programme_{s}": np.zeros(n) for s in S.INCOME_SOURCES},  # nothing paid yet by instruments
     })
     persons_t = Table({
         "person_id": pid, "household_id": hid[hh], "age": age, "sex": sex, "labour": labour,

@@ -59,7 +59,8 @@ def step(state, p, rs, year: int) -> dict:
     has_labour = np.where(h["labour_units"] > 0, 1.0, p["income.operating_without_labour"])
     h["income_operating"] = h["operating_level"] * has_labour * covariate * _lognormal_factor(op_tran, sd_t)
 
-    h["income_property"] *= 1.0 + p["income.property_growth"]
+    h["property_base"] *= 1.0 + p["income.property_growth"]
+    h["income_property"] = h["property_base"].copy()  # instruments add their streams on top each year
     h["transfer_base"] *= 1.0 + p["income.transfer_growth"]
     h["income_transfer"] = h["transfer_base"] + 12.0 * p["income.pension_monthly"] * h["pensioners"]
     return {"livestock_price_index": float(np.exp(price)), "drought_village_share": state.scalars["drought_villages"]}
