@@ -174,3 +174,22 @@ def test_ids_too_large_to_be_exact_are_refused(folder):
         return f
     path = edit(folder, "persons", change)
     assert error_of(folder) == f"{path}: row 2, column person_id: 1e+20 is too large for a whole number (at most 2^53)"
+
+
+def test_levels_read_from_a_register_are_shrunk_toward_their_group(tmp_path):
+    """A register's incomes include the year's transitory shocks; the permanent levels the
+    run starts from keep each group's mean but only the persistent part of the spread."""
+    import fupin_sim as fs
+    from fupin_sim.population.state import State
+    from fupin_sim.simulation import Simulation
+
+    sc = fs.load_scenario("no_policy").with_options(households=4000, years=(2016, 2018))
+    sim = Simulation(sc, seed=4)
+    sim.run()
+    back = read_register(write_register(sim.state.to_population(), tmp_path / "reg"))
+    state = State(back, sc.params)
+    shrunk, units = state.h["wage_level"], state.h["labour_units"]
+    earning = (back.households["income_wage"] > 0) & (back.households["status"] == 0) & (units > 0)
+    raw = np.where(earning, back.households["income_wage"] / np.where(units > 0, units, 1), 0)
+    assert np.log(shrunk[earning]).std() < np.log(raw[earning]).std()
+    assert np.mean(shrunk[earning]) == pytest.approx(np.mean(raw[earning]), rel=0.1)

@@ -111,9 +111,11 @@ class Programme:
         out: dict = {f"{kind}_{it.label}": 0.0 for it in self.items for kind in ("served", "spending")}
         h = state.h
         spent_before = len(self.ledger.rows)
-        before = {s: h[f"income_{s}"].copy() for s in INCOME_SOURCES}
         for it in active:
             it.instrument.carry(ctx, it.rules.at(year))
+        # what earlier support still yields (carried streams) stays part of a household's income
+        # in a register; what the instruments pay now they would pay again (see programme_*)
+        before = {s: h[f"income_{s}"].copy() for s in INCOME_SOURCES}
         for it in active:
             rules = it.rules.at(year)
             mask = ctx.target(it.targets)

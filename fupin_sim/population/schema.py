@@ -69,7 +69,8 @@ HOUSEHOLD_COLUMNS = (
     Column("land_mu", "float", "cropland, mu", low=0, required=False, default=0.0),
     Column("grassland_mu", "float", "grassland, mu", low=0, required=False, default=0.0),
     *(Column(f"programme_{source}", "float", f"the part of {source} income paid by the modelled policy instruments "
-             "this year, so that a run starting from this register does not count it twice", required=False,
+             "this year (not streams from earlier support), which a run from this register pays again "
+             "if still due", required=False,
              default=0.0) for source in ("wage", "operating", "property", "transfer")),
 )
 

@@ -39,6 +39,8 @@ class State:
         self.scalars: dict[str, float] = {"livestock_price": 0.0}
         self.aggregate(params.at(self.year))
         self._init_levels(params.at(self.year))
+        if pop.origin != "synthetic":  # a register records a year's income, transitory shocks included
+            self._shrink_transitory(params.at(self.year))
         zeros = np.zeros(self.n)
         self.h.update(oop=zeros.copy(), school_cost=zeros.copy(), monitored=np.zeros(self.n, bool),
                       relapses=np.zeros(self.n, np.int16))
@@ -82,6 +84,28 @@ class State:
         h["operating_level"] = own["operating"] / np.where(lu > 0, 1.0, p["income.operating_without_labour"])
         h["property_base"] = np.maximum(own["property"], 0.0)
         h["transfer_base"] = np.maximum(own["transfer"] - 12 * p["income.pension_monthly"] * h["pensioners"], 0.0)
+
+    def _shrink_transitory(self, p) -> None:
+        """Best predictors of permanent wage and operating levels from one year's incomes.
+
+        log(observed level) = log(permanent level) + transitory shock, so within a group
+        (register status × region type) the expected permanent log level is the group mean
+        (corrected for the shock's mean) plus k × the deviation, with k = 1 − σ²_t / var(log
+        observed): the share of the spread that is persistent (empirical Bayes)."""
+        h = self.h
+        sd_t = p["income.sd_transitory"]
+        group = h["status"].astype(np.int64) * 8 + h["region_type"]
+        for column in ("wage_level", "operating_level"):
+            level = h[column]
+            positive = level > 0
+            logs = np.log(np.where(positive, level, 1.0))
+            for g in np.unique(group[positive]):
+                rows = np.flatnonzero(positive & (group == g))
+                if len(rows) < 30:
+                    continue
+                x = logs[rows]
+                k = max(0.0, 1.0 - sd_t * sd_t / max(x.var(), 1e-12))
+                level[rows] = np.exp(x.mean() + 0.5 * sd_t * sd_t + k * (x - x.mean()))
 
     def income_total(self) -> np.ndarray:
         h = self.h
