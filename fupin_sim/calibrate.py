@@ -676,26 +676,14 @@ class CalibrationResult:
 
 
 def _claim(out: Path, spec: CalibrationSpec) -> None:
-    marker = out / "calibration.json"
-    if marker.exists():
-        try:
-            held = json.loads(marker.read_text(encoding="utf-8"))
-            old = held["evaluation_hash"]
-        except (OSError, ValueError, KeyError, TypeError):
-            raise InputError("is unreadable: delete the output folder or choose another one", file=str(marker)) from None
-        if old != spec.evaluation_hash:
-            raise InputError(f"holds a calibration of other runs (evaluation hash {old}, from "
-                             f"{held.get('spec_file') or 'a spec given in code'}); this spec's is "
-                             f"{spec.evaluation_hash}: use another output folder", file=str(out))
-        return
-    if out.exists() and (not out.is_dir() or any(out.iterdir())):
-        raise InputError("exists and is not an empty folder from a calibration (no calibration.json): choose a new "
-                         "output folder", file=str(out))
-    out.mkdir(parents=True, exist_ok=True)
-    from fupin_sim.sweep import write_json_atomic
+    from fupin_sim.sweep import claim_output
 
-    write_json_atomic(marker, {"kind": "calibrate", "evaluation_hash": spec.evaluation_hash, "spec_hash": spec.hash,
-                               "spec_file": spec.file, "name": spec.name, "spec": spec.normalized()})
+    claim_output(out, "calibration.json", "evaluation_hash", spec.evaluation_hash,
+                 {"kind": "calibrate", "evaluation_hash": spec.evaluation_hash, "spec_hash": spec.hash,
+                  "spec_file": spec.file, "name": spec.name, "spec": spec.normalized()}, "calibration",
+                 lambda held, old: f"holds a calibration of other runs (evaluation hash {old}, from "
+                                   f"{held.get('spec_file') or 'a spec given in code'}); this spec's is "
+                                   f"{spec.evaluation_hash}: use another output folder")
 
 
 def fit_table(spec: CalibrationSpec, evaluator: Evaluator, rec: dict) -> pd.DataFrame:

@@ -713,27 +713,35 @@ def _dispatch(scenario, batches, outputs, n_jobs, client):
         yield from Parallel(n_jobs=-1, return_as="generator_unordered")(calls)
 
 
-def claim_folder(out: Path, spec: SweepSpec) -> None:
-    """Create `out` for this spec, or check it holds this very spec: a folder holding a
-    different sweep, or unrelated files, is an error before any run."""
-    marker = out / "sweep.json"
-    if marker.exists():
+def claim_output(out: Path, marker: str, key: str, value: str, record: dict, what: str, other) -> None:
+    """Create `out` for one job, or check that it holds this very job (its marker file's
+    `key` equals `value`); a folder holding another job (`other(held, old)` says which) or
+    unrelated files is an error before anything runs."""
+    path = out / marker
+    if path.exists():
         try:
-            held = json.loads(marker.read_text(encoding="utf-8"))
-            old = held["spec_hash"]
+            held = json.loads(path.read_text(encoding="utf-8"))
+            old = held[key]
         except (OSError, ValueError, KeyError, TypeError):
-            raise InputError("is unreadable: delete the output folder or choose another one", file=str(marker)) from None
-        if old != spec.hash:
-            raise InputError(f"holds a different {held.get('kind', 'sweep')} (spec hash {old}, from "
-                             f"{held.get('spec_file') or 'a spec given in code'}); this spec's hash is {spec.hash}: "
-                             f"use another output folder, or delete this one to start again", file=str(out))
+            raise InputError("is unreadable: delete the output folder or choose another one", file=str(path)) from None
+        if old != value:
+            raise InputError(other(held, old), file=str(out))
         return
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
-        raise InputError("exists and is not an empty folder from a sweep (no sweep.json): choose a new output folder",
+        raise InputError(f"exists and is not an empty folder from a {what} (no {marker}): choose a new output folder",
                          file=str(out))
     out.mkdir(parents=True, exist_ok=True)
-    write_json_atomic(marker, {"kind": spec.kind, "spec_hash": spec.hash, "spec_file": spec.file, "name": spec.name,
-                               "spec": spec.normalized()})
+    write_json_atomic(path, record)
+
+
+def claim_folder(out: Path, spec: SweepSpec) -> None:
+    """Create `out` for this spec, or check it holds this very spec."""
+    claim_output(out, "sweep.json", "spec_hash", spec.hash,
+                 {"kind": spec.kind, "spec_hash": spec.hash, "spec_file": spec.file, "name": spec.name,
+                  "spec": spec.normalized()}, "sweep",
+                 lambda held, old: f"holds a different {held.get('kind', 'sweep')} (spec hash {old}, from "
+                                   f"{held.get('spec_file') or 'a spec given in code'}); this spec's hash is "
+                                   f"{spec.hash}: use another output folder, or delete this one to start again")
 
 
 def results_table(spec: SweepSpec, design: pd.DataFrame, tasks: list[RunTask], records: dict[str, dict]) -> pd.DataFrame:
