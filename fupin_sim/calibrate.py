@@ -57,7 +57,9 @@ import numpy as np
 import pandas as pd
 
 from fupin_sim.errors import InputError, close_match
+from fupin_sim.params import numbers_in
 from fupin_sim.scenario import Scenario, load_scenario, parse_years, resolve_path
+from fupin_sim.specs import check_keys, number, scaled, whole
 from fupin_sim.yamlfile import read_mapping
 
 TOP_KEYS = ("name", "description", "scenario", "households", "years", "targets", "parameters", "replicates", "seed",
@@ -242,7 +244,7 @@ class FitParameter:
         """The value given to `Params.override` for the fitted number `x`."""
         x = float(x)
         if self.element is None:
-            return _scaled(self.base, x) if self.scale else x
+            return scaled(self.base, x, False) if self.scale else x
         value = json.loads(json.dumps(self.base))  # a deep copy of lists of numbers
         node = value
         for i in self.element[:-1]:
@@ -258,14 +260,6 @@ class FitParameter:
     def label(self) -> str:
         tail = "" if self.element is None else "[" + "][".join(map(str, self.element)) + "]"
         return f"{self.path}{tail}" + (" (factor)" if self.scale else "")
-
-
-def _scaled(value, factor):
-    if isinstance(value, dict):
-        return {k: _scaled(v, factor) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_scaled(v, factor) for v in value]
-    return float(value * factor)
 
 
 @dataclass
@@ -329,28 +323,6 @@ def _merge_element(current, p: FitParameter, x):
     return FitParameter(p.path, p.low, p.high, current, p.scale, p.element).override(x)
 
 
-def _whole(value, file, where, low: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise InputError(f"expected a whole number, got {value!r}", file=file, where=where)
-    if value < low:
-        raise InputError(f"must be at least {low}, got {value}", file=file, where=where)
-    return value
-
-
-def _number(value, file, where) -> float:
-    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value):
-        raise InputError(f"expected a finite number, got {value!r}", file=file, where=where)
-    return float(value)
-
-
-def _check_keys(data: dict, known, file, where: str) -> None:
-    for key in data:
-        if key not in known:
-            at = f"{where}.{key}" if where else str(key)
-            raise InputError(f"unknown key{close_match(str(key), known)}; known keys: {list(known)}", file=file,
-                             where=at)
-
-
 def _is_number(v) -> bool:
     return isinstance(v, numbers.Real) and not isinstance(v, bool)
 
@@ -362,7 +334,7 @@ def _parameter(path: str, node, scenario: Scenario, file) -> FitParameter:
         raise InputError(f"unknown parameter{close_match(path, paths)}", file=file, where=where)
     if not isinstance(node, dict):
         raise InputError(f"expected {{range: [low, high]}}, got {node!r}", file=file, where=where)
-    _check_keys(node, PARAMETER_KEYS, file, where)
+    check_keys(node, PARAMETER_KEYS, file, where)
     scale = node.get("scale", False)
     if not isinstance(scale, bool):
         raise InputError(f"expected true or false, got {scale!r}", file=file, where=f"{where}.scale")
@@ -395,7 +367,7 @@ def _parameter(path: str, node, scenario: Scenario, file) -> FitParameter:
         if isinstance(base, (list, tuple)):
             raise InputError(f"is a list ({base!r}), not a single number: add 'element: [i, ...]' to fit one of "
                              f"its numbers, or 'scale: true' to fit a factor on all of them", file=file, where=where)
-    elif any(isinstance(v, str) for v in _numbers_in(base)):
+    elif any(isinstance(v, str) for v in numbers_in(base)):
         raise InputError(f"is a text parameter ({base!r}), not a number: calibration fits numbers only", file=file,
                          where=where)
     if "range" not in node:
@@ -403,7 +375,7 @@ def _parameter(path: str, node, scenario: Scenario, file) -> FitParameter:
     rng = node["range"]
     if not isinstance(rng, list) or len(rng) != 2:
         raise InputError(f"expected [low, high], got {rng!r}", file=file, where=f"{where}.range")
-    low, high = (_number(v, file, f"{where}.range[{i}]") for i, v in enumerate(rng))
+    low, high = (float(number(v, file, f"{where}.range[{i}]")) for i, v in enumerate(rng))
     if low > high:
         raise InputError(f"low {low!r} is above high {high!r}", file=file, where=f"{where}.range")
     if low == high:
@@ -419,17 +391,6 @@ def _parameter(path: str, node, scenario: Scenario, file) -> FitParameter:
     return p
 
 
-def _numbers_in(value):
-    if isinstance(value, dict):
-        for v in value.values():
-            yield from _numbers_in(v)
-    elif isinstance(value, (list, tuple)):
-        for v in value:
-            yield from _numbers_in(v)
-    else:
-        yield value
-
-
 def load_spec(spec: str | Path | dict | CalibrationSpec, *, base_dir: str | Path | None = None) -> CalibrationSpec:
     """Read and validate a calibration spec completely, targets included, before any
     simulation except a 50-household probe that lists the metrics. Files named in a dict
@@ -443,7 +404,7 @@ def load_spec(spec: str | Path | dict | CalibrationSpec, *, base_dir: str | Path
         if not path.is_file():
             raise InputError("calibration spec not found", file=str(spec))
         data, file, folder = read_mapping(path, "scenario, parameters, targets, ..."), str(path), path.resolve().parent
-    _check_keys(data, TOP_KEYS, file, "")
+    check_keys(data, TOP_KEYS, file, "")
     name = data.get("name", Path(file).stem if file else "calibration")
     if not isinstance(name, str) or not name:
         raise InputError("expected a non-empty text", file=file, where="name")
@@ -459,11 +420,11 @@ def load_spec(spec: str | Path | dict | CalibrationSpec, *, base_dir: str | Path
     scenario = load_scenario(scenario_path)
     households = data.get("households")
     if households is not None:
-        households = _whole(households, file, "households", 1)
+        households = whole(households, file, "households", 1)
     years = parse_years(data["years"], file, "years") if "years" in data else None
     scenario = scenario.with_options(households=households, years=years)
-    seed = _whole(data.get("seed", scenario.seed), file, "seed", 0)
-    replicates = _whole(data.get("replicates", 1), file, "replicates", 1)
+    seed = whole(data.get("seed", scenario.seed), file, "seed", 0)
+    replicates = whole(data.get("replicates", 1), file, "replicates", 1)
 
     raw_params = data.get("parameters")
     if not isinstance(raw_params, dict) or not raw_params:
@@ -490,10 +451,10 @@ def load_spec(spec: str | Path | dict | CalibrationSpec, *, base_dir: str | Path
     if not isinstance(raw_opt, dict):
         raise InputError("expected a mapping (popsize, maxiter, seed, tol, polish, polish_maxiter)", file=file,
                          where="optimizer")
-    _check_keys(raw_opt, OPTIMIZER_KEYS, file, "optimizer")
+    check_keys(raw_opt, OPTIMIZER_KEYS, file, "optimizer")
     for k, low in (("popsize", 1), ("maxiter", 0), ("seed", 0), ("polish_maxiter", 0)):
-        opt[k] = _whole(raw_opt.get(k, opt[k]), file, f"optimizer.{k}", low)
-    opt["tol"] = _number(raw_opt.get("tol", opt["tol"]), file, "optimizer.tol")
+        opt[k] = whole(raw_opt.get(k, opt[k]), file, f"optimizer.{k}", low)
+    opt["tol"] = float(number(raw_opt.get("tol", opt["tol"]), file, "optimizer.tol"))
     polish = raw_opt.get("polish", opt["polish"])
     polish = "none" if polish is False or polish is None else polish
     if polish not in POLISH:
@@ -506,10 +467,10 @@ def load_spec(spec: str | Path | dict | CalibrationSpec, *, base_dir: str | Path
         raw_abc = data["abc"]
         if not isinstance(raw_abc, dict):
             raise InputError("expected a mapping (samples, quantile, seed)", file=file, where="abc")
-        _check_keys(raw_abc, ABC_KEYS, file, "abc")
-        abc = {"samples": _whole(raw_abc.get("samples", 64), file, "abc.samples", 2),
-               "quantile": _number(raw_abc.get("quantile", 0.1), file, "abc.quantile"),
-               "seed": _whole(raw_abc.get("seed", seed), file, "abc.seed", 0)}
+        check_keys(raw_abc, ABC_KEYS, file, "abc")
+        abc = {"samples": whole(raw_abc.get("samples", 64), file, "abc.samples", 2),
+               "quantile": float(number(raw_abc.get("quantile", 0.1), file, "abc.quantile")),
+               "seed": whole(raw_abc.get("seed", seed), file, "abc.seed", 0)}
         if not 0 < abc["quantile"] <= 1:
             raise InputError(f"expected a share in (0, 1], got {abc['quantile']!r}", file=file, where="abc.quantile")
 

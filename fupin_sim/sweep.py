@@ -59,9 +59,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from fupin_sim.yamlfile import read_mapping
 from fupin_sim.errors import InputError, close_match
+from fupin_sim.params import numbers_in
 from fupin_sim.scenario import Scenario, load_scenario, parse_years, resolve_path
+from fupin_sim.specs import check_keys, number, scaled, whole
+from fupin_sim.yamlfile import read_mapping
 
 DESIGNS = ("grid", "latin_hypercube", "sobol")
 REDUCES = ("final", "first", "sum", "mean", "min", "max", "change")
@@ -153,21 +155,12 @@ class SweptParameter:
         """The value given to `Params.override` for a swept number `x`."""
         if not self.scale:
             return int(round(x)) if self.integer else x
-        return _scaled(self.base, x, self.integer)
+        return scaled(self.base, x, self.integer)
 
     def spec(self) -> dict:
         d = {"path": self.path, "scale": self.scale, "integer": self.integer}
         d.update({"range": [self.low, self.high]} if self.values is None else {"values": list(self.values)})
         return d
-
-
-def _scaled(value, factor, integer: bool):
-    if isinstance(value, dict):
-        return {k: _scaled(v, factor, integer) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_scaled(v, factor, integer) for v in value]
-    x = value * factor
-    return int(round(x)) if integer else float(x)
 
 
 @dataclass
@@ -262,32 +255,10 @@ def _read_yaml(path: Path) -> dict:
     return read_mapping(path, "scenario, parameters, design, ...")
 
 
-def _whole(value, file, where, low: int, what: str = "a whole number") -> int:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise InputError(f"expected {what}, got {value!r}", file=file, where=where)
-    if value < low:
-        raise InputError(f"must be at least {low}, got {value}", file=file, where=where)
-    return value
-
-
 def _bool(value, file, where) -> bool:
     if not isinstance(value, bool):
         raise InputError(f"expected true or false, got {value!r}", file=file, where=where)
     return value
-
-
-def _number(value, file, where) -> float | int:
-    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value):
-        raise InputError(f"expected a finite number, got {value!r}", file=file, where=where)
-    return value
-
-
-def _check_keys(data: dict, known, file, where: str) -> None:
-    for key in data:
-        if key not in known:
-            at = f"{where}.{key}" if where else str(key)
-            raise InputError(f"unknown key{close_match(str(key), known)}; known keys: {list(known)}",
-                             file=file, where=at)
 
 
 def _flatten_parameters(tree: dict, scenario: Scenario, file, prefix: str = ""):
@@ -316,7 +287,7 @@ def _parameter(path: str, node, scenario: Scenario, file) -> SweptParameter:
     where = f"parameters.{path}"
     if not isinstance(node, dict):
         raise InputError(f"expected {{range: [low, high]}} or {{values: [...]}}, got {node!r}", file=file, where=where)
-    _check_keys(node, PARAMETER_KEYS, file, where)
+    check_keys(node, PARAMETER_KEYS, file, where)
     scale = _bool(node.get("scale", False), file, f"{where}.scale")
     integer = _bool(node.get("integer", False), file, f"{where}.integer")
     base = scenario.params[path].value
@@ -329,7 +300,7 @@ def _parameter(path: str, node, scenario: Scenario, file) -> SweptParameter:
             if isinstance(v, (list, tuple)):
                 raise InputError(f"is a list ({base!r}), not a single number: add 'scale: true' to multiply "
                                  f"every number in it by the swept factor", file=file, where=where)
-    elif any(isinstance(v, str) for v in _numbers_in(base)):
+    elif any(isinstance(v, str) for v in numbers_in(base)):
         raise InputError(f"is a text parameter ({base!r}), not a number: sweeps vary numbers only",
                          file=file, where=where)
     if ("range" in node) == ("values" in node):
@@ -338,7 +309,7 @@ def _parameter(path: str, node, scenario: Scenario, file) -> SweptParameter:
         rng = node["range"]
         if not isinstance(rng, list) or len(rng) != 2:
             raise InputError(f"expected [low, high], got {rng!r}", file=file, where=f"{where}.range")
-        low, high = (_number(v, file, f"{where}.range[{i}]") for i, v in enumerate(rng))
+        low, high = (number(v, file, f"{where}.range[{i}]") for i, v in enumerate(rng))
         if low > high:
             raise InputError(f"low {low!r} is above high {high!r}", file=file, where=f"{where}.range")
         if low == high:
@@ -354,24 +325,13 @@ def _parameter(path: str, node, scenario: Scenario, file) -> SweptParameter:
         raise InputError(f"expected a non-empty list of numbers, got {values!r}", file=file, where=f"{where}.values")
     vals = []
     for i, v in enumerate(values):
-        v = _number(v, file, f"{where}.values[{i}]")
+        v = number(v, file, f"{where}.values[{i}]")
         v = int(round(v)) if integer else v
         vals.append(v)
     p = SweptParameter(path, values=tuple(vals), scale=scale, integer=integer, base=base)
     for i, v in enumerate(vals):
         _check_override(scenario, p, v, file, f"{where}.values[{i}]", "value" if not scale else "factor")
     return p
-
-
-def _numbers_in(value):
-    if isinstance(value, dict):
-        for v in value.values():
-            yield from _numbers_in(v)
-    elif isinstance(value, (list, tuple)):
-        for v in value:
-            yield from _numbers_in(v)
-    else:
-        yield value
 
 
 def _outputs(raw, columns: list[str], years: tuple[int, int], file) -> tuple[Output, ...]:
@@ -415,7 +375,7 @@ def load_spec(spec: str | Path | dict | SweepSpec, *, kind: str = "sweep") -> Sw
         if not path.is_file():
             raise InputError("sweep spec not found", file=str(spec))
         data, file = _read_yaml(path), str(path)
-    _check_keys(data, TOP_KEYS, file, "")
+    check_keys(data, TOP_KEYS, file, "")
     name = data.get("name", path.stem if path else kind)
     if not isinstance(name, str) or not name:
         raise InputError("expected a non-empty text", file=file, where="name")
@@ -436,10 +396,10 @@ def load_spec(spec: str | Path | dict | SweepSpec, *, kind: str = "sweep") -> Sw
         raise InputError(f"expected a scenario name or file, got {ref!r}", file=file, where="scenario")
     households = data.get("households")
     if households is not None:
-        households = _whole(households, file, "households", 1)
+        households = whole(households, file, "households", 1)
     years = parse_years(data["years"], file, "years") if "years" in data else None
     scenario = scenario.with_options(households=households, years=years)
-    seed = _whole(data.get("seed", scenario.seed), file, "seed", 0)
+    seed = whole(data.get("seed", scenario.seed), file, "seed", 0)
 
     raw_params = data.get("parameters")
     if not isinstance(raw_params, dict) or not raw_params:
@@ -454,7 +414,7 @@ def load_spec(spec: str | Path | dict | SweepSpec, *, kind: str = "sweep") -> Sw
         design_raw = {"type": design_raw}
     if not isinstance(design_raw, dict):
         raise InputError(f"expected {{type: ..., samples: ...}}, got {design_raw!r}", file=file, where="design")
-    _check_keys(design_raw, DESIGN_KEYS, file, "design")
+    check_keys(design_raw, DESIGN_KEYS, file, "design")
     design = design_raw.get("type")
     if design not in DESIGNS:
         raise InputError(f"unknown design {design!r}{close_match(str(design), DESIGNS)}; known: {', '.join(DESIGNS)}",
@@ -466,7 +426,7 @@ def load_spec(spec: str | Path | dict | SweepSpec, *, kind: str = "sweep") -> Sw
     if design == "grid":
         if "samples" in design_raw:
             raise InputError("a grid takes levels: (points per range), not samples:", file=file, where="design.samples")
-        levels = _whole(design_raw.get("levels", 5), file, "design.levels", 2)
+        levels = whole(design_raw.get("levels", 5), file, "design.levels", 2)
     else:
         if "levels" in design_raw:
             raise InputError(f"levels: is for grids; a {design} design takes samples:", file=file,
@@ -474,13 +434,13 @@ def load_spec(spec: str | Path | dict | SweepSpec, *, kind: str = "sweep") -> Sw
         if "samples" not in design_raw:
             raise InputError(f"a {design} design needs samples: (number of design points)", file=file,
                              where="design")
-        samples = _whole(design_raw["samples"], file, "design.samples", 1)
+        samples = whole(design_raw["samples"], file, "design.samples", 1)
         if design == "sobol" and samples & (samples - 1):
             raise InputError(f"Sobol' designs need a power of 2 samples (e.g. {2 ** round(math.log2(samples))}), "
                              f"got {samples}", file=file, where="design.samples")
-    design_seed = _whole(design_raw.get("seed", seed), file, "design.seed", 0)
+    design_seed = whole(design_raw.get("seed", seed), file, "design.seed", 0)
 
-    replicates = _whole(data.get("replicates", 1), file, "replicates", 1)
+    replicates = whole(data.get("replicates", 1), file, "replicates", 1)
     common = _bool(data.get("common_random_numbers", kind == "sensitivity"), file, "common_random_numbers")
     outputs = _outputs(data.get("outputs", DEFAULT_OUTPUTS), summary_columns(scenario), scenario.years, file)
 
@@ -489,15 +449,15 @@ def load_spec(spec: str | Path | dict | SweepSpec, *, kind: str = "sweep") -> Sw
     if not isinstance(raw_sens, dict):
         raise InputError("expected a mapping (bootstrap, confidence, noise_points, noise_replicates)", file=file,
                          where="sensitivity")
-    _check_keys(raw_sens, SENSITIVITY_KEYS, file, "sensitivity")
-    sens["bootstrap"] = _whole(raw_sens.get("bootstrap", 999), file, "sensitivity.bootstrap", 0)
+    check_keys(raw_sens, SENSITIVITY_KEYS, file, "sensitivity")
+    sens["bootstrap"] = whole(raw_sens.get("bootstrap", 999), file, "sensitivity.bootstrap", 0)
     conf = raw_sens.get("confidence", 0.95)
     if isinstance(conf, bool) or not isinstance(conf, numbers.Real) or not 0 < conf < 1:
         raise InputError(f"expected a level between 0 and 1 (e.g. 0.95), got {conf!r}", file=file,
                          where="sensitivity.confidence")
     sens["confidence"] = float(conf)
-    sens["noise_points"] = _whole(raw_sens.get("noise_points", 4), file, "sensitivity.noise_points", 0)
-    sens["noise_replicates"] = _whole(raw_sens.get("noise_replicates", 8), file, "sensitivity.noise_replicates", 2)
+    sens["noise_points"] = whole(raw_sens.get("noise_points", 4), file, "sensitivity.noise_points", 0)
+    sens["noise_replicates"] = whole(raw_sens.get("noise_replicates", 8), file, "sensitivity.noise_replicates", 2)
     if kind == "sensitivity" and sens["noise_points"] > samples:
         raise InputError(f"at most design.samples ({samples}) points, got {sens['noise_points']}", file=file,
                          where="sensitivity.noise_points")

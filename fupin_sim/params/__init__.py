@@ -54,13 +54,14 @@ class Param:
         return self.value[chosen]
 
 
-def _numbers(value: Any):
+def numbers_in(value: Any):
+    """Every leaf of a number, list, table or dated mapping."""
     if isinstance(value, dict):
         for v in value.values():
-            yield from _numbers(v)
+            yield from numbers_in(v)
     elif isinstance(value, (list, tuple)):
         for v in value:
-            yield from _numbers(v)
+            yield from numbers_in(v)
     else:
         yield value
 
@@ -97,7 +98,7 @@ def _check_value(default: Param, value: Any, file: str | None, where: str) -> An
                 f"{value!r} is not one of {list(default.choices)}{close_match(value, default.choices)}",
                 file=file, where=where)
         return value
-    for x in _numbers(value):
+    for x in numbers_in(value):
         if isinstance(x, bool) or not isinstance(x, numbers.Real) or x != x or x in (float("inf"), float("-inf")):
             raise InputError(f"expected a finite number, got {x!r}", file=file, where=where)
         low, high = next((b for u, b in _UNIT_BOUNDS.items() if default.unit.startswith(u)), (0.0, None))
