@@ -58,8 +58,8 @@ import pandas as pd
 
 from fupin_sim.errors import InputError, close_match
 from fupin_sim.params import numbers_in
-from fupin_sim.scenario import Scenario, load_scenario, parse_years, resolve_path
-from fupin_sim.specs import check_keys, number, scaled, whole
+from fupin_sim.scenario import Scenario, load_scenario, resolve_path
+from fupin_sim.specs import check_keys, number, scaled, sized_scenario, whole
 from fupin_sim.yamlfile import read_mapping
 
 TOP_KEYS = ("name", "description", "scenario", "households", "years", "targets", "parameters", "replicates", "seed",
@@ -418,12 +418,7 @@ def load_spec(spec: str | Path | dict | CalibrationSpec, *, base_dir: str | Path
     except InputError as e:
         raise InputError(e.detail, file=file, where="scenario") from None
     scenario = load_scenario(scenario_path)
-    households = data.get("households")
-    if households is not None:
-        households = whole(households, file, "households", 1)
-    years = parse_years(data["years"], file, "years") if "years" in data else None
-    scenario = scenario.with_options(households=households, years=years)
-    seed = whole(data.get("seed", scenario.seed), file, "seed", 0)
+    scenario, seed = sized_scenario(scenario, data, file)
     replicates = whole(data.get("replicates", 1), file, "replicates", 1)
 
     raw_params = data.get("parameters")
@@ -478,7 +473,7 @@ def load_spec(spec: str | Path | dict | CalibrationSpec, *, base_dir: str | Path
 
     return CalibrationSpec(file=file, name=name, scenario=scenario, scenario_ref=str(scenario_path),
                            parameters=params, targets=targets, target_files=target_files, replicates=replicates,
-                           seed=seed, optimizer=opt, abc=abc, years_given=years is not None,
+                           seed=seed, optimizer=opt, abc=abc, years_given="years" in data,
                            description=str(data.get("description", "")),
                            seeds=replicate_seeds(seed, replicates))
 

@@ -37,3 +37,16 @@ def scaled(value, factor, integer: bool):
         return [scaled(v, factor, integer) for v in value]
     x = value * factor
     return int(round(x)) if integer else float(x)
+
+
+def sized_scenario(scenario, data: dict, file):
+    """The spec's scenario with its `households` and `years` applied, and the spec's seed
+    (the scenario's by default)."""
+    from fupin_sim.scenario import parse_years
+
+    households = data.get("households")
+    if households is not None:
+        households = whole(households, file, "households", 1)
+    years = parse_years(data["years"], file, "years") if "years" in data else None
+    scenario = scenario.with_options(households=households, years=years)
+    return scenario, whole(data.get("seed", scenario.seed), file, "seed", 0)

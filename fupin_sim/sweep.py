@@ -61,8 +61,8 @@ import pandas as pd
 
 from fupin_sim.errors import InputError, close_match
 from fupin_sim.params import numbers_in
-from fupin_sim.scenario import Scenario, load_scenario, parse_years, resolve_path
-from fupin_sim.specs import check_keys, number, scaled, whole
+from fupin_sim.scenario import Scenario, load_scenario, resolve_path
+from fupin_sim.specs import check_keys, number, scaled, sized_scenario, whole
 from fupin_sim.yamlfile import read_mapping
 
 DESIGNS = ("grid", "latin_hypercube", "sobol")
@@ -394,12 +394,7 @@ def load_spec(spec: str | Path | dict | SweepSpec, *, kind: str = "sweep") -> Sw
         scenario = load_scenario(scenario_path)
     else:
         raise InputError(f"expected a scenario name or file, got {ref!r}", file=file, where="scenario")
-    households = data.get("households")
-    if households is not None:
-        households = whole(households, file, "households", 1)
-    years = parse_years(data["years"], file, "years") if "years" in data else None
-    scenario = scenario.with_options(households=households, years=years)
-    seed = whole(data.get("seed", scenario.seed), file, "seed", 0)
+    scenario, seed = sized_scenario(scenario, data, file)
 
     raw_params = data.get("parameters")
     if not isinstance(raw_params, dict) or not raw_params:
