@@ -129,67 +129,7 @@ class BacktestResult:
         self.forecast.write(out / "forecast")
         (out / "manifest.json").write_text(json.dumps(self.manifest, indent=1, ensure_ascii=False, default=str),
                                            encoding="utf-8")
-        fig = reliability_figure(self.reliability, self.scores, self.households)
-        fig.savefig(out / "reliability.png", dpi=120)
-        import matplotlib.pyplot as plt
-
-        plt.close(fig)
         return out
-
-
-def roc_curve(score: np.ndarray, outcome: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """False and true positive rates at every distinct threshold (highest score first)."""
-    outcome = np.asarray(outcome, bool)
-    order = np.argsort(-score, kind="stable")
-    s, o = score[order], outcome[order]
-    last = np.r_[np.flatnonzero(s[1:] != s[:-1]), len(s) - 1]  # end of each run of tied scores
-    tp, fp = np.cumsum(o)[last], np.cumsum(~o)[last]
-    return np.r_[0.0, fp / max((~o).sum(), 1)], np.r_[0.0, tp / max(o.sum(), 1)]
-
-
-def reliability_figure(rel: pd.DataFrame, scores: pd.DataFrame, households: pd.DataFrame | None = None):
-    """Left: reliability diagram (deciles of predicted risk). Right: ROC curves on the
-    monitoring population, with each rule as a point."""
-    import matplotlib
-
-    matplotlib.use("Agg", force=False)
-    import matplotlib.pyplot as plt
-
-    fig, (ax, roc) = plt.subplots(1, 2, figsize=(10, 4.5))
-    top = 0.0
-    for pop, marker in (("all", "o"), ("monitoring", "s")):
-        r = rel[rel["population"] == pop]
-        s = scores[scores["population"] == pop].set_index("method").loc["forecast"]
-        ax.plot(r["mean_predicted"], r["observed"], marker=marker,
-                label=f"{pop}: AUC {s['auc']:.2f}, Brier {s['brier']:.3f}")
-        top = max(top, r["mean_predicted"].max(), r["observed"].max())
-    top = min(1.0, 1.15 * top) or 1.0
-    ax.plot([0, top], [0, top], color="grey", lw=1, ls="--", label="perfect calibration")
-    ax.set_xlim(0, top)
-    ax.set_ylim(0, top)
-    ax.set_xlabel("predicted P(below the line within h years), decile mean")
-    ax.set_ylabel("observed share")
-    ax.set_title("reliability of the forecast")
-    ax.legend(fontsize=8, loc="upper left")
-    if households is not None:
-        mon = households[households["status"] != "poor"]
-        o = mon["fell_below"].to_numpy().astype(bool)
-        sc = scores[scores["population"] == "monitoring"].set_index("method")
-        for name, score in (("forecast", mon["p_forecast"].to_numpy()),
-                            ("income_rank", -mon["income_pc_t"].to_numpy())):
-            fpr, tpr = roc_curve(score, o)
-            roc.plot(fpr, tpr, label=f"{name}: AUC {sc.loc[name, 'auc']:.2f}")
-        for rule, marker in zip(RULES, ("s", "^", "v", "D")):
-            flag = mon[f"rule_{rule}"].to_numpy().astype(bool)
-            roc.scatter([(flag & ~o).sum() / max((~o).sum(), 1)], [(flag & o).sum() / max(o.sum(), 1)],
-                        marker=marker, zorder=3, label=f"{rule}: AUC {sc.loc[rule, 'auc']:.2f}")
-        roc.plot([0, 1], [0, 1], color="grey", lw=1, ls="--")
-        roc.set_xlabel("false positive rate")
-        roc.set_ylabel("true positive rate (fallers caught)")
-        roc.set_title("monitoring population (exited + non-registered)")
-        roc.legend(fontsize=8, loc="lower right")
-    fig.tight_layout()
-    return fig
 
 
 def backtest(scenario="consolidation", households: int = 5000, t: int = 2020, horizon: int = 3, reps: int = 100,
@@ -283,7 +223,10 @@ def backtest(scenario="consolidation", households: int = 5000, t: int = 2020, ho
         "status": np.asarray(S.CATEGORIES["status"])[status_t],
         "income_pc_t": income_t, "p_forecast": p, "fell_below": outcome.astype(int),
         **{f"rule_{k}": v.astype(int) for k, v in rule.items()}})
-    man = {"command": "backtest", "scenario": sc.name, "scenario_file": sc.file, "households": int(households),
+    from fupin_sim.results import package_version
+
+    man = {"fupin_sim": package_version(), "kind": "backtest", "scenario": sc.name, "scenario_file": sc.file,
+           "households": int(households),
            "register_households": int(len(live)), "t": int(t), "horizon": int(horizon), "reps": int(reps),
            "world_seed": int(seed), "forecast_seed": int(forecast_seed), "n_jobs": n_jobs,
            "medical_bill_yuan": MEDICAL_BILL_YUAN, "wall_seconds": round(time.perf_counter() - t0, 2),

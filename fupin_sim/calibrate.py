@@ -659,28 +659,6 @@ def fit_table(spec: CalibrationSpec, evaluator: Evaluator, rec: dict) -> pd.Data
     return out
 
 
-def fit_figure(fit: pd.DataFrame, title: str = ""):
-    from fupin_sim.plots import plt
-
-    metrics = list(dict.fromkeys(fit["metric"]))
-    n = len(metrics)
-    cols = min(3, n)
-    rows = math.ceil(n / cols)
-    fig, axes = plt.subplots(rows, cols, figsize=(4.2 * cols, 3.2 * rows), constrained_layout=True, squeeze=False)
-    for ax, m in zip(axes.flat, metrics):
-        f = fit[fit["metric"] == m].sort_values("year")
-        ax.errorbar(f["year"], f["observed"], yerr=f["sd"], fmt="o", color="black", capsize=3, label="observed ± sd")
-        ax.plot(f["year"], f["fitted"], "s--", color="tab:red", label="fitted")
-        ax.set_title(m, fontsize=9)
-        ax.xaxis.set_major_locator(plt.matplotlib.ticker.MaxNLocator(integer=True))
-        ax.grid(alpha=0.3)
-    for ax in list(axes.flat)[n:]:
-        ax.set_visible(False)
-    axes.flat[0].legend(frameon=False, fontsize=8)
-    fig.suptitle(title or "Calibration: fitted against observed")
-    return fig
-
-
 def fitted_scenario(spec: CalibrationSpec, x, distance: float, out: Path | None) -> dict:
     """A scenario extending the base with the fitted values (`source: calibrated ...`)."""
     from fupin_sim.scenario import BUNDLED
@@ -770,7 +748,10 @@ def calibrate(spec: str | Path | dict | CalibrationSpec, out: str | Path | None 
     if spec.abc is not None:
         draws = abc_rejection(spec, ev, out)
     seconds = time.perf_counter() - t_start
-    manifest = {"kind": "calibrate", "name": spec.name, "spec_file": spec.file, "spec_hash": spec.hash,
+    from fupin_sim.results import package_version
+
+    manifest = {"kind": "calibrate", "fupin_sim": package_version(), "name": spec.name, "spec_file": spec.file,
+                "spec_hash": spec.hash,
                 "evaluation_hash": spec.evaluation_hash, "scenario": spec.scenario.name,
                 "scenario_hash": spec.scenario.hash, "households": spec.scenario.households,
                 "years": list(spec.scenario.years), "replicates": spec.replicates, "replicate_seeds": spec.seeds,
@@ -793,12 +774,6 @@ def _write_outputs(spec: CalibrationSpec, out: Path, fit: pd.DataFrame, x, dista
     from fupin_sim.sweep import write_csv_atomic, write_json_atomic
 
     write_csv_atomic(fit, out / "fit.csv")
-    fig = fit_figure(fit, f"{spec.name}: distance {distance:.3g}, {int(fit['within_2sd'].sum())}/{len(fit)} "
-                          f"targets within 2 sd")
-    fig.savefig(out / "fit.png", dpi=110)
-    from fupin_sim.plots import plt
-
-    plt.close(fig)
     scen = fitted_scenario(spec, x, distance, out)
     header = (f"# Written by `fupin-sim calibrate` ({spec.name}); run it with\n"
               f"#   fupin-sim run {out / 'fitted.yaml'} --households {spec.scenario.households or 'N'} --out DIR\n")

@@ -11,6 +11,10 @@
     fupin-sim forecast REGISTER --scenario S --horizon H [--reps R] [--n-jobs J] --out DIR
     fupin-sim backtest --scenario S --households N --year T --horizon H [--reps R] --out DIR
     fupin-sim sensitivity SPEC [--n-jobs J] [--scheduler ADDRESS] [--progress|--no-progress] --out DIR
+    fupin-sim report DIR [--lang en|zh] [--out DIR]
+
+Every command that writes a result folder also draws its figures there (PNG, English);
+`report` adds a self-contained HTML page and an Excel workbook, in English or Chinese.
 
 Errors in the user's input are printed as one line naming the file and the place, with exit
 status 2; nothing is written for a run that failed validation.
@@ -19,7 +23,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
 
 from fupin_sim.errors import InputError
 
@@ -47,7 +50,7 @@ def parser() -> argparse.ArgumentParser:
     ap.add_argument("--version", action="version", version=f"fupin-sim {_version()}")
     sub = ap.add_subparsers(dest="command", required=True)
 
-    run = sub.add_parser("run", help="run a scenario and write summary.csv, manifest.json and a figure")
+    run = sub.add_parser("run", help="run a scenario and write summary.csv, manifest.json and figures")
     run.add_argument("scenario", help="a scenario file, or a bundled name such as 'baseline'")
     run.add_argument("--households", type=_positive, help="simulated households (default: the preset's)")
     run.add_argument("--years", help="first-last simulated years, e.g. 2016-2020")
@@ -98,6 +101,11 @@ def parser() -> argparse.ArgumentParser:
                          help="show a progress bar (default: only on a terminal)")
         bar.add_argument("--no-progress", dest="progress", action="store_false")
         sp.add_argument("--out", required=True, help="output folder (rerun with the same folder to resume)")
+    rep = sub.add_parser("report", help="an HTML page and an Excel workbook from any result folder")
+    rep.add_argument("folder", help="a result folder written by run, compare, sweep, sensitivity, calibrate, "
+                                    "forecast or backtest")
+    rep.add_argument("--lang", choices=("en", "zh"), default="en", help="language of the labels (default en)")
+    rep.add_argument("--out", help="where to write report.html and report.xlsx (default: the result folder)")
     from fupin_sim.calibrate import add_cli as add_calibrate
     from fupin_sim.forecast import add_cli as add_forecast
 
@@ -235,16 +243,42 @@ def cmd_sensitivity(args) -> int:
     return 0
 
 
+def cmd_report(args) -> int:
+    import warnings
+
+    from fupin_sim.plots import FontWarning
+    from fupin_sim.report import report
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", FontWarning)
+        rep = report(args.folder, lang=args.lang, out=args.out)
+    for w in caught:
+        if issubclass(w.category, FontWarning):
+            print(f"fupin-sim: note: {w.message}", file=sys.stderr)
+    print(f"written {rep.html} and {rep.workbook}" + (f" ({len(rep.figures)} figures beside them)"
+                                                      if rep.figures else ""))
+    return 0
+
+
+# commands whose --out folder is a result the figures are drawn from
+RESULT_COMMANDS = ("run", "compare", "sweep", "sensitivity", "calibrate", "forecast", "backtest")
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     from fupin_sim.forecast import cmd_backtest, cmd_forecast
 
     commands = {"run": cmd_run, "validate": cmd_validate, "generate": cmd_generate, "params": cmd_params,
                 "diff": cmd_diff, "compare": cmd_compare, "sweep": cmd_sweep, "sensitivity": cmd_sensitivity,
-                "forecast": cmd_forecast, "backtest": cmd_backtest}
+                "forecast": cmd_forecast, "backtest": cmd_backtest, "report": cmd_report}
     command = commands.get(args.command) or args.func  # commands of other modules register `func`
     try:
-        return command(args)
+        status = command(args)
+        if status == 0 and args.command in RESULT_COMMANDS:
+            from fupin_sim.report import save_figures
+
+            save_figures(args.out)
+        return status
     except InputError as e:
         print(f"fupin-sim: error: {e}", file=sys.stderr)
         return 2

@@ -39,8 +39,6 @@ FLOWS = {"exits", "relapses", "new_poor", "births", "deaths", "admissions", "med
          "new_disabled", "dissolved_poor", "dissolved_exited", "out_of_pocket_medical", "spending", "unspent",
          "poverty_gap_yuan", "loans_issued", "loan_defaults", "inpatient_left_after_insurance", "chronic_care_cost"}
 FLOW_PREFIXES = ("paid_", "spending_", "served_")
-KEY_METRICS = (("registered_poor", "registered poor households"), ("exits", "exits"), ("relapses", "relapses"),
-               ("poverty_gap_yuan", "poverty gap (yuan)"))
 COLUMNS = ["alternative", "year", "metric", "mean_diff", "se", "ci_low", "ci_high", "base_mean", "alt_mean",
            "p_value", "reps"]
 
@@ -168,23 +166,14 @@ class Comparison:
         order = {**{k: i for i, k in enumerate(keys)}, **{a: i for i, a in enumerate(alternatives)}}
         return t.sort_values(["alternative", "metric"], key=lambda col: col.map(order), ignore_index=True)
 
-    def write(self, out: str | Path, figure: bool = True) -> Path:
-        """Write comparison.csv, replicates.csv, manifest.json and comparison.png."""
+    def write(self, out: str | Path) -> Path:
+        """Write comparison.csv, replicates.csv and manifest.json (figures: `fupin_sim.report`)."""
         out = Path(out)
         out.mkdir(parents=True, exist_ok=True)
         self.table.to_csv(out / "comparison.csv", index=False)
         self.replicates.to_csv(out / "replicates.csv", index=False)
         (out / "manifest.json").write_text(json.dumps({**self.manifest, "notes": self.notes}, indent=1,
                                                       ensure_ascii=False, default=str), encoding="utf-8")
-        if figure:
-            import matplotlib
-
-            matplotlib.use("Agg")
-            import matplotlib.pyplot as plt
-
-            fig = plot_comparison(self.table, reps=self.manifest.get("replicates"))
-            fig.savefig(out / "comparison.png", dpi=120)
-            plt.close(fig)
         return out
 
 
@@ -290,46 +279,13 @@ def compare(baseline, alternatives, reps: int = 10, n_jobs: int = 1, *, househol
                             for i, frames in enumerate(by_scenario) for r, f in enumerate(frames)], ignore_index=True)
     replicates = replicates[["scenario", "rep", "seed", *[c for c in replicates.columns
                                                           if c not in ("scenario", "rep", "seed")]]]
-    man = {"fupin_sim": package_version(), "experiment": "paired comparison (common random numbers)",
+    man = {"fupin_sim": package_version(), "kind": "compare", "experiment": "paired comparison (common random numbers)",
            "baseline": {"name": base.name, "file": base.file, "hash": base.hash},
            "alternatives": {k: {"name": sc.name, "file": sc.file, "hash": sc.hash} for k, sc in alts.items()},
            "years": list(base.years), "households": base.households, "seed": base.seed, "replicates": int(reps),
            "replicate_seeds": seeds, "confidence_level": LEVEL,
            "differences": "alternative minus baseline, replicate by replicate; CI from Student's t over replicates"}
     return Comparison(table=table, replicates=replicates, manifest=man, notes=notes)
-
-
-def plot_comparison(table: pd.DataFrame, reps: int | None = None):
-    """Paired differences by year with 95% confidence bars, one panel per key metric."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    yearly = table[pd.to_numeric(table["year"], errors="coerce").notna()].copy()
-    yearly["year"] = yearly["year"].astype(int)
-    keys = [(m, label) for m, label in KEY_METRICS if m in set(yearly["metric"])][:4]
-    names = list(dict.fromkeys(yearly["alternative"]))
-    fig, axes = plt.subplots(2, 2, figsize=(11, 7), squeeze=False)
-    width = 0.6 / max(len(names), 1)
-    for ax, (metric, label) in zip(axes.flat, keys):
-        for k, name in enumerate(names):
-            t = yearly[(yearly["alternative"] == name) & (yearly["metric"] == metric)]
-            x = t["year"].to_numpy() + (k - (len(names) - 1) / 2) * width
-            err = np.vstack([t["mean_diff"] - t["ci_low"], t["ci_high"] - t["mean_diff"]])
-            err = np.where(np.isfinite(err), err, 0.0)
-            ax.errorbar(x, t["mean_diff"], yerr=err, fmt="o", capsize=3, ms=4, label=name)
-        ax.axhline(0, color="grey", lw=0.8)
-        ax.set_title(f"{label}: alternative − baseline")
-        ax.set_xlabel("year")
-        ax.ticklabel_format(axis="y", style="sci", scilimits=(-3, 5))
-    for ax in list(axes.flat)[len(keys):]:
-        ax.set_visible(False)
-    axes.flat[0].legend(fontsize=8)
-    reps_text = f" over {reps} paired replicates" if reps else ""
-    fig.suptitle(f"Paired differences with 95% confidence intervals{reps_text} (common random numbers)")
-    fig.tight_layout()
-    return fig
 
 
 def crn_variance_reduction(base, alt, reps: int = 20, metrics=("exits:sum", "relapses:sum",

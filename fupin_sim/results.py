@@ -24,6 +24,7 @@ def package_version() -> str:
 def manifest(scenario, seed: int, origin: str, households: int, **extra) -> dict:
     return {
         "fupin_sim": package_version(),
+        "kind": "run",
         "scenario": scenario.name,
         "scenario_file": scenario.file,
         "scenario_hash": scenario.hash,
@@ -69,10 +70,10 @@ class Result:
     ledger: pd.DataFrame | None = None
     budget: pd.DataFrame | None = None
 
-    def write(self, out: str | Path, figure: bool = True) -> Path:
-        """Write summary.csv, manifest.json, parameters.csv, the trajectory figure, and when
-        present ledger.csv, budget.csv, replicates.csv, bands.csv and the panel (Parquet, or
-        CSV without pyarrow)."""
+    def write(self, out: str | Path) -> Path:
+        """Write summary.csv, manifest.json, parameters.csv, and when present ledger.csv,
+        budget.csv, replicates.csv, bands.csv and the panel (Parquet, or CSV without pyarrow).
+        Figures are drawn from these files by `fupin_sim.report`."""
         out = Path(out)
         out.mkdir(parents=True, exist_ok=True)
         tables = {"summary": self.summary, "parameters": None if self.params is None else self.params.table(),
@@ -82,14 +83,6 @@ class Result:
                 write_atomic(out / f"{name}.csv", lambda tmp, frame=frame: frame.to_csv(tmp, index=False))
         if self.panel is not None:
             write_table(self.panel, out / "panel")
-        if figure:
-            import matplotlib.pyplot as plt
-
-            from fupin_sim.plots import trajectory
-
-            fig = trajectory(self.summary, self.bands, title=self.manifest.get("scenario", ""))
-            write_atomic(out / "trajectory.png", lambda tmp: fig.savefig(tmp, dpi=120, format="png"))
-            plt.close(fig)
         # the manifest last: a folder with a manifest holds a complete result
         text = json.dumps(self.manifest, indent=1, ensure_ascii=False, default=str)
         write_atomic(out / "manifest.json", lambda tmp: tmp.write_text(text, encoding="utf-8"))

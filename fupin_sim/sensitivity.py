@@ -226,11 +226,6 @@ def sensitivity(spec, out: str | Path, n_jobs: int = 1, *, scheduler=None, progr
     noise_table = pd.DataFrame(noise_rows, columns=["output", "point", "mean", "sd", "replicates"])
     write_csv_atomic(indices, out / "sensitivity.csv")
     write_csv_atomic(noise_table, out / "noise.csv")
-    fig = plot_indices(indices, level)
-    fig.savefig(out / "sensitivity.png", dpi=120)
-    import matplotlib.pyplot as plt
-
-    plt.close(fig)
     man = experiment_manifest(spec, stats, n_jobs=n_jobs, scheduler=scheduler, samples=n,
                               design_points=len(design), method="Saltelli 2010 via scipy.stats.sobol_indices",
                               bootstrap={"resamples": n_boot, "confidence": level, "method": "BCa"},
@@ -240,44 +235,3 @@ def sensitivity(spec, out: str | Path, n_jobs: int = 1, *, scheduler=None, progr
                                      if spec.common_random_numbers else "independent per run"})
     write_json_atomic(out / "manifest.json", man)
     return SensitivityResult(indices=indices, noise=noise_table, results=results, design=design, out=out, manifest=man)
-
-
-def plot_indices(indices: pd.DataFrame, level: float = 0.95):
-    """One panel per output: S1 and ST bars per parameter with bootstrap intervals, and the
-    stochastic noise share as a dashed line."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    outputs = list(dict.fromkeys(indices["output"]))
-    cols = min(3, len(outputs))
-    nrows = -(-len(outputs) // cols)
-    params = list(dict.fromkeys(indices["parameter"]))
-    fig, axes = plt.subplots(nrows, cols, figsize=(4.2 * cols + 1, 3.6 * nrows + 0.8), squeeze=False)
-    x = np.arange(len(params))
-    for ax, name in zip(axes.flat, outputs):
-        t = indices[indices["output"] == name].set_index("parameter").loc[params]
-        for k, (col, label, color) in enumerate((("S1", "first order S1", "tab:blue"),
-                                                 ("ST", "total ST", "tab:orange"))):
-            lo = (t[col] - t[f"{col}_low"]).clip(lower=0).fillna(0)
-            hi = (t[f"{col}_high"] - t[col]).clip(lower=0).fillna(0)
-            ax.bar(x + (k - 0.5) * 0.38, t[col], width=0.38, yerr=[lo, hi], capsize=3, label=label, color=color)
-        top = max(1.05, float(np.nanmax(np.r_[t["S1_high"], t["ST_high"], t["S1"], t["ST"]])) * 1.1)
-        bottom = min(0.0, float(np.nanmin(np.r_[t["S1_low"], t["ST_low"], t["S1"]])) * 1.1)
-        ax.set_ylim(bottom, top)
-        share = t["noise_share"].iloc[0]
-        if np.isfinite(share) and share <= top:
-            ax.axhline(share, ls="--", color="black", lw=1, label=f"noise share {share:.3f}")
-        elif np.isfinite(share):
-            ax.plot([], [], ls="--", color="black", lw=1, label=f"noise share {share:.2f} (off the scale)")
-        ax.axhline(0, color="grey", lw=0.6)
-        ax.set_xticks(x, params, rotation=30, ha="right", fontsize=8)
-        ax.set_title(name)
-        ax.set_ylabel("Sobol' index")
-        ax.legend(fontsize=7)
-    for ax in list(axes.flat)[len(outputs):]:
-        ax.set_visible(False)
-    fig.suptitle(f"Sobol' indices with {level:.0%} bootstrap intervals (common random numbers)")
-    fig.tight_layout()
-    return fig

@@ -147,7 +147,7 @@ def test_parameter_recovery(fitted):
 
 def test_outputs_and_fitted_scenario_runs(fitted):
     out = fitted.out
-    for name in ("calibration.json", "trials.jsonl", "fit.csv", "fit.png", "fitted.yaml", "result.json"):
+    for name in ("calibration.json", "trials.jsonl", "fit.csv", "fitted.yaml", "result.json"):
         assert (out / name).is_file(), name
     sc = fs.load_scenario(out / "fitted.yaml")
     assert sc.params["income.wage_growth"].value == pytest.approx(fitted.best["income.wage_growth"])

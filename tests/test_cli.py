@@ -91,7 +91,7 @@ def test_outputs_are_written_atomically_and_a_failed_write_leaves_nothing(tmp_pa
     result = fs.run("no_policy", households=200, years=(2016, 2017), seed=1)
     out = result.write(tmp_path / "ok")
     assert sorted(p.name for p in out.iterdir()) == ["budget.csv", "ledger.csv", "manifest.json", "parameters.csv",
-                                                     "summary.csv", "trajectory.png"]
+                                                     "summary.csv"]
 
     def broken(frame, path, **kw):
         Path(path).write_text("partial")

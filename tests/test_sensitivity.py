@@ -69,7 +69,6 @@ def test_indices_are_scipys_and_noise_is_reported_apart(result):
     assert set(result.noise.columns) == {"output", "point", "mean", "sd", "replicates"}
     for name in ("sensitivity.csv", "noise.csv", "design.csv", "results.csv", "manifest.json"):
         assert (result.out / name).is_file()
-    assert (result.out / "sensitivity.png").stat().st_size > 20_000
 
 
 def test_parallel_and_resumed_runs_give_the_same_indices(result, tmp_path):
