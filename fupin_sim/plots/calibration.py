@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from fupin_sim.plots.style import integer_years, localised, plt, thousands
+from fupin_sim.plots.style import localised, plt, thousands
 from fupin_sim.plots.text import label, text
 
 
@@ -21,7 +21,9 @@ def calibration_fit(fit: pd.DataFrame, title: str = "", *, lang: str = "en") -> 
                     label=text("observed_sd", lang))
         ax.plot(f["year"], f["fitted"], "s--", color="tab:red", label=text("fitted", lang))
         ax.set_title(label(m, lang), fontsize=9)
-        integer_years(ax)
+        years = sorted(f["year"].unique())
+        ax.set_xticks(years, [str(y) for y in years])
+        ax.set_xlim(years[0] - 0.6, years[-1] + 0.6)
         thousands(ax)
         ax.grid(alpha=0.3)
     for ax in list(axes.flat)[len(metrics):]:

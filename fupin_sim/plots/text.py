@@ -138,6 +138,8 @@ CATEGORIES = {
     "large_medical_bill": ("Large medical bill", "大额医疗支出"),
     "lifted_by_transfers": ("Above the line only through transfers", "依靠转移性收入过线"),
     "any_rule": ("Any of the three rules", "任一规则"),
+    "top_5pct": ("5% of households", "5%的农户"), "top_10pct": ("10% of households", "10%的农户"),
+    "top_20pct": ("20% of households", "20%的农户"),
 }
 
 CONFIDENCE = {"high": ("high", "高"), "medium": ("medium", "中"), "low": ("low", "低")}
@@ -215,11 +217,12 @@ TEXT = {
     "fpr": ("false positive rate", "误报率"), "tpr": ("true positive rate (fallers caught)", "命中率"),
     "sweep_title": ("{output} across the sweep", "{output}随参数变化"),
     "binned_mean": ("mean by decile of the parameter", "按参数十分位的均值"),
-    "surface_title": ("{output}: response surface", "{output}:响应面"),
+    "surface_title": ("{output}: quadratic response surface (R² {r2})", "{output}:二次响应面(R² {r2})"),
     "sensitivity_title": ("Sobol' indices with {level} bootstrap intervals", "Sobol敏感性指数及{level}自助法区间"),
     "s1": ("first order S1", "一阶指数S1"), "st": ("total ST", "总效应指数ST"),
     "noise_share": ("noise share {share}", "随机噪声占比{share}"), "sobol_index": ("Sobol' index", "Sobol指数"),
     "fit_title": ("Calibration: fitted against observed", "校准:拟合值与观测值"),
+    "fit_summary": ("{name}: {k} of {n} targets within 2 sd", "{name}:{n}个目标中{k}个在2倍标准差内"),
     "observed_sd": ("observed ± sd", "观测值±标准差"), "fitted": ("fitted", "拟合值"),
     "yuan": ("yuan", "元"), "million_yuan": ("million yuan", "百万元"), "10k_yuan": ("10,000 yuan", "万元"),
     "persons_unit": ("persons", "人"), "10k_persons": ("10,000 persons", "万人"),

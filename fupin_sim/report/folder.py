@@ -193,9 +193,9 @@ def _read_calibrate(f: ResultFolder) -> None:
     f.tables["best"] = f.shown["best"] = best
     if (f.path / "draws.csv").exists():
         f.tables["draws"] = _csv(f.path / "draws.csv")
-    m = f.manifest
-    title = f"{f.name}: {m.get('within_2sd', '?')}/{m.get('targets', '?')} within 2 sd"
-    f.figures.append(Figure("fit", lambda lang: plots.calibration_fit(fit, title, lang=lang)))
+    k, n = int(fit["within_2sd"].sum()), len(fit)
+    f.figures.append(Figure("fit", lambda lang: plots.calibration_fit(
+        fit, plots.text("fit_summary", lang, name=f.name, k=k, n=n), lang=lang)))
 
 
 def _read_forecast(f: ResultFolder) -> None:
@@ -285,9 +285,19 @@ def assumptions(f: ResultFolder) -> pd.DataFrame:
 
 
 def as_text(value) -> str:
-    """A parameter value as people read it (lists of year → value stay compact)."""
-    if isinstance(value, float) and np.isfinite(value):
-        from fupin_sim.plots.style import number
+    """A parameter value as people read it: numbers formatted, lists in brackets, dated
+    values as 'year: value' (values may arrive as the JSON text of a parameter table)."""
+    from fupin_sim.plots.style import number
 
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except ValueError:
+            return value
+    if isinstance(value, dict):
+        return ", ".join(f"{k}: {as_text(v)}" for k, v in value.items())
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(as_text(v) for v in value) + "]"
+    if isinstance(value, (int, float)) and not isinstance(value, bool) and np.isfinite(value):
         return number(value)
     return str(value)

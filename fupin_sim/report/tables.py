@@ -13,7 +13,7 @@ PLAIN = {"year", "decile", "point", "replicate", "seed", "household_id", "run_id
          "register_year"}
 # columns whose values are names the catalogue can translate
 CATEGORICAL = {"metric", "instrument", "source", "category", "region", "status", "tier", "main_driver", "method",
-               "population", "by", "group", "region_type", "cause", "output", "line"}
+               "population", "by", "group", "region_type", "cause", "output", "line", "capacity"}
 
 
 def heading(column, lang: str) -> str:
