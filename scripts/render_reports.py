@@ -37,6 +37,7 @@ def commands(out: Path, households: int) -> dict[str, list[str]]:
         "sweep": ["sweep", str(sweeps / "baseline_sweep.yaml"), "--n-jobs", "2", "--no-progress"],
         "sensitivity": ["sensitivity", str(sweeps / "baseline_sensitivity.yaml"), "--n-jobs", "2", "--no-progress"],
         "calibrate": ["calibrate", str(ROOT / "calibration" / "jiangsu.yaml"), "--n-jobs", "2"],
+        "forecast": ["forecast", str(out / "register"), "--scenario", "consolidation", "--reps", "100", "--n-jobs", "2"],
         "backtest": ["backtest", "--households", h, "--reps", "50", "--n-jobs", "2"],
     }
 
@@ -60,6 +61,9 @@ def main_(argv=None) -> int:
     out = Path(args.out)
     shots = out / "screenshots"
     shots.mkdir(parents=True, exist_ok=True)
+    if not args.only or "forecast" in args.only:  # a register of 2020 to forecast from
+        assert main(["generate", "--households", str(args.households), "--year", "2020", "--seed", "7",
+                     "--out", str(out / "register")]) == 0
     for kind, argv_ in commands(out, args.households).items():
         if args.only and kind not in args.only:
             continue

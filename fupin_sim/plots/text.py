@@ -63,6 +63,16 @@ METRICS = {
     "cost_per_extra_exit": ("Cost per extra exit (yuan)", "每增加一户脱贫的成本(元)"),
     "cost_per_relapse_averted": ("Cost per relapse averted (yuan)", "每减少一户返贫的成本(元)"),
     "poverty_gap_closed_per_yuan": ("Poverty gap closed per yuan spent", "每元支出缩小的贫困缺口(元)"),
+    # forecast aggregates: "fallen" means below the line in some year since the register
+    "below_line": ("Below the line this year", "当年低于贫困线"),
+    "fallen": ("Fallen below the line since the register", "登记以来曾低于贫困线"),
+    "relapse": ("Fallen: exited households (relapse)", "曾低于贫困线:已脱贫户(返贫)"),
+    "new_poverty": ("Fallen: not registered (new poverty)", "曾低于贫困线:非建档立卡户(新致贫)"),
+    "still_poor": ("Fallen: registered poor", "曾低于贫困线:贫困户"),
+    "engine_relapses": ("Register relapses (engine)", "登记返贫户数(模型)"),
+    "engine_new_poor": ("Register new poor (engine)", "登记新致贫户数(模型)"),
+    "engine_exits": ("Register exits (engine)", "登记脱贫户数(模型)"),
+    "engine_registered_poor": ("Registered poor (engine)", "建档立卡贫困户(模型)"),
     # calibration moments
     "registered_share": ("Registered share of households", "建档立卡户占比"),
     "registered_persons_share": ("Registered share of persons", "建档立卡人口占比"),
