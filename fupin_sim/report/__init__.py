@@ -14,7 +14,9 @@ from pathlib import Path
 
 from fupin_sim.plots.style import figure_language, plt
 from fupin_sim.plots.text import check_language
+from fupin_sim.report import page, workbook
 from fupin_sim.report.folder import KINDS, ResultFolder, about, assumptions, open_folder
+from fupin_sim.results import write_atomic
 
 __all__ = ["KINDS", "Report", "open_folder", "report", "save_figures"]
 
@@ -46,8 +48,6 @@ def _draw(folder: ResultFolder, lang: str) -> dict[str, bytes]:
 
 
 def _save(folder: ResultFolder, pngs: dict[str, bytes], lang: str) -> list[Path]:
-    from fupin_sim.results import write_atomic
-
     return [write_atomic(folder.path / f"{name}{_suffix(lang)}.png", lambda tmp, b=png: tmp.write_bytes(b))
             for name, png in pngs.items()]
 
@@ -62,8 +62,6 @@ def save_figures(path: str | Path, lang: str = "en") -> list[Path]:
 def report(path: str | Path, lang: str = "en", out: str | Path | None = None) -> Report:
     """Write `report.html` and `report.xlsx` (`report-zh.*` in Chinese) for a result folder,
     into `out` (default: the folder itself), with the figures as PNG beside them."""
-    from fupin_sim import results
-
     lang = check_language(lang)
     folder = open_folder(path)
     figure_lang = figure_language(lang)
@@ -72,10 +70,8 @@ def report(path: str | Path, lang: str = "en", out: str | Path | None = None) ->
     target = Path(out) if out is not None else folder.path
     target.mkdir(parents=True, exist_ok=True)
     figures = _save(folder, pngs, figure_lang) if target == folder.path else []
-    from fupin_sim.report import page, workbook
-
     stem = f"report{_suffix(lang)}"
     html_text = page.render(folder, lang, pngs, info, table, figure_lang)
-    html_path = results.write_atomic(target / f"{stem}.html", lambda tmp: tmp.write_text(html_text, encoding="utf-8"))
-    xlsx = results.write_atomic(target / f"{stem}.xlsx", lambda tmp: workbook.write(folder, lang, tmp, info, table))
+    html_path = write_atomic(target / f"{stem}.html", lambda tmp: tmp.write_text(html_text, encoding="utf-8"))
+    xlsx = write_atomic(target / f"{stem}.xlsx", lambda tmp: workbook.write(folder, lang, tmp, info, table))
     return Report(html=html_path, workbook=xlsx, figures=figures, lang=lang, figure_lang=figure_lang)
