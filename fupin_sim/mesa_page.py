@@ -78,7 +78,24 @@ def YearTable(model):
     if settings:
         solara.Text("Budgets: " + ", ".join(f"{k.replace('_', ' ')} × {v:g}" for k, v in settings.items()))
     if len(frame):
-        solara.DataFrame(frame.drop(columns=["fupin_seed"]).round(4), items_per_page=20)
+        solara.DataFrame(year_table(frame), items_per_page=20)
+
+
+TABLE = {  # DataCollector column -> (heading, format): short, to fit half the page's width
+    "year": ("year", "{:.0f}"), "registered_poor": ("poor", "{:,.0f}"), "exits": ("exits", "{:,.0f}"),
+    "relapses": ("relapses", "{:,.0f}"), "new_poor": ("new poor", "{:,.0f}"),
+    "monitored": ("monitored", "{:,.0f}"), "headcount_ratio": ("headcount", "{:.1%}"),
+    "fgt1": ("FGT1", "{:.1%}"), "spending": ("spent m¥", "{:,.1f}"),
+}
+
+
+def year_table(frame):
+    """The yearly metrics as the page shows them: whole households, ratios in %, money in
+    millions (the browser test formats its own run with this to compare)."""
+    import pandas as pd
+
+    scaled = frame.assign(spending=frame["spending"] / 1e6)
+    return pd.DataFrame({heading: [fmt.format(v) for v in scaled[column]] for column, (heading, fmt) in TABLE.items()})
 
 
 PLOTS = [  # (title, {column: (label, colour)}, factor): one chart each, against the year
@@ -87,8 +104,8 @@ PLOTS = [  # (title, {column: (label, colour)}, factor): one chart each, against
     ("Exits, relapses and newly poor in the year", {"exits": ("exits", "tab:green"),
                                                     "relapses": ("relapses", "tab:red"),
                                                     "new_poor": ("newly poor", "tab:purple")}, 1.0),
-    ("Poverty against the line", {"headcount_ratio": ("headcount ratio", "tab:blue"),
-                                  "fgt1": ("poverty gap (FGT1)", "tab:cyan")}, 1.0),
+    ("Poverty against the line, %", {"headcount_ratio": ("headcount ratio", "tab:blue"),
+                                     "fgt1": ("poverty gap (FGT1)", "tab:cyan")}, 100.0),
     ("Spending, million yuan", {"spending": ("spending", "tab:brown")}, 1e-6),
 ]
 
