@@ -203,6 +203,9 @@ def browser_check(url: str, chromium: str | None, shots: Path, timeout_ms: int, 
         except Exception:
             page.screenshot(path=str(shots / "mesa_page_failed.png"), full_page=True)
             say(f"failed; screenshot {shots / 'mesa_page_failed.png'}; page text:\n" + page.inner_text("body")[:2000])
+            if local_failures:
+                say("requests to the page's own server that failed (solara's front-end assets missing? "
+                    "pip install solara-assets):\n" + "\n".join(local_failures))
             raise
         finally:
             browser.close()
