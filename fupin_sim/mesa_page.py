@@ -71,9 +71,9 @@ def YearTable(model):
     update_counter.get()
     frame = model.datacollector.get_model_vars_dataframe()
     first, last = model.scenario.years
-    solara.Text(f"{model.scenario.name}, {model.n_households} households, seed {model.fupin_seed}: "
-                f"year {model.year} of {first}–{last}" + ("" if model.running else " (finished)"),
-                style={"font-weight": "bold"})
+    where = f"not started, runs {first}–{last}" if model.year < first else f"year {model.year} of {first}–{last}"
+    solara.Text(f"{model.scenario.name}, {model.n_households} households, seed {model.fupin_seed}: {where}"
+                + ("" if model.running else " (finished)"), style={"font-weight": "bold"})
     settings = getattr(model, "budget_settings", None)
     if settings:
         solara.Text("Budgets: " + ", ".join(f"{k.replace('_', ' ')} × {v:g}" for k, v in settings.items()))
@@ -126,6 +126,9 @@ def year_plot(title, series, factor=1.0):
         ax = fig.subplots()
         for column, (label, colour) in series.items():
             ax.plot(frame["year"], frame[column] * factor, label=label, color=colour, marker="o")
+        if frame.empty:  # not an empty 0-0.05 axis: say what to do
+            ax.text(0.5, 0.5, "press Step or Play", transform=ax.transAxes, ha="center", color="grey")
+            ax.set_yticks([])
         first, last = model.scenario.years
         ax.set_xlim(first - 0.5, last + 0.5)
         ax.set_ylim(bottom=0)  # every series is a count, a ratio or money: from zero, not zoomed in
