@@ -1,18 +1,26 @@
-"""Start the Mesa planner page (fupin_sim/mesa_page.py) and check it in a headless browser.
+"""Start the planner page (fupin_sim/mesa_page.py) and use it in headless Chromium as a
+planner would; tests/test_mesa_page_browser.py runs the same check under pytest.
 
-    python3 -m pip install "solara>=1.30" altair "ipyvuetify<3" playwright
-    python3 scripts/mesa_page_browser_check.py                      # playwright's own chromium
-    python3 scripts/mesa_page_browser_check.py --chromium /usr/bin/chromium   # e.g. Debian's
+    python3 -m pip install ".[page-test]"                # solara, solara-assets, playwright
+    python3 scripts/mesa_page_browser_check.py           # Chromium from PATH (Debian: apt-get install chromium)
+    python3 scripts/mesa_page_browser_check.py --chromium /usr/bin/chromium --shots /tmp/page
 
-Steps: start `solara run` on a free port; wait until the page answers over HTTP; then (if
-playwright is installed) open it, wait for the controls and the plots, press Step twice
-and check that the page reports year 2017. `--http-only` stops after the HTTP check.
-Exit status 0 when every check passed.
+Steps: `solara run fupin_sim.mesa_page` on a free local port; open it; the controls, the
+four charts and "baseline ... not started" appear, and no request to the page's own server failed (solara's
+front end must come from the install, not from a CDN); pick the jiangsu scenario; move the
+"provincial special" slider with the keyboard and "All budgets" with a mouse click; Reset
+rebuilds the model with those values; Step twice: the table's numbers equal a FupinModel run
+in this process with the same settings (and differ from the default settings', so the
+sliders mattered) and the charts gain their lines; ▶ runs to 2020. Screenshots (at the
+start, at the end, and of the table) and the server's log go to --shots. Exit status 0
+when every check passed.
 """
 from __future__ import annotations
 
 import argparse
+import io
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -22,7 +30,24 @@ import urllib.request
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-SHOTS = Path(tempfile.gettempdir())
+SCENARIO, KEYBOARD_SLIDER, KEYBOARD_VALUE, MOUSE_SLIDER, MOUSE_VALUE = (
+    "jiangsu", "provincial special ×", 0.3, "All budgets ×", 0.5)
+# run as root in a container with no network: no sandbox, no GPU, and none of Chromium's
+# own background connections, which this machine's closed network refuses
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+SERIES_RGB = {"Households": (214, 39, 40), "Exits": (44, 160, 44), "Poverty": (31, 119, 180),
+              "Spending": (140, 86, 75)}  # tab:red, tab:green, tab:blue, tab:brown: one per chart
+
+
+def find_chromium() -> str | None:
+    """A Chromium or Chrome executable: $FUPIN_CHROMIUM, else the first on PATH."""
+    if os.environ.get("FUPIN_CHROMIUM"):
+        return os.environ["FUPIN_CHROMIUM"]
+    for name in ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable"):
+        if path := shutil.which(name):
+            return path
+    return None
 
 
 def free_port() -> int:
@@ -31,83 +56,213 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def wait_http(url: str, timeout: float) -> str:
+def wait_http(url: str, timeout: float, server: subprocess.Popen, log_path: Path) -> str:
     end = time.time() + timeout
     while True:
+        if server.poll() is not None:
+            raise RuntimeError(f"solara exited with {server.returncode}:\n{log_path.read_text()[-3000:]}")
         try:
             with urllib.request.urlopen(url, timeout=5) as r:
                 return r.read().decode("utf-8", "replace")
         except OSError:
             if time.time() > end:
-                raise
+                raise TimeoutError(f"{url} did not answer in {timeout:.0f} s:\n{log_path.read_text()[-3000:]}")
             time.sleep(0.5)
 
 
-def browser_check(url: str, chromium: str | None, timeout_ms: int) -> None:
-    from playwright.sync_api import sync_playwright
+def expected_tables(**settings):
+    """The table the page should show after two steps, and the one default settings give,
+    from FupinModel runs in this process (formatted as the page formats them)."""
+    import warnings
 
+    sys.path.insert(0, str(ROOT))
+    with warnings.catch_warnings():  # solara's hook check on Mesa's own SolaraViz code
+        warnings.simplefilter("ignore", UserWarning)
+        from fupin_sim.mesa_page import PlannerModel, year_table
+
+    def two_years(**kw):
+        model = PlannerModel(scenario=SCENARIO, households=2000, seed=1, **kw)
+        model.step(), model.step()
+        return year_table(model.datacollector.get_model_vars_dataframe()).to_dict("list")
+
+    return two_years(**settings), two_years()
+
+
+def colour_pixels(png: bytes, rgb, tol: int = 30) -> int:
+    """How many pixels of a chart are within tol of a series colour (its line and markers)."""
+    import numpy as np
+    from PIL import Image
+
+    pixels = np.asarray(Image.open(io.BytesIO(png)).convert("RGB"), dtype=int)
+    return int((np.abs(pixels - np.array(rgb)).max(axis=2) <= tol).sum())
+
+
+def table(page):
+    """The metrics table as {heading: [cell texts]}, read from the cells' title attributes."""
+    return page.evaluate("""() => {
+        const t = [...document.querySelectorAll('table')].find(t => t.innerText.includes('headcount'));
+        if (!t) return null;
+        const heads = [...t.querySelectorAll('thead th')].map(th => th.innerText.trim()).slice(1);
+        const rows = [...t.querySelectorAll('tbody tr')].map(tr =>
+            [...tr.querySelectorAll('td[title]')].map(td => td.getAttribute('title')));
+        return Object.fromEntries(heads.map((h, i) => [h, rows.map(r => r[i])]));
+    }""")
+
+
+def browser_check(url: str, chromium: str | None, shots: Path, timeout_ms: int, say) -> None:
+    from playwright.sync_api import expect, sync_playwright
+
+    expect.set_options(timeout=timeout_ms)
     with sync_playwright() as pw:
-        browser = pw.chromium.launch(headless=True, executable_path=chromium)
+        browser = pw.chromium.launch(headless=True, executable_path=chromium, args=CHROMIUM_ARGS)
+        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        page.set_default_timeout(timeout_ms)
+        local_failures = []
+        page.on("response", lambda r: r.url.startswith(url) and r.status >= 400
+                and local_failures.append(f"{r.status} {r.url}"))
+        page.on("requestfailed", lambda r: r.url.startswith(url) and local_failures.append(f"{r.failure} {r.url}"))
         try:
-            page = browser.new_page(viewport={"width": 1400, "height": 1000})
             page.goto(url)
-            try:
-                page.get_by_text("All budgets").first.wait_for(timeout=timeout_ms)
-                page.get_by_text("year 2015 of 2016").first.wait_for(timeout=timeout_ms)
-                step = page.get_by_role("button", name="Step")
-                for _ in range(2):
-                    step.click()
-                    time.sleep(1.0)
-                page.get_by_text("year 2017 of 2016").first.wait_for(timeout=timeout_ms)
-            except Exception:
-                page.screenshot(path=str(SHOTS / "mesa_page_failed.png"), full_page=True)
-                print("browser: failed; page text:\n" + page.inner_text("body")[:2000], file=sys.stderr)
-                raise
-            images = page.locator("img").count()
-            print(f"browser: controls, year text and Step work; {images} images on the page")
-            if images < 4:
-                raise AssertionError(f"expected the four plots as images, found {images}")
-            page.screenshot(path=str(SHOTS / "mesa_page_check.png"), full_page=True)
-            print(f"browser: screenshot {SHOTS / 'mesa_page_check.png'}")
+            header = page.get_by_text("households, seed")
+            expect(header).to_have_text("baseline, 2000 households, seed 1: not started, runs 2016–2020")
+            charts = page.locator("img")
+            expect(charts).to_have_count(4)
+            for title in ("Controls", "Model Parameters", "Scenario"):
+                expect(page.get_by_text(title, exact=True).first).to_be_visible()
+            page.wait_for_load_state("networkidle")
+            assert not local_failures, ("requests to the page's own server failed (solara's front-end assets "
+                                        "missing? pip install solara-assets):\n" + "\n".join(local_failures))
+            page.screenshot(path=str(shots / "mesa_page_start.png"))
+            say("page loaded: controls, four charts, baseline not started; every request to the server succeeded")
+
+            page.locator(".v-select").filter(has_text="Scenario").locator(".v-input__slot").click()
+            page.get_by_role("option", name=SCENARIO, exact=True).click()
+            expect(page.locator(".v-select").filter(has_text="Scenario")).to_contain_text(SCENARIO)
+
+            keyboard = page.get_by_role("slider", name=KEYBOARD_SLIDER, exact=True)
+            keyboard.focus()
+            for _ in range(20):
+                if float(keyboard.get_attribute("aria-valuenow")) <= KEYBOARD_VALUE + 1e-9:
+                    break
+                keyboard.press("ArrowLeft")
+                page.wait_for_timeout(60)
+            mouse = page.get_by_role("slider", name=MOUSE_SLIDER, exact=True)
+            track = page.locator(".v-slider").filter(has=mouse)
+            box = track.bounding_box()
+            fraction = MOUSE_VALUE / 3.0  # the budget sliders run from 0 to 3
+            track.click(position={"x": box["width"] * fraction, "y": box["height"] / 2})
+            clicked = float(mouse.get_attribute("aria-valuenow"))
+            for _ in range(10):  # a click lands within a step or two; the arrows finish the move
+                value = float(mouse.get_attribute("aria-valuenow"))
+                if abs(value - MOUSE_VALUE) < 1e-9:
+                    break
+                mouse.press("ArrowLeft" if value > MOUSE_VALUE else "ArrowRight")
+                page.wait_for_timeout(60)
+            values = {s: float(page.get_by_role("slider", name=s, exact=True).get_attribute("aria-valuenow"))
+                      for s in (KEYBOARD_SLIDER, MOUSE_SLIDER)}
+            assert values == {KEYBOARD_SLIDER: KEYBOARD_VALUE, MOUSE_SLIDER: MOUSE_VALUE}, values
+            say(f"picked {SCENARIO}; sliders moved: {values} (the click set {MOUSE_SLIDER} to {clicked:g})")
+
+            # the sliders' last changes may still be on their way to the server: Reset again
+            # until the rebuilt model reports them (it says what it was built with)
+            budgets = page.get_by_text("Budgets:")
+            wanted = f"all budgets × {MOUSE_VALUE:g}, central special × 1, integrated agriculture × 1, " \
+                     f"provincial special × {KEYBOARD_VALUE:g}, east west × 1"
+            for attempt in range(1, 4):
+                page.get_by_role("button", name="Reset").click()
+                try:
+                    expect(budgets).to_have_text("Budgets: " + wanted, timeout=5000)
+                    break
+                except AssertionError:
+                    if attempt == 3:
+                        raise
+            expect(header).to_have_text(f"{SCENARIO}, 2000 households, seed 1: not started, runs 2016–2020")
+            say(f"Reset rebuilt the model with the sliders' values (attempt {attempt}): {wanted}")
+
+            before = [charts.nth(i).screenshot() for i in range(4)]
+            for year in (2016, 2017):
+                page.get_by_role("button", name="Step").click()
+                expect(header).to_contain_text(f"year {year} of")
+            expected, default = expected_tables(budget_scale=MOUSE_VALUE, scale_provincial_special=KEYBOARD_VALUE)
+            assert expected != default, "these slider settings change nothing: the check would prove nothing"
+            page.wait_for_function("() => [...document.querySelectorAll('table tbody tr')].length >= 2")
+            shown = table(page)
+            assert shown == expected, f"the page's table:\n{shown}\na FupinModel run's:\n{expected}"
+            say(f"Step ×2: the table equals a FupinModel run with the same settings (poor {expected['poor']}, "
+                f"spent {expected['spent m¥']} m yuan; default settings: {default['poor']}, "
+                f"{default['spent m¥']})")
+
+            page.wait_for_timeout(500)  # let the charts' new images arrive
+            after = [charts.nth(i).screenshot() for i in range(4)]
+            grown = {}
+            for i, (name, rgb) in enumerate(SERIES_RGB.items()):
+                grown[name] = colour_pixels(after[i], rgb) - colour_pixels(before[i], rgb)
+                assert after[i] != before[i] and grown[name] > 50, f"the {name} chart did not draw its line: {grown}"
+            say(f"charts updated: each drew its series' line (pixels of its colour added: {grown})")
+
+            page.get_by_role("button", name="▶").click()
+            expect(header).to_have_text(f"{SCENARIO}, 2000 households, seed 1: year 2020 of 2016–2020 (finished)",
+                                         timeout=max(timeout_ms, 30000))
+            page.wait_for_function("() => [...document.querySelectorAll('table tbody tr')].length == 5")
+            page.wait_for_timeout(500)
+            page.screenshot(path=str(shots / "mesa_page.png"))
+            page.get_by_text("Budgets:").scroll_into_view_if_needed()
+            page.screenshot(path=str(shots / "mesa_page_table.png"))
+            assert not local_failures, "\n".join(local_failures)
+            say(f"▶ ran to 2020; screenshots mesa_page_start.png, mesa_page.png, mesa_page_table.png in {shots}")
+        except Exception:
+            page.screenshot(path=str(shots / "mesa_page_failed.png"), full_page=True)
+            say(f"failed; screenshot {shots / 'mesa_page_failed.png'}; page text:\n" + page.inner_text("body")[:2000])
+            if local_failures:
+                say("requests to the page's own server that failed (solara's front-end assets missing? "
+                    "pip install solara-assets):\n" + "\n".join(local_failures))
+            raise
         finally:
             browser.close()
 
 
-def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--chromium", help="a chromium executable (default: playwright's)")
-    ap.add_argument("--http-only", action="store_true", help="only check that the page is served")
-    ap.add_argument("--timeout", type=float, default=60.0, help="seconds to wait for the server and the page")
-    args = ap.parse_args(argv)
-    port = free_port()
+def run_check(chromium: str | None = None, shots: Path | None = None, timeout: float = 60.0, say=print) -> None:
+    """Start the page's server, check the page in the browser, stop the server; raises on failure."""
+    shots = Path(shots or tempfile.mkdtemp(prefix="mesa_page_"))
+    shots.mkdir(parents=True, exist_ok=True)
+    port, log_path = free_port(), shots / "solara.log"
     url = f"http://127.0.0.1:{port}/"
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])))
-    server = subprocess.Popen([sys.executable, "-m", "solara", "run", str(ROOT / "fupin_sim" / "mesa_page.py"),
-                               "--host", "127.0.0.1", "--port", str(port), "--no-open"],
-                              cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    env = dict(os.environ, SOLARA_TELEMETRY_MIXPANEL_ENABLE="false",  # no calls home from a test
+               PYTHONPATH=os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])))
+    start = time.time()
+    with open(log_path, "w") as log:
+        server = subprocess.Popen([sys.executable, "-m", "solara", "run", "fupin_sim.mesa_page", "--host", "127.0.0.1",
+                                   "--port", str(port), "--no-open"], cwd=ROOT, env=env, stdout=log,
+                                  stderr=subprocess.STDOUT)
     try:
-        html = wait_http(url, args.timeout)
-        if "solara" not in html.lower():
-            raise AssertionError("the server answered, but not with a solara page")
-        print(f"http: {url} serves the solara page ({len(html)} bytes)")
-        if args.http_only:
-            return 0
-        try:
-            import playwright  # noqa: F401
-        except ImportError:
-            print("browser: skipped, playwright is not installed (pip install playwright)", file=sys.stderr)
-            return 1
-        browser_check(url, args.chromium, int(args.timeout * 1000))
-        return 0
+        html = wait_http(url, timeout, server, log_path)
+        assert "solara" in html.lower(), "the server answered, but not with a solara page"
+        say(f"server: {url} answered after {time.time() - start:.1f} s")
+        browser_check(url, chromium, shots, int(timeout * 1000), say)
+        say(f"all checks passed in {time.time() - start:.1f} s")
     finally:
         server.terminate()
         try:
-            out, _ = server.communicate(timeout=10)
+            server.wait(timeout=10)
         except subprocess.TimeoutExpired:
             server.kill()
-            out, _ = server.communicate()
-        if "Traceback" in (out or ""):
-            print("server log:\n" + out[-3000:], file=sys.stderr)
+            server.wait()
+        if "Traceback" in log_path.read_text():
+            say(f"server log ({log_path}) has a traceback:\n{log_path.read_text()[-3000:]}")
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--chromium", default=find_chromium(),
+                    help="a Chromium executable (default: $FUPIN_CHROMIUM or chromium on PATH)")
+    ap.add_argument("--shots", type=Path, help="folder for screenshots and the server log (default: a new temp folder)")
+    ap.add_argument("--timeout", type=float, default=60.0, help="seconds to wait for the server and each page step")
+    args = ap.parse_args(argv)
+    if args.chromium is None:
+        print("no Chromium found: apt-get install chromium, or pass --chromium", file=sys.stderr)
+        return 2
+    run_check(args.chromium, args.shots, args.timeout, say=lambda m: print(m, flush=True))
+    return 0
 
 
 if __name__ == "__main__":

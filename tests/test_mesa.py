@@ -271,8 +271,9 @@ def test_planner_page_renders_steps_and_resets():
                     yield from widgets(child)
 
     assert sum(type(w).__name__ == "Image" for w in widgets(box)) == 4  # the four plots
-    assert any("households, seed 1: year 2015" in str(getattr(w, "template", "")) + str(getattr(w, "md", ""))
-               or "households, seed 1: year 2015" in str(getattr(w, "value", "")) for w in widgets(box))
+    texts = [c for w in widgets(box) for c in getattr(w, "children", None) or () if isinstance(c, str)]
+    assert any("baseline, 500 households, seed 1: not started, runs 2016–2020" in t for t in texts), texts
+    assert any("all budgets × 1, central special × 1" in t for t in texts), texts
 
     reactive, params, r = solara.reactive(model), solara.reactive({}), solara.reactive
     _, rc = solara.render(solara.Column(children=[
