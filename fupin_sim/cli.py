@@ -13,7 +13,9 @@
     fupin-sim sensitivity SPEC [--n-jobs J] [--scheduler ADDRESS] [--progress|--no-progress] --out DIR
 
 Errors in the user's input are printed as one line naming the file and the place, with exit
-status 2; nothing is written for a run that failed validation.
+status 2; nothing is written for a run that failed validation. A file that cannot be written
+(a full disk, a read-only folder) is one line naming it and the cause, also with status 2;
+outputs are written atomically, so the previous result in that folder stays intact.
 """
 from __future__ import annotations
 
@@ -248,9 +250,9 @@ def main(argv: list[str] | None = None) -> int:
     except InputError as e:
         print(f"fupin-sim: error: {e}", file=sys.stderr)
         return 2
-    except OSError as e:
-        where = f" ({e.filename})" if getattr(e, "filename", None) else ""
-        print(f"fupin-sim: error: {e.strerror or e}{where}", file=sys.stderr)
+    except OSError as e:  # a full disk, a read-only or missing folder: the file and the cause, no traceback
+        where = f"{e.filename}: " if getattr(e, "filename", None) else ""
+        print(f"fupin-sim: error: {where}{e.strerror or e}", file=sys.stderr)
         return 2
 
 
