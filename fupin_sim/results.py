@@ -140,14 +140,16 @@ def output_dir(out: Path, name: str | None = None) -> Path:
     return folder
 
 
-def commit_files(out: Path, files: dict[str, Callable[[Path], object]], marker: str = "manifest.json") -> Path:
+def commit_files(out: Path, files: dict[str, Callable[[Path], object]], marker: str = "manifest.json",
+                 stale: tuple[str, ...] = ()) -> Path:
     """Write several files of one result into `out`, the `marker` (its manifest) last.
 
     Every file is first written in full under a temporary name: a full disk or a read-only
     folder fails here, and the previous result (files and manifest) is left intact. Only then
     is the old marker removed and the new files renamed into place, the marker last, so a
     process killed between renames leaves a folder without a marker (incomplete: never taken
-    for a finished result) rather than new tables beside an old manifest."""
+    for a finished result) rather than new tables beside an old manifest. `stale` names files
+    of an earlier result that this one does not have: removed with the old marker."""
     out = output_dir(out)
     staged: list[tuple[Path, str]] = []
     try:
@@ -164,8 +166,9 @@ def commit_files(out: Path, files: dict[str, Callable[[Path], object]], marker: 
             except OSError as e:
                 raise _named(e, path) from None
         order = sorted(staged, key=lambda item: item[0].name == marker)  # the marker last
-        if any(p.name == marker for p, _ in staged) and os.path.lexists(out / marker):
-            os.unlink(out / marker)
+        for name in ([marker] if any(p.name == marker for p, _ in staged) else []) + list(stale):
+            if os.path.lexists(out / plain_name(name)):
+                os.unlink(out / name)
         for path, tmp in order:
             try:
                 os.replace(tmp, path)
