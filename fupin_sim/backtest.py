@@ -120,21 +120,25 @@ class BacktestResult:
         return "\n".join(lines)
 
     def write(self, out) -> Path:
-        out = Path(out)
-        out.mkdir(parents=True, exist_ok=True)
-        self.scores.to_csv(out / "backtest.csv", index=False)
-        self.reliability.to_csv(out / "reliability.csv", index=False)
-        self.monitoring.to_csv(out / "monitoring.csv", index=False)
-        self.households.to_csv(out / "households.csv", index=False)
-        self.forecast.write(out / "forecast")
-        (out / "manifest.json").write_text(json.dumps(self.manifest, indent=1, ensure_ascii=False, default=str),
-                                           encoding="utf-8")
-        fig = reliability_figure(self.reliability, self.scores, self.households)
-        fig.savefig(out / "reliability.png", dpi=120)
+        """The forecast in `forecast/`, then the scores, tables and figure, the manifest last
+        (each file written in full under a temporary name first: `results.commit_files`)."""
         import matplotlib.pyplot as plt
 
-        plt.close(fig)
-        return out
+        from fupin_sim.files import commit_files, output_dir
+
+        out = Path(out)
+        self.forecast.write(output_dir(out, "forecast"))
+        text = json.dumps(self.manifest, indent=1, ensure_ascii=False, default=str)
+        fig = reliability_figure(self.reliability, self.scores, self.households)
+        tables = {"backtest.csv": self.scores, "reliability.csv": self.reliability, "monitoring.csv": self.monitoring,
+                  "households.csv": self.households}
+        files = {name: (lambda tmp, t=t: t.to_csv(tmp, index=False)) for name, t in tables.items()}
+        files["reliability.png"] = lambda tmp: fig.savefig(tmp, dpi=120, format="png")
+        files["manifest.json"] = lambda tmp: tmp.write_text(text, encoding="utf-8")
+        try:
+            return commit_files(out, files)
+        finally:
+            plt.close(fig)
 
 
 def roc_curve(score: np.ndarray, outcome: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -832,7 +832,7 @@ def _write_outputs(spec: CalibrationSpec, out: Path, fit: pd.DataFrame, x, dista
     import yaml
 
     from fupin_sim.plots import plt
-    from fupin_sim.results import commit_files
+    from fupin_sim.files import commit_files
 
     fig = fit_figure(fit, f"{spec.name}: distance {distance:.3g}, {int(fit['within_2sd'].sum())}/{len(fit)} "
                           f"targets within 2 sd")

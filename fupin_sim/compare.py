@@ -170,21 +170,27 @@ class Comparison:
 
     def write(self, out: str | Path, figure: bool = True) -> Path:
         """Write comparison.csv, replicates.csv, manifest.json and comparison.png."""
-        out = Path(out)
-        out.mkdir(parents=True, exist_ok=True)
-        self.table.to_csv(out / "comparison.csv", index=False)
-        self.replicates.to_csv(out / "replicates.csv", index=False)
-        (out / "manifest.json").write_text(json.dumps({**self.manifest, "notes": self.notes}, indent=1,
-                                                      ensure_ascii=False, default=str), encoding="utf-8")
+        from fupin_sim.files import commit_files
+
+        table, replicates = self.table, self.replicates
+        text = json.dumps({**self.manifest, "notes": self.notes}, indent=1, ensure_ascii=False, default=str)
+        files = {"comparison.csv": lambda tmp: table.to_csv(tmp, index=False),
+                 "replicates.csv": lambda tmp: replicates.to_csv(tmp, index=False)}
+        fig = None
         if figure:
             import matplotlib
 
             matplotlib.use("Agg")
-            import matplotlib.pyplot as plt
-
             fig = plot_comparison(self.table, reps=self.manifest.get("replicates"))
-            fig.savefig(out / "comparison.png", dpi=120)
-            plt.close(fig)
+            files["comparison.png"] = lambda tmp: fig.savefig(tmp, dpi=120, format="png")
+        files["manifest.json"] = lambda tmp: tmp.write_text(text, encoding="utf-8")
+        try:  # every file in full first, the manifest last
+            out = commit_files(Path(out), files)
+        finally:
+            if fig is not None:
+                import matplotlib.pyplot as plt
+
+                plt.close(fig)
         return out
 
 

@@ -541,13 +541,13 @@ def run_batch(scenario: Scenario, tasks: list[RunTask], outputs: tuple[Output, .
 def write_json_atomic(path: Path, obj) -> None:
     """Write a temporary file next to `path`, then rename it over `path` (atomic): a killed
     process leaves either the old file or the new one, never half of one."""
-    from fupin_sim.results import write_json_atomic as write
+    from fupin_sim.files import write_json_atomic as write
 
     write(path, obj)
 
 
 def write_csv_atomic(frame: pd.DataFrame, path: Path) -> None:
-    from fupin_sim.results import write_csv_atomic as write
+    from fupin_sim.files import write_csv_atomic as write
 
     write(frame, path)
 
@@ -610,7 +610,7 @@ def execute(scenario: Scenario, tasks: list[RunTask], outputs: tuple[Output, ...
     """Run the tasks not already on disk; write each finished run to `runs_dir` as it
     arrives. Returns every task's record (reused or new) and counts and timings."""
     from fupin_sim.progress import progress_bar
-    from fupin_sim.results import output_dir, remove_temporaries
+    from fupin_sim.files import output_dir, remove_temporaries
 
     t_start = time.perf_counter()
     runs_dir = output_dir(runs_dir.parent, runs_dir.name)  # a real folder inside the output folder, not a link
@@ -672,7 +672,7 @@ def claim_output(out: Path, marker: str, key: str, value: str, record: dict, wha
     """Create `out` for one job, or check that it holds this very job (its marker file's
     `key` equals `value`); a folder holding another job (`other(held, old)` says which) or
     unrelated files is an error before anything runs."""
-    from fupin_sim.results import output_dir
+    from fupin_sim.files import output_dir
 
     path = out / marker
     if path.is_symlink():
@@ -757,7 +757,7 @@ def run_sweep(spec: str | Path | dict | SweepSpec, out: str | Path, n_jobs: int 
     The results do not depend on `n_jobs`, `scheduler`, `batch_size` or on the order runs
     finish in. Safe to interrupt: rerun the same call to finish the remaining runs.
     """
-    from fupin_sim.results import commit_files
+    from fupin_sim.files import commit_files
 
     spec = load_spec(spec, kind="sweep")
     if scheduler is not None:

@@ -28,17 +28,18 @@ def write_register(pop: Population, folder: str | Path, fmt: str = "csv") -> Pat
     """Write `pop` in the register schema; the same files `read_register` reads."""
     if fmt not in ("csv", "parquet"):
         raise InputError(f"unknown register format {fmt!r}; use 'csv' or 'parquet'")
-    folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
+    from fupin_sim.files import commit_files
+
+    files = {}
     for name, table, columns in (("households", pop.households, S.HOUSEHOLD_COLUMNS),
                                  ("persons", pop.persons, S.PERSON_COLUMNS)):
         frame = pd.DataFrame({c.name: _to_file(c, table[c.name]) for c in columns})
-        path = folder / f"{name}.{fmt}"
-        if fmt == "csv":
-            frame.to_csv(path, index=False)
-        else:
-            frame.to_parquet(path, index=False)
-    (folder / "register.json").write_text(json.dumps({"year": int(pop.year), "schema": 1}, indent=1))
+        files[f"{name}.{fmt}"] = ((lambda tmp, frame=frame: frame.to_csv(tmp, index=False)) if fmt == "csv" else
+                                  (lambda tmp, frame=frame: frame.to_parquet(tmp, index=False)))
+    meta = json.dumps({"year": int(pop.year), "schema": 1}, indent=1)
+    files["register.json"] = lambda tmp: tmp.write_text(meta)
+    # tables in full first, register.json (which says the folder is a register of that year) last
+    folder = commit_files(Path(folder), files, marker="register.json")
     return folder
 
 
