@@ -18,6 +18,26 @@ from fupin_sim.errors import InputError
 TEMP_GLOB = ".*.tmp"  # what `atomic_path` leaves behind only when the process is killed mid-write
 
 
+def _file_mode() -> int:
+    """The mode a plain `open(path, "w")` would give a new file (0666 less the umask): `mkstemp`
+    creates 0600, which would hide outputs from the rest of a team."""
+    mask = os.umask(0)
+    os.umask(mask)
+    return 0o666 & ~mask
+
+
+def _temporary(path: Path) -> str:
+    """A new, empty temporary file beside `path` (created exclusively: an existing file or a
+    planted link there is never opened), with an ordinary file's permissions."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        if hasattr(os, "fchmod"):
+            os.fchmod(fd, _file_mode())
+    finally:
+        os.close(fd)
+    return tmp
+
+
 def _named(e: OSError, path: Path) -> OSError:
     """The same error (errno and cause) naming the file the user asked for, not a temporary name."""
     return OSError(e.errno, e.strerror or str(e), str(path)) if e.errno else OSError(f"{path}: {e}")
@@ -32,10 +52,9 @@ def atomic_path(path: Path):
     link at `path` rather than writing through it. An OSError names `path`."""
     path = Path(path)
     try:
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+        tmp = _temporary(path)
     except OSError as e:
         raise _named(e, path) from None
-    os.close(fd)
     try:
         yield Path(tmp)
         os.replace(tmp, path)
@@ -123,8 +142,7 @@ def commit_files(out: Path, files: dict[str, Callable[[Path], object]], marker: 
         for name, write in files.items():
             path = out / plain_name(name)
             try:
-                fd, tmp = tempfile.mkstemp(dir=out, prefix=f".{path.name}.", suffix=".tmp")
-                os.close(fd)
+                tmp = _temporary(path)
             except OSError as e:
                 raise _named(e, path) from None
             staged.append((path, tmp))
