@@ -227,6 +227,7 @@ class ForecastResult:
 
 PART_FORMAT = 1
 ROW_COLUMNS = ("rep", "year", "by", "group", "metric", "value")
+TEXT_COLUMNS = ("by", "group", "metric")
 
 
 def part_ranges(reps: int) -> list[tuple[int, int]]:
@@ -254,13 +255,25 @@ def population_hash(pop: Population) -> str:
 
 def _part_arrays(block: dict) -> dict[str, np.ndarray]:
     """A part as plain typed arrays: the form saved to disk and the form used in memory, so a
-    forecast assembled from saved parts is byte-identical to one computed in one go."""
+    forecast assembled from saved parts is byte-identical to one computed in one go. The
+    text columns of the aggregate rows are codes into `vocabulary` (compact on disk)."""
     rows = block["rows"]
-    cols = list(zip(*rows)) if rows else [()] * len(ROW_COLUMNS)
-    dtypes = (np.int64, np.int64, str, str, str, np.float64)
-    arrays = {f"row_{c}": np.asarray(v, dtype=d) for c, v, d in zip(ROW_COLUMNS, cols, dtypes)}
+    cols = dict(zip(ROW_COLUMNS, zip(*rows))) if rows else {c: () for c in ROW_COLUMNS}
+    vocabulary = np.asarray(sorted({v for c in TEXT_COLUMNS for v in cols[c]}), dtype=str)
+    arrays = {"row_rep": np.asarray(cols["rep"], np.int64), "row_year": np.asarray(cols["year"], np.int64),
+              "row_value": np.asarray(cols["value"], np.float64), "vocabulary": vocabulary}
+    for c in TEXT_COLUMNS:
+        arrays[f"row_{c}"] = np.searchsorted(vocabulary, np.asarray(cols[c], dtype=str)).astype(np.int32)
     return {"fell_within": np.asarray(block["fell_within"], np.int32), "drivers": np.asarray(block["drivers"], np.int32),
             "final_income": np.asarray(block["final_income"], np.float32), **arrays}
+
+
+def _part_rows(part: dict) -> dict[str, np.ndarray]:
+    """The aggregate rows of a part, text columns decoded."""
+    out = {c: part[f"row_{c}"] for c in ROW_COLUMNS}
+    for c in TEXT_COLUMNS:
+        out[c] = part["vocabulary"][part[f"row_{c}"]]
+    return out
 
 
 def _run_part(scenarios, pop, horizon, seeds, start, stop):
@@ -301,7 +314,7 @@ class PartStore:
                   "final_income": ((k, self.n), "f")}
         try:
             with np.load(path, allow_pickle=False) as z:
-                if set(z.files) != {"meta", *expect, *(f"row_{c}" for c in ROW_COLUMNS)}:
+                if set(z.files) != {"meta", "vocabulary", *expect, *(f"row_{c}" for c in ROW_COLUMNS)}:
                     return None
                 if str(z["meta"]) != self.meta(r):
                     return None
@@ -312,9 +325,15 @@ class PartStore:
             if arrays[name].shape != shape or arrays[name].dtype.kind != kind:
                 return None
         lengths = {len(arrays[f"row_{c}"]) for c in ROW_COLUMNS}
-        rep = arrays["row_rep"]
+        rep, vocabulary = arrays["row_rep"], arrays["vocabulary"]
         if len(lengths) != 1 or rep.dtype.kind != "i" or not np.array_equal(np.unique(rep), np.arange(*r)):
             return None
+        if vocabulary.dtype.kind != "U" or vocabulary.ndim != 1:
+            return None
+        for c in TEXT_COLUMNS:
+            codes = arrays[f"row_{c}"]
+            if codes.dtype.kind != "i" or (len(codes) and (codes.min() < 0 or codes.max() >= len(vocabulary))):
+                return None
         return arrays
 
     def clear(self, ranges) -> None:
@@ -396,7 +415,8 @@ def forecast(register, scenario, horizon: int, reps: int, seed: int = 0, n_jobs:
     final_income = np.concatenate([part["final_income"] for part in parts])
 
     table = _household_table(pop, sc, horizon, reps, fell_within, drivers, final_income)
-    replicates = pd.DataFrame({c: np.concatenate([part[f"row_{c}"] for part in parts]) for c in ROW_COLUMNS})
+    decoded = [_part_rows(part) for part in parts]
+    replicates = pd.DataFrame({c: np.concatenate([d[c] for d in decoded]) for c in ROW_COLUMNS})
     for c in ("by", "group", "metric"):
         replicates[c] = replicates[c].astype(object)
     aggregate = _aggregate(replicates)
