@@ -57,16 +57,15 @@ def kill_group(proc: subprocess.Popen) -> None:
     proc.wait()
 
 
-def kill_at(proc: subprocess.Popen, trigger: Path | None, delay: float, timeout: float = 120.0) -> str:
-    """Wait until `trigger` exists (the command has claimed its folder and begun its work; None:
-    from the start), then `delay` seconds more, then SIGKILL the command and its workers.
-    'killed', or 'finished' when it ended first."""
+def kill_at(proc: subprocess.Popen, moved, delay: float, timeout: float = 300.0) -> str:
+    """Wait until `moved()` is true (None: from the start), then `delay` seconds more, then
+    SIGKILL the command and its workers. 'killed', or 'finished' when it ended first."""
     t0 = time.monotonic()
-    if trigger is not None:
-        while not os.path.lexists(trigger) and proc.poll() is None:
+    if moved is not None:
+        while not moved() and proc.poll() is None:
             if time.monotonic() - t0 > timeout:
                 kill_group(proc)
-                raise AssertionError(f"{trigger} never appeared")
+                raise AssertionError("the command made no progress")
             time.sleep(0.002)
     deadline = time.monotonic() + delay
     while proc.poll() is None and time.monotonic() < deadline:
@@ -77,12 +76,24 @@ def kill_at(proc: subprocess.Popen, trigger: Path | None, delay: float, timeout:
     return "killed"
 
 
+def count_units(job_name: str, out: Path) -> int:
+    """Finished units so far, cheaply (polled every few milliseconds): run files, trial-log
+    lines, forecast parts."""
+    try:
+        if job_name == "sweep":
+            return sum(1 for n in os.listdir(out / "runs") if n.endswith(".json") and not n.startswith("."))
+        if job_name == "calibrate":
+            return (out / "trials.jsonl").read_bytes().count(b"\n")
+        return sum(1 for n in os.listdir(out / "parts") if n.endswith(".npz") and not n.startswith("."))
+    except FileNotFoundError:
+        return 0
+
+
 @dataclass
 class Job:
-    """A command to kill, its trigger, its clean output folder and what counts as a unit."""
+    """A command to kill, its clean output folder and what counts as a unit."""
     name: str
     argv: list[str]                  # without --out
-    trigger: str | None              # file or folder under out that appears when work begins
     clean: Path                      # an uninterrupted run's output folder
     work_seconds: float              # how long the work took uninterrupted (kill delays span it)
     tables: tuple[str, ...]          # outputs that must be byte-equal to the clean run's
@@ -193,20 +204,27 @@ def reused(job: Job, final: dict) -> tuple[int, int]:
 
 def kill_and_resume(job: Job, out: Path, rng: np.random.Generator, kills: int, early: int = 1,
                     logs: Path | None = None) -> dict:
-    """Start the job, kill it at a seeded random moment, check, restart ... `kills` times (the
-    first `early` ones timed from the process start, so they may land in start-up, validation
-    or the claim of the folder; the others timed from the trigger, inside the work), then run
-    it to the end and compare with the clean run. Returns counts."""
+    """Start the job, kill it at a seeded random moment, check, restart ... `kills` times, then
+    run it to the end and compare with the clean run. The last `early` kills are timed from
+    the process start (they may land in start-up, validation, the claim of the folder or the
+    reading of what an earlier run left); the others come after a random number k of units
+    this process adds, a random part of a unit's time later (inside the next unit, its write,
+    or with k = all the outputs' writing), so they land inside the work however fast the
+    machine is. Returns counts."""
     logs = logs or out.parent
     stats = {"killed": 0, "finished_before_kill": 0, "units_seen": 0, "units_after_each_kill": []}
     before: dict = {}
+    total = job.extra["units"]
+    per_unit = job.work_seconds / total
     for i in range(kills):
-        if i < early:
-            trigger, delay = None, float(rng.uniform(0.0, 2.5))
-        else:
-            trigger, delay = out / job.trigger, float(rng.uniform(0.0, 1.1 * job.work_seconds))
         proc = start(job.argv + ["--out", str(out)], logs / f"{job.name}-{i}.log")
-        what = kill_at(proc, trigger, delay)
+        left = total - len(before)
+        if i >= kills - early:  # anywhere from the start: imports, validation, the claim, reading old state
+            what = kill_at(proc, None, float(rng.uniform(0.0, 2.0 + per_unit * left)))
+        else:  # after the k-th unit this process adds, within the next unit's time (k = left: the outputs)
+            k = int(rng.integers(1, left + 1)) if left else 0
+            delay = float(rng.uniform(0.0, per_unit)) if k < left else float(rng.uniform(0.0, 0.5))
+            what = kill_at(proc, lambda k=k: count_units(job.name, out) >= len(before) + k, delay)
         stats["killed" if what == "killed" else "finished_before_kill"] += 1
         if what == "finished":
             assert proc.returncode == 0, (logs / f"{job.name}-{i}.log").read_text()
@@ -270,7 +288,7 @@ def sweep_job(folder: Path, **changes) -> Job:
     seconds = time.perf_counter() - t0
     assert clean.manifest["execution"]["ran"] == len(clean.results)
     runs = {p.stem: json.loads(p.read_text())["outputs"] for p in (folder / "sweep-clean" / "runs").glob("*.json")}
-    return Job("sweep", cli("sweep", spec, "--no-progress"), "sweep.json", folder / "sweep-clean", seconds,
+    return Job("sweep", cli("sweep", spec, "--no-progress"), folder / "sweep-clean", seconds,
                ("results.csv", "design.csv"), {"runs": runs, "units": len(runs)})
 
 
@@ -290,7 +308,7 @@ def calibrate_job(folder: Path, **changes) -> Job:
         rec = json.loads(line)
         trials[rec["key"]] = rec["replicates"]
     assert len(trials) == clean.manifest["execution"]["evaluated"]
-    return Job("calibrate", cli("calibrate", spec), "calibration.json", folder / "cal-clean", seconds,
+    return Job("calibrate", cli("calibrate", spec), folder / "cal-clean", seconds,
                ("fit.csv", "fitted.yaml", "abc_draws.csv", "draws.csv"), {"trials": trials, "units": len(trials)})
 
 
@@ -313,7 +331,7 @@ def forecast_job(folder: Path, households: int = 1000, reps: int = 120, horizon:
         with np.load(path, allow_pickle=False) as z:
             parts[path.name] = {k: z[k] for k in z.files if k != "meta"}
     argv = cli("forecast", register, "--scenario", "consolidation", "--horizon", horizon, "--reps", reps)
-    return Job("forecast", argv, "parts", folder / "fc-clean", seconds, ("risk.csv", "aggregate.csv"),
+    return Job("forecast", argv, folder / "fc-clean", seconds, ("risk.csv", "aggregate.csv"),
                {"parts": parts, "units": len(parts), "key": clean.manifest["forecast_key"],
                 "households": households, "horizon": horizon})
 

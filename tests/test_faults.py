@@ -37,7 +37,8 @@ def test_killed_at_random_moments_and_rerun_gives_the_uninterrupted_outputs(tmp_
     job = make(tmp_path)
     stats = kill_and_resume(job, tmp_path / "killed", np.random.default_rng([KILL_SEED, len(job.name)]), KILLS)
     assert stats["killed"] + stats["finished_before_kill"] == KILLS
-    assert stats["killed"] >= 1, stats  # at least one kill landed before the end
+    # the kills inside the work come after a seeded number of units: some landed mid-way
+    assert any(0 < n < job.extra["units"] for n in stats["units_after_each_kill"]), stats
 
 
 # --------------------------------------------------------------------------------------
