@@ -30,7 +30,8 @@ Choices made here, and why:
   parameter vector, the moments of every replicate, the distance), appended and flushed as
   each batch finishes. A rerun of the same spec into the same folder reads it back as a
   cache keyed by the rounded parameter vector: the (deterministic) optimiser retraces its
-  path without simulating again, so a killed calibration loses at most one batch.
+  path without simulating again, so a killed calibration loses at most one batch. A last
+  line cut short by a kill (or a full disk) is cut off before anything is appended.
 * **Derived moments** (:data:`DERIVED`) are computed from the household state each year,
   beside the engine's summary columns: shares of the register at the start, exits in
   persons, exits that pass the income test without transfer income ("development"

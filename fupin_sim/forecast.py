@@ -35,6 +35,14 @@ present is reported (they can overlap, so shares need not add to 1):
 
 Risk tiers on P(falls below within h years): high ≥ 0.5, medium ≥ 0.2, low below 0.2
 (`TIERS`).
+
+Resume: replicates run in parts of up to 10 (`part_ranges`, which depend on `reps` only).
+With an output folder (`fupin-sim forecast ... --out DIR`, or `forecast(..., out=DIR)`),
+each finished part is saved atomically as `DIR/parts/part_<start>_<stop>.npz`, keyed by
+the register's content, the scenario, the horizon and the seeds; a rerun reuses the parts
+that carry its key and are complete, and redoes any other. The outputs are written with the
+manifest last, then the parts are deleted. A forecast assembled from saved parts is
+byte-identical to one computed in one go (tests/test_faults.py).
 """
 from __future__ import annotations
 

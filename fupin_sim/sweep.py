@@ -39,7 +39,7 @@ Choices made here, and why:
 Output folder: `sweep.json` (the validated spec and its hash), `design.csv` (one row per
 point), `runs/<run id>.json` (one small file per finished run, written atomically),
 `results.csv` (one row per run: run id, point, replicate, seed, parameter values,
-outputs) and `manifest.json`. Rerunning the same spec skips finished runs, redoes a run
+outputs) and `manifest.json` (written after results.csv: `files.commit_files`). Rerunning the same spec skips finished runs, redoes a run
 whose file is unreadable or does not match, and refuses a folder holding another sweep.
 """
 from __future__ import annotations
