@@ -272,7 +272,8 @@ def _part_arrays(block: dict) -> dict[str, np.ndarray]:
               "row_value": np.asarray(cols["value"], np.float64), "vocabulary": vocabulary}
     for c in TEXT_COLUMNS:
         arrays[f"row_{c}"] = np.searchsorted(vocabulary, np.asarray(cols[c], dtype=str)).astype(np.int32)
-    return {"fell_within": np.asarray(block["fell_within"], np.int32), "drivers": np.asarray(block["drivers"], np.int32),
+    return {"fell_within": np.asarray(block["fell_within"], np.int32),
+            "drivers": np.asarray(block["drivers"], np.int32),
             "final_income": np.asarray(block["final_income"], np.float32), **arrays}
 
 

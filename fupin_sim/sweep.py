@@ -39,8 +39,9 @@ Choices made here, and why:
 Output folder: `sweep.json` (the validated spec and its hash), `design.csv` (one row per
 point), `runs/<run id>.json` (one small file per finished run, written atomically),
 `results.csv` (one row per run: run id, point, replicate, seed, parameter values,
-outputs) and `manifest.json` (written after results.csv: `files.commit_files`). Rerunning the same spec skips finished runs, redoes a run
-whose file is unreadable or does not match, and refuses a folder holding another sweep.
+outputs) and `manifest.json` (renamed into place after results.csv: `files.commit_files`).
+Rerunning the same spec skips finished runs, redoes a run whose file is unreadable or does
+not match, and refuses a folder holding another sweep.
 """
 from __future__ import annotations
 
@@ -609,8 +610,8 @@ def execute(scenario: Scenario, tasks: list[RunTask], outputs: tuple[Output, ...
             desc: str = "sweep") -> tuple[dict[str, dict], dict]:
     """Run the tasks not already on disk; write each finished run to `runs_dir` as it
     arrives. Returns every task's record (reused or new) and counts and timings."""
-    from fupin_sim.progress import progress_bar
     from fupin_sim.files import output_dir, remove_temporaries
+    from fupin_sim.progress import progress_bar
 
     t_start = time.perf_counter()
     runs_dir = output_dir(runs_dir.parent, runs_dir.name)  # a real folder inside the output folder, not a link

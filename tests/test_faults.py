@@ -233,7 +233,8 @@ cp -a "$D/res" "$T/after-ro"
     assert status == 2
     _one_line(err, tmp_path / "mnt" / "new", "Read-only file system")
     before = sorted(p.name for p in (t / "before").iterdir())
-    assert before == sorted(x for x in (t / "after-full.txt").read_text().split() if x not in (".", ".."))  # no temporaries
+    listing = sorted(x for x in (t / "after-full.txt").read_text().split() if x not in (".", ".."))
+    assert listing == before  # no temporary file left
     for folder in ("after-full", "after-ro"):
         for name in before:
             assert (t / folder / name).read_bytes() == (t / "before" / name).read_bytes(), (folder, name)
@@ -285,7 +286,8 @@ for job in sweep cal fc; do cp -a "$D/$job/o" "$T/$job"; done
     man = json.loads((t / "sweep" / "manifest.json").read_text())
     assert man["execution"]["reused"] > 0 and man["execution"]["reused"] + man["execution"]["ran"] == 30
     for name in ("fit.csv", "fitted.yaml"):
-        data = (t / "cal" / name).read_bytes().replace(str(mnt / "cal" / "o").encode(), str(tmp_path / "cal-clean").encode())
+        data = (t / "cal" / name).read_bytes().replace(str(mnt / "cal" / "o").encode(),
+                                                       str(tmp_path / "cal-clean").encode())
         assert data == (tmp_path / "cal-clean" / name).read_bytes(), name
     keys = [json.loads(x)["key"] for x in (t / "cal" / "trials.jsonl").read_text().splitlines()]
     assert len(keys) == len(set(keys)) == cal_clean.manifest["execution"]["evaluated"]
