@@ -15,12 +15,14 @@ Fuzz: mutated scenario files and damaged registers (tests/test_fuzz.py), each mu
 run or a clear error naming the file.
 
 Prints the counts and writes them to --report (JSON). Exit status 1 on the first failure,
-with the seed and chain to replay it.
+with the seed and chain to replay it; the work folder (outputs and each command's log) is
+then kept.
 """
 from __future__ import annotations
 
 import argparse
 import json
+import shutil
 import sys
 import tempfile
 import time
@@ -94,18 +96,18 @@ def main(argv=None) -> int:
     ap.add_argument("--report", default=str(ROOT / "benchmarks" / "soak.json"), help="where to write the counts")
     args = ap.parse_args(argv)
     t0 = time.perf_counter()
-    with tempfile.TemporaryDirectory(prefix="fupin-soak-") as tmp:
-        work = Path(tmp)
-        (work / "kills").mkdir()
-        (work / "fuzz").mkdir()
-        try:
-            print(f"kills: {args.kills} per command, chains of {args.chain}, seed {args.seed}", flush=True)
-            kills = soak_kills(work / "kills", args.kills, args.chain, args.seed)
-            print(f"fuzz: {args.fuzz_scenarios} scenario files, {args.fuzz_registers} registers", flush=True)
-            fuzz = soak_fuzz(work / "fuzz", args.fuzz_scenarios, args.fuzz_registers, args.seed)
-        except AssertionError as e:
-            print(f"FAILED: {e}", file=sys.stderr)
-            return 1
+    work = Path(tempfile.mkdtemp(prefix="fupin-soak-"))
+    (work / "kills").mkdir()
+    (work / "fuzz").mkdir()
+    try:
+        print(f"kills: {args.kills} per command, chains of {args.chain}, seed {args.seed}", flush=True)
+        kills = soak_kills(work / "kills", args.kills, args.chain, args.seed)
+        print(f"fuzz: {args.fuzz_scenarios} scenario files, {args.fuzz_registers} registers", flush=True)
+        fuzz = soak_fuzz(work / "fuzz", args.fuzz_scenarios, args.fuzz_registers, args.seed)
+    except AssertionError as e:
+        print(f"FAILED: {e}\nthe folders and command logs are kept in {work}", file=sys.stderr)
+        return 1
+    shutil.rmtree(work)
     report = {"seed": args.seed, "kills": kills, "fuzz": fuzz, "seconds": round(time.perf_counter() - t0, 1),
               "date": time.strftime("%Y-%m-%d")}
     Path(args.report).write_text(json.dumps(report, indent=1) + "\n", encoding="utf-8")

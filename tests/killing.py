@@ -229,9 +229,10 @@ def kill_and_resume(job: Job, out: Path, rng: np.random.Generator, kills: int, e
         if what == "finished":
             assert proc.returncode == 0, (logs / f"{job.name}-{i}.log").read_text()
         now = job.units(out)
+        complete = check_outputs(job, out)
         lost = set(before) - set(now)
-        assert not lost, f"kill {i}: finished units lost: {sorted(lost)[:5]}"
-        check_outputs(job, out)
+        if not (job.name == "forecast" and complete):  # a finished forecast deletes its parts
+            assert not lost, f"kill {i}: finished units lost: {sorted(lost)[:5]}"
         before = now
         stats["units_seen"] = max(stats["units_seen"], len(now))
         stats["units_after_each_kill"].append(len(now))
