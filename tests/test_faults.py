@@ -158,6 +158,48 @@ def test_a_kill_between_renames_leaves_no_manifest_beside_new_tables(tmp_path, m
     assert (out / "a.csv").read_text() == "new a" and (out / "b.csv").read_text() == "old b"
 
 
+def test_a_register_write_that_fails_leaves_the_previous_register_readable(tmp_path, monkeypatch):
+    """`fupin-sim generate` into a folder holding a register: a failure while writing (a full
+    disk) leaves the old register whole; one between renames leaves no register.json, so
+    the half-replaced folder is refused rather than read."""
+    import pandas as pd
+
+    from fupin_sim import files
+
+    old = fs.generate(fs.Params.defaults(), 40, seed=1, year=2020)
+    folder = fs.write_register(old, tmp_path / "reg")
+    before = {p.name: p.read_bytes() for p in folder.iterdir()}
+    real_to_csv = pd.DataFrame.to_csv
+
+    def full(frame, path, **kw):
+        if "persons" in str(path):
+            raise OSError(28, "No space left on device", str(path))
+        return real_to_csv(frame, path, **kw)
+
+    monkeypatch.setattr(pd.DataFrame, "to_csv", full)
+    new = fs.generate(fs.Params.defaults(), 50, seed=2, year=2020)
+    with pytest.raises(OSError, match="No space left") as err:
+        fs.write_register(new, folder)
+    assert err.value.filename == str(folder / "persons.csv")
+    assert {p.name: p.read_bytes() for p in folder.iterdir()} == before
+    assert len(fs.read_register(folder).households) == 40
+    monkeypatch.undo()
+    real, calls = os.replace, []
+
+    def dying(src, dst):
+        calls.append(dst)
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        real(src, dst)
+
+    monkeypatch.setattr(files.os, "replace", dying)
+    with pytest.raises(KeyboardInterrupt):
+        fs.write_register(new, folder)
+    monkeypatch.undo()
+    with pytest.raises(InputError, match="the writing was interrupted"):
+        fs.read_register(folder)
+
+
 def test_outputs_have_ordinary_file_permissions(tmp_path):
     mask = os.umask(0)
     os.umask(mask)

@@ -70,7 +70,8 @@ def read_register(folder: str | Path, year: int | None = None) -> Population:
     if year is None:
         if "year" not in meta:
             raise InputError("the register's year is unknown: add register.json with {\"year\": YYYY} "
-                             "or pass the year", file=str(folder))
+                             "or pass the year (a folder written by fupin-sim always has it, written last: "
+                             "without it, the writing was interrupted; write it again)", file=str(folder))
         year = meta["year"]
     hh_frame, hh_file = _read_table(folder, "households")
     hh = _validate(hh_frame, S.HOUSEHOLD_COLUMNS, hh_file)
