@@ -148,3 +148,26 @@ def fuzz_registers(folder: Path, cases: int, seed: int) -> dict:
 
 def test_mutated_registers_load_or_name_file_row_and_column(tmp_path):
     fuzz_registers(tmp_path, 120, 7)
+
+
+@pytest.mark.parametrize("where", ["instrument", "targets", "priority", "allocation", "source"])
+@pytest.mark.parametrize("bad", [[], ["x"], {}, {"a": 1}], ids=["empty list", "list", "empty mapping", "mapping"])
+def test_a_list_or_mapping_where_a_name_goes_is_a_clear_error(tmp_path, where, bad):
+    """Found by scripts/soak.py (case 645 of seed 1: `source: []`): a list or a mapping where a
+    name is expected was looked up in a dict and crashed (unhashable type)."""
+    tree = yaml.safe_load((BUNDLED / "consolidation.yaml").read_text(encoding="utf-8"))
+    line = next(iter(tree["budgets"]))
+    dibao = dict(tree["interventions"].get("dibao") or {})
+    if where == "instrument":
+        tree["interventions"]["dibao"] = {"instrument": bad}
+    elif where in ("targets", "priority"):
+        tree["interventions"]["dibao"] = dict(dibao, **{where: bad if where == "targets" else [bad]})
+    elif where == "allocation":
+        tree["budgets"][line] = dict(tree["budgets"][line], allocation={"rule": bad})
+    else:
+        tree["budgets"][line] = dict(tree["budgets"][line], source=bad)
+    path = tmp_path / "bad.yaml"
+    path.write_text(yaml.safe_dump(tree, allow_unicode=True), encoding="utf-8")
+    with pytest.raises(InputError) as err:
+        load_scenario(path)
+    assert str(path) in str(err.value) and f".{where}" in str(err.value), err.value
