@@ -120,16 +120,18 @@ class BacktestResult:
         return "\n".join(lines)
 
     def write(self, out) -> Path:
+        """The forecast in `forecast/`, then the scores and tables, the manifest last (each file
+        written in full under a temporary name first: `files.commit_files`)."""
+        from fupin_sim.files import commit_files, output_dir
+
         out = Path(out)
-        out.mkdir(parents=True, exist_ok=True)
-        self.scores.to_csv(out / "backtest.csv", index=False)
-        self.reliability.to_csv(out / "reliability.csv", index=False)
-        self.monitoring.to_csv(out / "monitoring.csv", index=False)
-        self.households.to_csv(out / "households.csv", index=False)
-        self.forecast.write(out / "forecast")
-        (out / "manifest.json").write_text(json.dumps(self.manifest, indent=1, ensure_ascii=False, default=str),
-                                           encoding="utf-8")
-        return out
+        self.forecast.write(output_dir(out, "forecast"))
+        text = json.dumps(self.manifest, indent=1, ensure_ascii=False, default=str)
+        tables = {"backtest.csv": self.scores, "reliability.csv": self.reliability, "monitoring.csv": self.monitoring,
+                  "households.csv": self.households}
+        files = {name: (lambda tmp, t=t: t.to_csv(tmp, index=False)) for name, t in tables.items()}
+        files["manifest.json"] = lambda tmp: tmp.write_text(text, encoding="utf-8")
+        return commit_files(out, files)
 
 
 def backtest(scenario="consolidation", households: int = 5000, t: int = 2020, horizon: int = 3, reps: int = 100,

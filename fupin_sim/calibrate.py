@@ -30,7 +30,8 @@ Choices made here, and why:
   parameter vector, the moments of every replicate, the distance), appended and flushed as
   each batch finishes. A rerun of the same spec into the same folder reads it back as a
   cache keyed by the rounded parameter vector: the (deterministic) optimiser retraces its
-  path without simulating again, so a killed calibration loses at most one batch.
+  path without simulating again, so a killed calibration loses at most one batch. A last
+  line cut short by a kill (or a full disk) is cut off before anything is appended.
 * **Derived moments** (:data:`DERIVED`) are computed from the household state each year,
   beside the engine's summary columns: shares of the register at the start, exits in
   persons, exits that pass the income test without transfer income ("development"
@@ -498,6 +499,15 @@ def evaluate_point(scenario: Scenario, overrides: dict, seeds: list[int], cells:
     return out
 
 
+def _complete(rec: dict, replicates: int) -> bool:
+    """A log record with its target cells and one row of numbers per replicate for each."""
+    reps, cells = rec.get("replicates"), rec.get("cells")
+    if not isinstance(reps, list) or len(reps) != replicates or not isinstance(cells, list):
+        return False
+    return all(isinstance(r, list) and len(r) == len(cells)
+               and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in r) for r in reps)
+
+
 class Evaluator:
     """Distance of parameter vectors, from the cache (the trial log) or by simulating;
     batches run in parallel with joblib. Usable as DE's `workers=` map."""
@@ -511,19 +521,33 @@ class Evaluator:
         self.evaluated = self.reused = 0
         self.seconds = 0.0
         self.progress = progress
-        if log is not None and log.exists():
+        self.dropped_partial = 0  # bytes of a last line cut short by a kill, removed from the log
+        if log is not None and (log.exists() or log.is_symlink()):
             self._read_log()
 
     def _read_log(self) -> None:
+        """Read the log back as a cache. A last line without its newline was cut short by a
+        kill (or a full disk): it is cut off, so the next record starts on a line of its own
+        instead of being glued to the fragment (and lost at the next read). Lines that are not
+        a complete record of this calibration's evaluations are skipped."""
+        if self.log.is_symlink():
+            raise InputError("is a symbolic link: the trial log is appended to, and only inside the output folder; "
+                             "delete the link", file=str(self.log))
+        data = self.log.read_bytes()
+        end = data.rfind(b"\n") + 1
+        if end < len(data):
+            with open(self.log, "r+b") as f:
+                f.truncate(end)
+            self.dropped_partial = len(data) - end
         ev = self.spec.evaluation_hash
-        with open(self.log, encoding="utf-8") as f:
-            for line in f:
-                try:
-                    rec = json.loads(line)
-                except ValueError:  # a line cut short by a kill
-                    continue
-                if isinstance(rec, dict) and rec.get("evaluation_hash") == ev and isinstance(rec.get("replicates"), list):
-                    self.cache[rec["key"]] = rec
+        for line in data[:end].splitlines():
+            try:
+                rec = json.loads(line.decode("utf-8"))
+            except ValueError:  # damaged (UnicodeDecodeError is a ValueError too)
+                continue
+            if (isinstance(rec, dict) and rec.get("evaluation_hash") == ev and isinstance(rec.get("key"), str)
+                    and _complete(rec, self.spec.replicates)):
+                self.cache.setdefault(rec["key"], rec)
 
     def _record(self, x, reps: list[list], phase: str) -> dict:
         reps_arr = np.asarray(reps, dtype=float)
@@ -584,13 +608,25 @@ class Evaluator:
         return [self.cache[k] for k in keys]
 
     def _append(self, recs: list[dict]) -> None:
+        """Append whole lines and sync: a kill can cut only the last line short (repaired on the
+        next read). The log is never opened through a symbolic link (O_NOFOLLOW)."""
         if self.log is None:
             return
-        with open(self.log, "a", encoding="utf-8") as f:
-            for rec in recs:
-                f.write(json.dumps(rec, ensure_ascii=False) + "\n")
-            f.flush()
-            os.fsync(f.fileno())
+        flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0)
+        try:
+            fd = os.open(self.log, flags, 0o644)
+        except OSError:
+            if self.log.is_symlink():
+                raise InputError("is a symbolic link: the trial log is written only inside the output folder; "
+                                 "delete the link", file=str(self.log)) from None
+            raise
+        try:
+            with open(fd, "ab") as f:
+                f.write("".join(json.dumps(rec, ensure_ascii=False) + "\n" for rec in recs).encode("utf-8"))
+                f.flush()
+                os.fsync(f.fileno())
+        except OSError as e:  # a full disk: name the log (a line cut short is dropped on the next read)
+            raise OSError(e.errno, e.strerror or str(e), str(self.log)) from None
 
     def distances(self, xs, phase: str = "de") -> list[float]:
         return [self.distance_of(self.moments(r)) for r in self.records(xs, phase)]
@@ -744,9 +780,10 @@ def calibrate(spec: str | Path | dict | CalibrationSpec, out: str | Path | None 
     fit = fit_table(spec, ev, rec)
     best = dict(zip(spec.labels, map(float, x)))
 
-    draws = None
+    draws = tables = None
     if spec.abc is not None:
-        draws = abc_rejection(spec, ev, out)
+        tables = abc_tables(spec, ev)
+        draws = tables[1]
     seconds = time.perf_counter() - t_start
     from fupin_sim.results import package_version
 
@@ -761,25 +798,37 @@ def calibrate(spec: str | Path | dict | CalibrationSpec, out: str | Path | None 
                 "de": {"distance": float(de.fun), "generations": int(de.nit), "evaluations": int(de.nfev),
                        "message": str(de.message)}, "polish": polish_info,
                 "execution": {"n_jobs": n_jobs, "evaluated": ev.evaluated, "reused_from_log": ev.reused,
-                              "log_entries_at_start": reused_at_start, "simulate_seconds": ev.seconds,
+                              "log_entries_at_start": reused_at_start,
+                              "log_partial_line_dropped_bytes": ev.dropped_partial, "simulate_seconds": ev.seconds,
                               "wall_seconds": seconds}}
     if out is not None:
-        _write_outputs(spec, out, fit, x, distance, manifest)
+        _write_outputs(spec, out, fit, x, distance, manifest, tables)
     return CalibrationResult(best=best, x=x, distance=distance, fit=fit, out=out, manifest=manifest, draws=draws)
 
 
-def _write_outputs(spec: CalibrationSpec, out: Path, fit: pd.DataFrame, x, distance: float, manifest: dict) -> None:
+def _write_outputs(spec: CalibrationSpec, out: Path, fit: pd.DataFrame, x, distance: float, manifest: dict,
+                   abc_tables: tuple[pd.DataFrame, pd.DataFrame] | None = None) -> None:
+    """Every output in full under a temporary name, then renamed into place with
+    `result.json` last (see `results.commit_files`): a folder whose result.json exists holds
+    one complete calibration's outputs."""
     import yaml
 
-    from fupin_sim.sweep import write_csv_atomic, write_json_atomic
+    from fupin_sim.files import commit_files
 
-    write_csv_atomic(fit, out / "fit.csv")
     scen = fitted_scenario(spec, x, distance, out)
     header = (f"# Written by `fupin-sim calibrate` ({spec.name}); run it with\n"
               f"#   fupin-sim run {out / 'fitted.yaml'} --households {spec.scenario.households or 'N'} --out DIR\n")
-    (out / "fitted.yaml").write_text(header + yaml.safe_dump(scen, allow_unicode=True, sort_keys=False),
-                                     encoding="utf-8")
-    write_json_atomic(out / "result.json", manifest)
+    fitted_text = header + yaml.safe_dump(scen, allow_unicode=True, sort_keys=False)
+    result_text = json.dumps(manifest, ensure_ascii=False, default=str)
+    files = {"fit.csv": lambda tmp: fit.to_csv(tmp, index=False),
+             "fitted.yaml": lambda tmp: tmp.write_text(fitted_text, encoding="utf-8")}
+    if abc_tables is not None:
+        every, accepted = abc_tables
+        files["abc_draws.csv"] = lambda tmp: every.to_csv(tmp, index=False)
+        files["draws.csv"] = lambda tmp: accepted.drop(columns="accepted").to_csv(tmp, index=False)
+    files["result.json"] = lambda tmp: tmp.write_text(result_text, encoding="utf-8")
+    # draws of an earlier calibration with `abc:` must not stay beside a result without them
+    commit_files(out, files, marker="result.json", stale=() if abc_tables is not None else ("abc_draws.csv", "draws.csv"))
 
 
 # --------------------------------------------------------------------------------------
@@ -791,7 +840,18 @@ def abc_rejection(spec: CalibrationSpec, ev: Evaluator, out: Path | None) -> pd.
     trial log), keep those whose distance is at most the `abc.quantile` quantile; write
     `abc_draws.csv` (all) and `draws.csv` (accepted: one parameter set per row, with the
     scenario overrides as JSON, for ensembles and forecasts to run over)."""
-    from fupin_sim.sweep import unit_sample, write_csv_atomic
+    from fupin_sim.sweep import write_csv_atomic
+
+    table, accepted = abc_tables(spec, ev)
+    if out is not None:
+        write_csv_atomic(table, out / "abc_draws.csv")
+        write_csv_atomic(accepted.drop(columns="accepted"), out / "draws.csv")
+    return accepted
+
+
+def abc_tables(spec: CalibrationSpec, ev: Evaluator) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The ABC draws (all of them, with `distance` and `accepted`) and the accepted ones."""
+    from fupin_sim.sweep import unit_sample
 
     a = spec.abc
     unit = unit_sample("latin_hypercube", len(spec.parameters), a["samples"], a["seed"])
@@ -806,10 +866,7 @@ def abc_rejection(spec: CalibrationSpec, ev: Evaluator, out: Path | None) -> pd.
     table["accepted"] = table["distance"] <= threshold
     table["overrides"] = [json.dumps(spec.overrides(x)) for x in xs]
     accepted = table[table["accepted"]].sort_values("distance").reset_index(drop=True)
-    if out is not None:
-        write_csv_atomic(table, out / "abc_draws.csv")
-        write_csv_atomic(accepted.drop(columns="accepted"), out / "draws.csv")
-    return accepted
+    return table, accepted
 
 
 # --------------------------------------------------------------------------------------

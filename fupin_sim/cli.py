@@ -17,7 +17,9 @@ Every command that writes a result folder also draws its figures there (PNG, Eng
 `report` adds a self-contained HTML page and an Excel workbook, in English or Chinese.
 
 Errors in the user's input are printed as one line naming the file and the place, with exit
-status 2; nothing is written for a run that failed validation.
+status 2; nothing is written for a run that failed validation. A file that cannot be written
+(a full disk, a read-only folder) is one line naming it and the cause, also with status 2;
+outputs are written atomically, so the previous result in that folder stays intact.
 """
 from __future__ import annotations
 
@@ -282,9 +284,9 @@ def main(argv: list[str] | None = None) -> int:
     except InputError as e:
         print(f"fupin-sim: error: {e}", file=sys.stderr)
         return 2
-    except OSError as e:
-        where = f" ({e.filename})" if getattr(e, "filename", None) else ""
-        print(f"fupin-sim: error: {e.strerror or e}{where}", file=sys.stderr)
+    except OSError as e:  # a full disk, a read-only or missing folder: the file and the cause, no traceback
+        where = f"{e.filename}: " if getattr(e, "filename", None) else ""
+        print(f"fupin-sim: error: {where}{e.strerror or e}", file=sys.stderr)
         return 2
 
 

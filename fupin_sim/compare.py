@@ -167,14 +167,16 @@ class Comparison:
         return t.sort_values(["alternative", "metric"], key=lambda col: col.map(order), ignore_index=True)
 
     def write(self, out: str | Path) -> Path:
-        """Write comparison.csv, replicates.csv and manifest.json (figures: `fupin_sim.report`)."""
-        out = Path(out)
-        out.mkdir(parents=True, exist_ok=True)
-        self.table.to_csv(out / "comparison.csv", index=False)
-        self.replicates.to_csv(out / "replicates.csv", index=False)
-        (out / "manifest.json").write_text(json.dumps({**self.manifest, "notes": self.notes}, indent=1,
-                                                      ensure_ascii=False, default=str), encoding="utf-8")
-        return out
+        """Write comparison.csv, replicates.csv and manifest.json, the manifest last
+        (figures: `fupin_sim.report`)."""
+        from fupin_sim.files import commit_files
+
+        table, replicates = self.table, self.replicates
+        text = json.dumps({**self.manifest, "notes": self.notes}, indent=1, ensure_ascii=False, default=str)
+        files = {"comparison.csv": lambda tmp: table.to_csv(tmp, index=False),
+                 "replicates.csv": lambda tmp: replicates.to_csv(tmp, index=False),
+                 "manifest.json": lambda tmp: tmp.write_text(text, encoding="utf-8")}
+        return commit_files(Path(out), files)  # every file in full first, the manifest last
 
 
 def _rows(name: str, metric: str, year, d: np.ndarray, b: np.ndarray, a: np.ndarray) -> dict:

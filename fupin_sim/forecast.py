@@ -35,10 +35,19 @@ present is reported (they can overlap, so shares need not add to 1):
 
 Risk tiers on P(falls below within h years): high ≥ 0.5, medium ≥ 0.2, low below 0.2
 (`TIERS`).
+
+Resume: replicates run in parts of up to 10 (`part_ranges`, which depend on `reps` only).
+With an output folder (`fupin-sim forecast ... --out DIR`, or `forecast(..., out=DIR)`),
+each finished part is saved atomically as `DIR/parts/part_<start>_<stop>.npz`, keyed by
+the register's content, the scenario, the horizon and the seeds; a rerun reuses the parts
+that carry its key and are complete, and redoes any other. The outputs are written with the
+manifest last, then the parts are deleted. A forecast assembled from saved parts is
+byte-identical to one computed in one go (tests/test_faults.py).
 """
 from __future__ import annotations
 
 import json
+import os
 import time
 import warnings
 from dataclasses import dataclass, field
@@ -211,71 +220,231 @@ class ForecastResult:
                                       kind="stable", ignore_index=True)
 
     def write(self, out) -> Path:
-        out = Path(out)
-        out.mkdir(parents=True, exist_ok=True)
-        self.risk.to_csv(out / "risk.csv", index=False)
-        self.aggregate.to_csv(out / "aggregate.csv", index=False)
-        (out / "manifest.json").write_text(json.dumps(self.manifest, indent=1, ensure_ascii=False, default=str),
-                                           encoding="utf-8")
-        return out
+        """risk.csv, aggregate.csv and manifest.json, each written in full under a temporary name
+        and then renamed, the manifest last (`results.commit_files`)."""
+        from fupin_sim.files import commit_files
+
+        risk, aggregate = self.risk, self.aggregate
+        text = json.dumps(self.manifest, indent=1, ensure_ascii=False, default=str)
+        return commit_files(Path(out), {"risk.csv": lambda tmp: risk.to_csv(tmp, index=False),
+                                        "aggregate.csv": lambda tmp: aggregate.to_csv(tmp, index=False),
+                                        "manifest.json": lambda tmp: tmp.write_text(text, encoding="utf-8")})
 
 
-def _chunks(reps: int, n_jobs: int) -> list[list[int]]:
-    if n_jobs == -1 or n_jobs > 1:
-        import os
+# ----------------------------------------------------------------------------- parts (resume)
 
-        workers = (os.cpu_count() or 1) if n_jobs == -1 else n_jobs
-        parts = min(reps, workers)
-    else:
-        parts = 1
-    return [list(c) for c in np.array_split(np.arange(reps), parts) if len(c)]
+PART_FORMAT = 1
+ROW_COLUMNS = ("rep", "year", "by", "group", "metric", "value")
+TEXT_COLUMNS = ("by", "group", "metric")
+
+
+def part_ranges(reps: int) -> list[tuple[int, int]]:
+    """Replicates [start, stop) of each part. Parts are the unit of parallel work and of resume;
+    they depend on `reps` only (not on `n_jobs`), so a forecast resumed with other settings
+    reuses them: up to 10 replicates each, at least 8 parts when there are 8 replicates."""
+    size = max(1, min(10, -(-reps // 8)))
+    return [(a, min(a + size, reps)) for a in range(0, reps, size)]
+
+
+def population_hash(pop: Population) -> str:
+    """A digest of a register's content (year, every column's name, type and values), so a
+    forecast's saved parts are reused only for the very same households and persons."""
+    import hashlib
+
+    h = hashlib.blake2b(digest_size=12)
+    h.update(f"{int(pop.year)}|{pop.origin == 'synthetic'}".encode())
+    for label, table in (("households", pop.households), ("persons", pop.persons)):
+        for name in sorted(table.names()):
+            a = np.ascontiguousarray(table[name])
+            h.update(f"|{label}.{name}:{a.dtype.str}:{a.shape}|".encode())
+            h.update(a.tobytes() if a.dtype.kind != "O" else json.dumps(a.tolist(), default=str).encode())
+    return h.hexdigest()
+
+
+def _part_arrays(block: dict) -> dict[str, np.ndarray]:
+    """A part as plain typed arrays: the form saved to disk and the form used in memory, so a
+    forecast assembled from saved parts is byte-identical to one computed in one go. The
+    text columns of the aggregate rows are codes into `vocabulary` (compact on disk)."""
+    rows = block["rows"]
+    cols = dict(zip(ROW_COLUMNS, zip(*rows))) if rows else {c: () for c in ROW_COLUMNS}
+    vocabulary = np.asarray(sorted({v for c in TEXT_COLUMNS for v in cols[c]}), dtype=str)
+    arrays = {"row_rep": np.asarray(cols["rep"], np.int64), "row_year": np.asarray(cols["year"], np.int64),
+              "row_value": np.asarray(cols["value"], np.float64), "vocabulary": vocabulary}
+    for c in TEXT_COLUMNS:
+        arrays[f"row_{c}"] = np.searchsorted(vocabulary, np.asarray(cols[c], dtype=str)).astype(np.int32)
+    return {"fell_within": np.asarray(block["fell_within"], np.int32),
+            "drivers": np.asarray(block["drivers"], np.int32),
+            "final_income": np.asarray(block["final_income"], np.float32), **arrays}
+
+
+def _part_rows(part: dict) -> dict[str, np.ndarray]:
+    """The aggregate rows of a part, text columns decoded."""
+    out = {c: part[f"row_{c}"] for c in ROW_COLUMNS}
+    for c in TEXT_COLUMNS:
+        out[c] = part["vocabulary"][part[f"row_{c}"]]
+    return out
+
+
+def _run_part(scenarios, pop, horizon, seeds, start, stop):
+    """Worker: replicates start … stop - 1 (no disk access)."""
+    block = _run_block(scenarios, pop, horizon, seeds, list(range(start, stop)))
+    return (start, stop), _part_arrays(block)
+
+
+class PartStore:
+    """The finished parts of one forecast in `out/parts/`, one `.npz` file each, written
+    atomically and reused only when they carry this forecast's key and have the expected
+    shapes and types (anything else, a file cut short included, is redone)."""
+
+    def __init__(self, folder: Path, key: str, households: int, horizon: int):
+        self.folder, self.key, self.n, self.horizon = folder, key, households, horizon
+
+    def path(self, r: tuple[int, int]) -> Path:
+        return self.folder / f"part_{r[0]:07d}_{r[1]:07d}.npz"
+
+    def meta(self, r: tuple[int, int]) -> str:
+        return json.dumps({"format": PART_FORMAT, "key": self.key, "start": r[0], "stop": r[1]}, sort_keys=True)
+
+    def save(self, r: tuple[int, int], arrays: dict) -> None:
+        from fupin_sim.files import write_atomic
+
+        def write(tmp):
+            with open(tmp, "wb") as f:
+                np.savez(f, meta=np.array(self.meta(r)), **arrays)
+
+        write_atomic(self.path(r), write)
+
+    def load(self, r: tuple[int, int]) -> dict | None:
+        path = self.path(r)
+        if path.is_symlink() or not path.is_file():
+            return None
+        k = r[1] - r[0]
+        expect = {"fell_within": ((self.horizon, self.n), "i"), "drivers": ((len(DRIVERS), self.n), "i"),
+                  "final_income": ((k, self.n), "f")}
+        try:
+            with np.load(path, allow_pickle=False) as z:
+                if set(z.files) != {"meta", "vocabulary", *expect, *(f"row_{c}" for c in ROW_COLUMNS)}:
+                    return None
+                if str(z["meta"]) != self.meta(r):
+                    return None
+                arrays = {name: z[name] for name in z.files if name != "meta"}
+        except Exception:  # noqa: BLE001 - a damaged file of any kind (bad zip, CRC, truncated) is redone
+            return None
+        for name, (shape, kind) in expect.items():
+            if arrays[name].shape != shape or arrays[name].dtype.kind != kind:
+                return None
+        lengths = {len(arrays[f"row_{c}"]) for c in ROW_COLUMNS}
+        rep, vocabulary = arrays["row_rep"], arrays["vocabulary"]
+        if len(lengths) != 1 or rep.dtype.kind != "i" or not np.array_equal(np.unique(rep), np.arange(*r)):
+            return None
+        if vocabulary.dtype.kind != "U" or vocabulary.ndim != 1:
+            return None
+        for c in TEXT_COLUMNS:
+            codes = arrays[f"row_{c}"]
+            if codes.dtype.kind != "i" or (len(codes) and (codes.min() < 0 or codes.max() >= len(vocabulary))):
+                return None
+        return arrays
+
+    def clear(self, ranges) -> None:
+        """Remove this forecast's parts once its outputs are written (the folder too if then empty)."""
+        for r in ranges:
+            self.path(r).unlink(missing_ok=True)
+        try:
+            self.folder.rmdir()
+        except OSError:  # other files in it
+            pass
+
+
+def _dispatch_parts(scenarios, pop, horizon, seeds, todo, n_jobs):
+    """Finished parts as they arrive: in this process, or through joblib (loky)."""
+    if n_jobs == 1 or len(todo) == 1:
+        for a, b in todo:
+            yield _run_part(scenarios, pop, horizon, seeds[a:b], a, b)
+        return
+    from joblib import Parallel, delayed
+
+    calls = (delayed(_run_part)(scenarios, pop, horizon, seeds[a:b], a, b) for a, b in todo)
+    yield from Parallel(n_jobs=n_jobs, return_as="generator_unordered")(calls)
 
 
 def forecast(register, scenario, horizon: int, reps: int, seed: int = 0, n_jobs: int = 1,
-             parameter_sets: list[dict] | None = None) -> ForecastResult:
+             parameter_sets: list[dict] | None = None, out: str | Path | None = None) -> ForecastResult:
     """Per-household probability of falling below the line within 1 … `horizon` years after the
     register's year, from `reps` replicates of `scenario` started on the register's households.
 
     `register`: a register folder or a `Population`; `scenario`: a name, file or `Scenario`.
     `parameter_sets`: optional list of parameter-override dicts; replicate r uses set r mod len
-    (a crude way to add parameter uncertainty; none by default)."""
+    (a crude way to add parameter uncertainty; none by default).
+
+    With `out`, the forecast is resumable: each finished part (up to 10 replicates) is saved in
+    `out/parts/` as it arrives, a rerun of the same forecast into the same folder reuses them,
+    and the outputs are written with the manifest last (`ForecastResult.write`); the parts are
+    removed once the outputs are in place. The numbers do not depend on `n_jobs` or on how
+    many times the forecast was interrupted."""
     t0 = time.perf_counter()
     if isinstance(reps, bool) or not isinstance(reps, (int, np.integer)) or reps < 1:
         raise InputError(f"reps must be a whole number at least 1, got {reps!r}", where="reps")
     sc = _load_scenario(scenario)
     pop = load_register(register)
     first, last = check_years(sc, pop.year, horizon)
-    horizon = int(horizon)
+    horizon, reps = int(horizon), int(reps)
     base = sc.with_options(years=(first, last))
     scenarios = [base] if not parameter_sets else [base.with_options(parameters=d) for d in parameter_sets]
     streams = RandomStreams(seed)
     seeds = [streams.replicate_seed(r) for r in range(reps)]
-    blocks = _chunks(reps, n_jobs)
-    if len(blocks) == 1:
-        parts = [_run_block(scenarios, pop, horizon, seeds, list(range(reps)))]
-    else:
-        from joblib import Parallel, delayed
+    ranges = part_ranges(reps)
+    n = len(pop.households)
+    import hashlib
 
-        parts = Parallel(n_jobs=len(blocks))(delayed(_run_block)(scenarios, pop, horizon, [seeds[r] for r in b], b)
-                                             for b in blocks)
+    key = hashlib.blake2b(json.dumps({"format": PART_FORMAT, "fupin_sim": _version(), "register": population_hash(pop),
+                                      "scenarios": [s.hash for s in scenarios], "horizon": horizon, "reps": reps,
+                                      "seeds": seeds}, sort_keys=True).encode(), digest_size=12).hexdigest()
+    done: dict[tuple[int, int], dict] = {}
+    store, damaged = None, 0
+    if out is not None:
+        from fupin_sim.files import output_dir, remove_temporaries
+
+        store = PartStore(output_dir(Path(out), "parts"), key, n, horizon)
+        remove_temporaries(store.folder)  # parts a kill cut short while being written
+        for r in ranges:
+            arrays = store.load(r)
+            if arrays is not None:
+                done[r] = arrays
+            elif os.path.lexists(store.path(r)):
+                damaged += 1
+    reused = len(done)
+    todo = [r for r in ranges if r not in done]
+    for r, arrays in _dispatch_parts(scenarios, pop, horizon, seeds, todo, n_jobs):
+        if store is not None:
+            store.save(r, arrays)
+        done[r] = arrays
+    parts = [done[r] for r in ranges]
     fell_within = sum(part["fell_within"] for part in parts)
     drivers = sum(part["drivers"] for part in parts)
     final_income = np.concatenate([part["final_income"] for part in parts])
-    rows = [r for part in parts for r in part["rows"]]
 
     table = _household_table(pop, sc, horizon, reps, fell_within, drivers, final_income)
-    replicates = pd.DataFrame(rows, columns=["rep", "year", "by", "group", "metric", "value"])
+    decoded = [_part_rows(part) for part in parts]
+    replicates = pd.DataFrame({c: np.concatenate([d[c] for d in decoded]) for c in ROW_COLUMNS})
+    for c in ("by", "group", "metric"):
+        replicates[c] = replicates[c].astype(object)
     aggregate = _aggregate(replicates)
     man = {
         "fupin_sim": _version(), "command": "forecast", "scenario": sc.name, "scenario_file": sc.file,
         "scenario_hash": base.hash, "register": pop.origin, "register_year": int(pop.year),
-        "households": int(len(pop.households)), "years": [first, last], "horizon": horizon, "reps": int(reps),
+        "households": int(n), "years": [first, last], "horizon": horizon, "reps": int(reps),
         "seed": int(seed), "replicate_seeds": seeds, "n_jobs": n_jobs, "parameter_sets": parameter_sets or [],
         "event": "alive and per-capita income net of out-of-pocket medical and schooling costs below the line",
         "tiers": {name: f">= {t}" for name, t in TIERS} | {"low": f"< {TIERS[-1][1]}"},
-        "drivers": list(DRIVERS), "quantiles": QUANTILES, "wall_seconds": round(time.perf_counter() - t0, 2),
+        "drivers": list(DRIVERS), "quantiles": QUANTILES, "forecast_key": key,
+        "parts": {"count": len(ranges), "reused": reused, "ran": len(todo), "redone_damaged": damaged},
+        "wall_seconds": round(time.perf_counter() - t0, 2),
     }
-    return ForecastResult(table=table, aggregate=aggregate, replicates=replicates, manifest=man, horizon=horizon)
+    result = ForecastResult(table=table, aggregate=aggregate, replicates=replicates, manifest=man, horizon=horizon)
+    if out is not None:
+        result.write(out)
+        store.clear(ranges)
+    return result
 
 
 def _version() -> str:
@@ -401,8 +570,8 @@ def add_cli(subparsers) -> None:
 
 def cmd_forecast(args) -> int:
     res = forecast(args.register, args.scenario, horizon=args.horizon, reps=args.reps, seed=args.seed,
-                   n_jobs=args.n_jobs)
-    out = res.write(args.out)
+                   n_jobs=args.n_jobs, out=args.out)
+    out = Path(args.out)
     t = res.table
     h = res.horizon
     w = t["weight"].to_numpy()
@@ -412,6 +581,10 @@ def cmd_forecast(args) -> int:
           f"{float((t[f'p_within_{h}'] * w).sum()):,.0f} households (weighted) below the line within {h} year(s); "
           f"tiers high {tiers.get('high', 0):,}, medium {tiers.get('medium', 0):,}, low {tiers.get('low', 0):,}; "
           f"written to {out}")
+    parts = res.manifest["parts"]
+    if parts["reused"] or parts["redone_damaged"]:
+        print(f"resumed: {parts['reused']} of {parts['count']} parts of replicates were already done"
+              + (f", {parts['redone_damaged']} damaged part file(s) redone" if parts["redone_damaged"] else ""))
     return 0
 
 

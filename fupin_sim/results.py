@@ -3,16 +3,15 @@ exactly what produced them (package version, seed, scenario hash, parameters).""
 from __future__ import annotations
 
 import json
-import os
 import platform
-import tempfile
 from collections.abc import Callable
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+
+from fupin_sim.files import atomic_path, commit_files, write_atomic  # noqa: F401 (atomic_path: for callers)
 
 
 def package_version() -> str:
@@ -39,26 +38,6 @@ def manifest(scenario, seed: int, origin: str, households: int, **extra) -> dict
     }
 
 
-@contextmanager
-def atomic_path(path: Path):
-    """A temporary name in the same folder, renamed to `path` only once writing succeeded, so a
-    killed process never leaves a partial file under the real name."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        yield Path(tmp)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-
-
-def write_atomic(path: Path, write: Callable[[Path], object]) -> Path:
-    with atomic_path(path) as tmp:
-        write(tmp)
-    return path
-
-
 @dataclass
 class Result:
     summary: pd.DataFrame
@@ -74,25 +53,31 @@ class Result:
         """Write summary.csv, manifest.json, parameters.csv, and when present ledger.csv,
         budget.csv, replicates.csv, bands.csv and the panel (Parquet, or CSV without pyarrow).
         Figures are drawn from these files by `fupin_sim.report`."""
-        out = Path(out)
-        out.mkdir(parents=True, exist_ok=True)
+        files: dict[str, Callable[[Path], object]] = {}
         tables = {"summary": self.summary, "parameters": None if self.params is None else self.params.table(),
                   "ledger": self.ledger, "budget": self.budget, "replicates": self.replicates, "bands": self.bands}
         for name, frame in tables.items():
             if frame is not None:
-                write_atomic(out / f"{name}.csv", lambda tmp, frame=frame: frame.to_csv(tmp, index=False))
+                files[f"{name}.csv"] = lambda tmp, frame=frame: frame.to_csv(tmp, index=False)
         if self.panel is not None:
-            write_table(self.panel, out / "panel")
-        # the manifest last: a folder with a manifest holds a complete result
+            name, write = table_writer(self.panel)
+            files[f"panel.{name}"] = write
         text = json.dumps(self.manifest, indent=1, ensure_ascii=False, default=str)
-        write_atomic(out / "manifest.json", lambda tmp: tmp.write_text(text, encoding="utf-8"))
-        return out
+        files["manifest.json"] = lambda tmp: tmp.write_text(text, encoding="utf-8")
+        # the manifest last: a folder with a manifest holds a complete result
+        return commit_files(Path(out), files, marker="manifest.json")
 
 
-def write_table(frame: pd.DataFrame, stem: Path) -> Path:
-    """Parquet when pyarrow is there (compact, typed), CSV otherwise; written atomically."""
+def table_writer(frame: pd.DataFrame) -> tuple[str, Callable[[Path], object]]:
+    """(suffix, writer): Parquet when pyarrow is there (compact, typed), CSV otherwise."""
     try:
         import pyarrow  # noqa: F401
     except ImportError:
-        return write_atomic(stem.with_suffix(".csv"), lambda tmp: frame.to_csv(tmp, index=False))
-    return write_atomic(stem.with_suffix(".parquet"), lambda tmp: frame.to_parquet(tmp, index=False))
+        return "csv", lambda tmp: frame.to_csv(tmp, index=False)
+    return "parquet", lambda tmp: frame.to_parquet(tmp, index=False)
+
+
+def write_table(frame: pd.DataFrame, stem: Path) -> Path:
+    """Parquet when pyarrow is there, CSV otherwise; written atomically."""
+    suffix, write = table_writer(frame)
+    return write_atomic(stem.with_suffix(f".{suffix}"), write)

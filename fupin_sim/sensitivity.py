@@ -39,6 +39,7 @@ S1_seed_sd, ST_seed_sd, output_variance, noise_variance, noise_share), `noise.cs
 """
 from __future__ import annotations
 
+import json
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -46,8 +47,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from fupin_sim.files import commit_files
 from fupin_sim.sweep import (RunTask, SweepSpec, claim_folder, execute, experiment_manifest, load_spec,
-                             require_dask, run_seed, unit_sample, write_csv_atomic, write_json_atomic)
+                             require_dask, run_seed, unit_sample, write_csv_atomic)
 
 
 def saltelli_design(spec: SweepSpec) -> pd.DataFrame:
@@ -190,7 +192,6 @@ def sensitivity(spec, out: str | Path, n_jobs: int = 1, *, scheduler=None, progr
             row.update(records[t.run_id]["outputs"])
             rows.append(row)
     results = pd.DataFrame(rows)
-    write_csv_atomic(results, out / "results.csv")
 
     n, d = spec.samples, len(params)
     level, n_boot = spec.sensitivity["confidence"], spec.sensitivity["bootstrap"]
@@ -224,8 +225,6 @@ def sensitivity(spec, out: str | Path, n_jobs: int = 1, *, scheduler=None, progr
                                "output_variance": out_var, "noise_variance": noise_var, "noise_share": share})
     indices = pd.DataFrame(index_rows)
     noise_table = pd.DataFrame(noise_rows, columns=["output", "point", "mean", "sd", "replicates"])
-    write_csv_atomic(indices, out / "sensitivity.csv")
-    write_csv_atomic(noise_table, out / "noise.csv")
     man = experiment_manifest(spec, stats, n_jobs=n_jobs, scheduler=scheduler, samples=n,
                               design_points=len(design), method="Saltelli 2010 via scipy.stats.sobol_indices",
                               bootstrap={"resamples": n_boot, "confidence": level, "method": "BCa"},
@@ -233,5 +232,10 @@ def sensitivity(spec, out: str | Path, n_jobs: int = 1, *, scheduler=None, progr
                                      "replicates": spec.sensitivity["noise_replicates"],
                                      "seeds": "independent per run; design runs share seeds (common random numbers)"
                                      if spec.common_random_numbers else "independent per run"})
-    write_json_atomic(out / "manifest.json", man)
+    # every table in full first, the manifest last (see commit_files)
+    commit_files(out, {"results.csv": lambda tmp: results.to_csv(tmp, index=False),
+                       "sensitivity.csv": lambda tmp: indices.to_csv(tmp, index=False),
+                       "noise.csv": lambda tmp: noise_table.to_csv(tmp, index=False),
+                       "manifest.json": lambda tmp: tmp.write_text(json.dumps(man, ensure_ascii=False, default=str),
+                                                                   encoding="utf-8")})
     return SensitivityResult(indices=indices, noise=noise_table, results=results, design=design, out=out, manifest=man)

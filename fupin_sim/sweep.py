@@ -39,8 +39,9 @@ Choices made here, and why:
 Output folder: `sweep.json` (the validated spec and its hash), `design.csv` (one row per
 point), `runs/<run id>.json` (one small file per finished run, written atomically),
 `results.csv` (one row per run: run id, point, replicate, seed, parameter values,
-outputs) and `manifest.json`. Rerunning the same spec skips finished runs, redoes a run
-whose file is unreadable or does not match, and refuses a folder holding another sweep.
+outputs) and `manifest.json` (renamed into place after results.csv: `files.commit_files`).
+Rerunning the same spec skips finished runs, redoes a run whose file is unreadable or does
+not match, and refuses a folder holding another sweep.
 """
 from __future__ import annotations
 
@@ -541,24 +542,24 @@ def run_batch(scenario: Scenario, tasks: list[RunTask], outputs: tuple[Output, .
 def write_json_atomic(path: Path, obj) -> None:
     """Write a temporary file next to `path`, then rename it over `path` (atomic): a killed
     process leaves either the old file or the new one, never half of one."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(obj, ensure_ascii=False, default=str), encoding="utf-8")
-    os.replace(tmp, path)
+    from fupin_sim.files import write_json_atomic as write
+
+    write(path, obj)
 
 
 def write_csv_atomic(frame: pd.DataFrame, path: Path) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    frame.to_csv(tmp, index=False)
-    os.replace(tmp, path)
+    from fupin_sim.files import write_csv_atomic as write
+
+    write(frame, path)
 
 
 def _read_run(path: Path, task: RunTask, spec_hash: str, names: list[str]) -> dict | None:
     """A finished run's record, or None when the file is missing, unreadable or not this run's."""
+    if path.is_symlink():  # not written by a sweep: never followed, redone (the rename replaces the link)
+        return None
     try:
         rec = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        return None
-    except (OSError, ValueError):
+    except (OSError, ValueError):  # missing, unreadable, cut short, not UTF-8
         return None
     if not isinstance(rec, dict):
         return None
@@ -609,12 +610,12 @@ def execute(scenario: Scenario, tasks: list[RunTask], outputs: tuple[Output, ...
             desc: str = "sweep") -> tuple[dict[str, dict], dict]:
     """Run the tasks not already on disk; write each finished run to `runs_dir` as it
     arrives. Returns every task's record (reused or new) and counts and timings."""
+    from fupin_sim.files import output_dir, remove_temporaries
     from fupin_sim.progress import progress_bar
 
     t_start = time.perf_counter()
-    runs_dir.mkdir(parents=True, exist_ok=True)
-    for stray in runs_dir.glob(".*.tmp"):  # left by a process killed while writing
-        stray.unlink(missing_ok=True)
+    runs_dir = output_dir(runs_dir.parent, runs_dir.name)  # a real folder inside the output folder, not a link
+    remove_temporaries(runs_dir)  # left by a process killed while writing
     names = [o.name for o in outputs]
     records: dict[str, dict] = {}
     pending, corrupt = [], 0
@@ -672,7 +673,15 @@ def claim_output(out: Path, marker: str, key: str, value: str, record: dict, wha
     """Create `out` for one job, or check that it holds this very job (its marker file's
     `key` equals `value`); a folder holding another job (`other(held, old)` says which) or
     unrelated files is an error before anything runs."""
+    from fupin_sim.files import output_dir
+
     path = out / marker
+    if path.is_symlink():
+        raise InputError("is a symbolic link, not a file this program wrote: delete it or choose another output "
+                         "folder", file=str(path))
+    if out.is_dir():  # a process killed while claiming the folder leaves only the marker's temporary file
+        for stray in out.glob(f".{marker}.*.tmp"):
+            stray.unlink(missing_ok=True)
     if path.exists():
         try:
             held = json.loads(path.read_text(encoding="utf-8"))
@@ -685,7 +694,7 @@ def claim_output(out: Path, marker: str, key: str, value: str, record: dict, wha
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
         raise InputError(f"exists and is not an empty folder from a {what} (no {marker}): choose a new output folder",
                          file=str(out))
-    out.mkdir(parents=True, exist_ok=True)
+    output_dir(out)
     write_json_atomic(path, record)
 
 
@@ -749,6 +758,8 @@ def run_sweep(spec: str | Path | dict | SweepSpec, out: str | Path, n_jobs: int 
     The results do not depend on `n_jobs`, `scheduler`, `batch_size` or on the order runs
     finish in. Safe to interrupt: rerun the same call to finish the remaining runs.
     """
+    from fupin_sim.files import commit_files
+
     spec = load_spec(spec, kind="sweep")
     if scheduler is not None:
         require_dask()
@@ -760,9 +771,10 @@ def run_sweep(spec: str | Path | dict | SweepSpec, out: str | Path, n_jobs: int 
     records, stats = execute(spec.scenario, tasks, spec.outputs, out / "runs", spec.hash, n_jobs=n_jobs,
                              scheduler=scheduler, progress=progress, batch_size=batch_size, desc=spec.name)
     results = results_table(spec, design, tasks, records)
-    write_csv_atomic(results, out / "results.csv")
     man = experiment_manifest(spec, stats, n_jobs=n_jobs, scheduler=scheduler, points=len(design))
-    write_json_atomic(out / "manifest.json", man)
+    commit_files(out, {"results.csv": lambda tmp: results.to_csv(tmp, index=False),
+                       "manifest.json": lambda tmp: tmp.write_text(json.dumps(man, ensure_ascii=False, default=str),
+                                                                   encoding="utf-8")})
     return SweepResult(results=results, design=design, out=out, manifest=man)
 
 

@@ -106,12 +106,14 @@ def test_outputs_are_written_atomically_and_a_failed_write_leaves_nothing(tmp_pa
 
 
 def test_a_full_disk_is_one_clear_line(tmp_path, capsys, monkeypatch):
+    """The message names the file the user asked for (not a temporary name) and the cause.
+    A real full disk and a real read-only folder are in tests/test_faults.py."""
     from fupin_sim import results
 
-    def full(*a, **k):
-        raise OSError(28, "No space left on device", str(tmp_path / "out" / "summary.csv"))
+    def full(frame, path, **kw):
+        raise OSError(28, "No space left on device", str(path))
 
-    monkeypatch.setattr(results, "write_atomic", full)
+    monkeypatch.setattr(results.pd.DataFrame, "to_csv", full)
     assert main(["run", "no_policy", "--households", "100", "--years", "2016-2016", "--out", str(tmp_path / "out")]) == 2
     err = capsys.readouterr().err
-    assert err.startswith("fupin-sim: error: No space left on device") and "summary.csv" in err
+    assert err == f"fupin-sim: error: {tmp_path / 'out' / 'summary.csv'}: No space left on device\n"

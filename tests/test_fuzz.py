@@ -59,12 +59,14 @@ def outcome(path: Path) -> str:
         return "error"
 
 
-def test_mutated_scenarios_end_in_a_run_or_a_clear_error(tmp_path):
-    rng = np.random.default_rng(2026)
+def fuzz_scenarios(folder: Path, cases: int, seed: int, keep_crashes: bool = True) -> dict:
+    """`cases` mutated bundled scenario files, each run or refused; counts of 'ok' and
+    'error'. A crash (any other exception) is kept in the corpus and raised."""
+    rng = np.random.default_rng(seed)
     sources = sorted(BUNDLED.glob("*.yaml"))
     trees = {p.name: yaml.safe_load(p.read_text(encoding="utf-8")) for p in sources}
     counts = {"ok": 0, "error": 0}
-    for case in range(CASES):
+    for case in range(cases):
         name = sorted(trees)[rng.integers(len(trees))]
         tree = trees[name]
         for _ in range(rng.integers(1, 4)):
@@ -73,13 +75,20 @@ def test_mutated_scenarios_end_in_a_run_or_a_clear_error(tmp_path):
             pass  # bundled names resolve anywhere
         elif "extends" in tree:
             tree["extends"] = str(BUNDLED / str(tree["extends"]))
-        path = tmp_path / f"case{case}.yaml"
+        path = folder / f"case{case}.yaml"
         path.write_text(yaml.safe_dump(tree, allow_unicode=True), encoding="utf-8")
         try:
             counts[outcome(path)] += 1
         except Exception as e:  # a crash: keep the case for the corpus and fail
-            (CORPUS / f"crash_{case}.yaml").write_text(path.read_text(encoding="utf-8"), encoding="utf-8")
-            raise AssertionError(f"case {case} (from {name}) crashed: {type(e).__name__}: {e}") from e
+            if keep_crashes:
+                (CORPUS / f"crash_{seed}_{case}.yaml").write_text(path.read_text(encoding="utf-8"), encoding="utf-8")
+            raise AssertionError(f"case {case} (seed {seed}, from {name}) crashed: {type(e).__name__}: {e}") from e
+        path.unlink()
+    return counts
+
+
+def test_mutated_scenarios_end_in_a_run_or_a_clear_error(tmp_path):
+    counts = fuzz_scenarios(tmp_path, CASES, 2026)
     assert counts["ok"] > 10 and counts["error"] > 50, counts
 
 
@@ -102,18 +111,21 @@ def test_corpus_cases_stay_fixed(corpus_file):
     assert outcome(corpus_file) in ("ok", "error")
 
 
-def test_mutated_registers_load_or_name_file_row_and_column(tmp_path):
+def fuzz_registers(folder: Path, cases: int, seed: int) -> dict:
+    """`cases` registers with one damaged cell or a dropped column: each loads or is refused
+    naming the file and the row or column; counts of 'ok' and 'error'."""
     pop = fs.generate(fs.Params.defaults(), 60, seed=1)
-    base = tmp_path / "base"
+    base = folder / "base"
     fs.write_register(pop, base)
-    rng = np.random.default_rng(7)
+    rng = np.random.default_rng(seed)
     tables = {name: pd.read_csv(base / f"{name}.csv", dtype=str, keep_default_na=False)
               for name in ("households", "persons")}
     bad_values = ["", "nan", "-5", "1e400", "abc", "full ", "TRUE", "0.5", "名", "99999999999999999999"]
-    for case in range(120):
-        folder = tmp_path / f"r{case}"
-        folder.mkdir()
-        (folder / "register.json").write_text((base / "register.json").read_text())
+    counts = {"ok": 0, "error": 0}
+    for case in range(cases):
+        case_folder = folder / f"r{case}"
+        case_folder.mkdir()
+        (case_folder / "register.json").write_text((base / "register.json").read_text())
         name = ("households", "persons")[rng.integers(2)]
         for table_name, table in tables.items():
             table = table.copy()
@@ -123,9 +135,39 @@ def test_mutated_registers_load_or_name_file_row_and_column(tmp_path):
                     table = table.drop(columns=[col])
                 else:
                     table.loc[rng.integers(len(table)), col] = bad_values[rng.integers(len(bad_values))]
-            table.to_csv(folder / f"{table_name}.csv", index=False)
+            table.to_csv(case_folder / f"{table_name}.csv", index=False)
         try:
-            fs.read_register(folder)
+            fs.read_register(case_folder)
+            counts["ok"] += 1
         except InputError as e:
-            assert str(folder) in str(e)
-            assert "column" in str(e) or "row" in str(e) or "missing" in str(e)
+            assert str(case_folder) in str(e), f"case {case} (seed {seed}): {e}"
+            assert "column" in str(e) or "row" in str(e) or "missing" in str(e), f"case {case} (seed {seed}): {e}"
+            counts["error"] += 1
+    return counts
+
+
+def test_mutated_registers_load_or_name_file_row_and_column(tmp_path):
+    fuzz_registers(tmp_path, 120, 7)
+
+
+@pytest.mark.parametrize("where", ["instrument", "targets", "priority", "allocation", "source"])
+@pytest.mark.parametrize("bad", [[], ["x"], {}, {"a": 1}], ids=["empty list", "list", "empty mapping", "mapping"])
+def test_a_list_or_mapping_where_a_name_goes_is_a_clear_error(tmp_path, where, bad):
+    """Found by scripts/soak.py (case 645 of seed 1: `source: []`): a list or a mapping where a
+    name is expected was looked up in a dict and crashed (unhashable type)."""
+    tree = yaml.safe_load((BUNDLED / "consolidation.yaml").read_text(encoding="utf-8"))
+    line = next(iter(tree["budgets"]))
+    dibao = dict(tree["interventions"].get("dibao") or {})
+    if where == "instrument":
+        tree["interventions"]["dibao"] = {"instrument": bad}
+    elif where in ("targets", "priority"):
+        tree["interventions"]["dibao"] = dict(dibao, **{where: bad if where == "targets" else [bad]})
+    elif where == "allocation":
+        tree["budgets"][line] = dict(tree["budgets"][line], allocation={"rule": bad})
+    else:
+        tree["budgets"][line] = dict(tree["budgets"][line], source=bad)
+    path = tmp_path / "bad.yaml"
+    path.write_text(yaml.safe_dump(tree, allow_unicode=True), encoding="utf-8")
+    with pytest.raises(InputError) as err:
+        load_scenario(path)
+    assert str(path) in str(err.value) and f".{where}" in str(err.value), err.value

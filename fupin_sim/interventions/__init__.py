@@ -171,15 +171,15 @@ def parse(data: dict, years: tuple[int, int], file: str | None) -> Programme:
         where = f"interventions.{label}"
         entry = _mapping({} if entry is None else entry, ENTRY_KEYS, file, where)
         name = entry.get("instrument", label)
-        if name not in REGISTRY:
-            raise InputError(f"unknown instrument {name!r}{close_match(name, REGISTRY)}; "
+        if not isinstance(name, str) or name not in REGISTRY:  # a list or a mapping is unhashable
+            raise InputError(f"unknown instrument {name!r}{close_match(str(name), REGISTRY)}; "
                              f"available: {sorted(REGISTRY)}", file=file,
                              where=f"{where}.instrument" if "instrument" in entry else where)
         cls = REGISTRY[name]
         rules = defaults[name].override(entry.get("rules") or {}, file=file, where=f"{where}.rules")
         span = _years(entry["years"], years, file, f"{where}.years") if "years" in entry else None
         targets = entry.get("targets", cls.targets)
-        if targets not in TARGETS:
+        if not isinstance(targets, str) or targets not in TARGETS:
             raise InputError(f"unknown target group {targets!r}{close_match(str(targets), TARGETS)}; "
                              f"known: {sorted(TARGETS)}", file=file, where=f"{where}.targets")
         priority = entry.get("priority", list(cls.priority))
@@ -187,7 +187,7 @@ def parse(data: dict, years: tuple[int, int], file: str | None) -> Programme:
         if not isinstance(priority, list):
             raise InputError("expected a list of priority rules", file=file, where=f"{where}.priority")
         for i, rule in enumerate(priority):
-            if rule not in PRIORITY_RULES:
+            if not isinstance(rule, str) or rule not in PRIORITY_RULES:
                 raise InputError(f"unknown priority rule {rule!r}{close_match(str(rule), PRIORITY_RULES)}; "
                                  f"known: {list(PRIORITY_RULES)}", file=file, where=f"{where}.priority[{i}]")
         overhead = entry.get("overhead_share", 0.0)
@@ -234,7 +234,7 @@ def _parse_budgets(budgets, labels: list[str], years: tuple[int, int], file) -> 
         where = f"budgets.{name}"
         entry = _mapping(entry, LINE_KEYS, file, where)
         source = entry.get("source", name)
-        if source not in SOURCES:
+        if not isinstance(source, str) or source not in SOURCES:
             raise InputError(f"unknown funding source {source!r}{close_match(str(source), SOURCES)}; "
                              f"known: {sorted(SOURCES)}", file=file,
                              where=f"{where}.source" if "source" in entry else where)
@@ -296,7 +296,7 @@ def _allocation(value, file, where) -> dict:
         raise InputError(f"expected {{rule: deep_poverty, ...}}; rules: {sorted(ALLOCATION_RULES)}", file=file,
                          where=where)
     rule = value["rule"]
-    if rule not in ALLOCATION_RULES:
+    if not isinstance(rule, str) or rule not in ALLOCATION_RULES:
         raise InputError(f"unknown allocation rule {rule!r}{close_match(str(rule), ALLOCATION_RULES)}; "
                          f"known: {sorted(ALLOCATION_RULES)}", file=file, where=f"{where}.rule")
     out = dict(ALLOCATION_RULES[rule])

@@ -28,17 +28,18 @@ def write_register(pop: Population, folder: str | Path, fmt: str = "csv") -> Pat
     """Write `pop` in the register schema; the same files `read_register` reads."""
     if fmt not in ("csv", "parquet"):
         raise InputError(f"unknown register format {fmt!r}; use 'csv' or 'parquet'")
-    folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
+    from fupin_sim.files import commit_files
+
+    files = {}
     for name, table, columns in (("households", pop.households, S.HOUSEHOLD_COLUMNS),
                                  ("persons", pop.persons, S.PERSON_COLUMNS)):
         frame = pd.DataFrame({c.name: _to_file(c, table[c.name]) for c in columns})
-        path = folder / f"{name}.{fmt}"
-        if fmt == "csv":
-            frame.to_csv(path, index=False)
-        else:
-            frame.to_parquet(path, index=False)
-    (folder / "register.json").write_text(json.dumps({"year": int(pop.year), "schema": 1}, indent=1))
+        files[f"{name}.{fmt}"] = ((lambda tmp, frame=frame: frame.to_csv(tmp, index=False)) if fmt == "csv" else
+                                  (lambda tmp, frame=frame: frame.to_parquet(tmp, index=False)))
+    meta = json.dumps({"year": int(pop.year), "schema": 1}, indent=1)
+    files["register.json"] = lambda tmp: tmp.write_text(meta)
+    # tables in full first, register.json (which says the folder is a register of that year) last
+    folder = commit_files(Path(folder), files, marker="register.json")
     return folder
 
 
@@ -69,7 +70,8 @@ def read_register(folder: str | Path, year: int | None = None) -> Population:
     if year is None:
         if "year" not in meta:
             raise InputError("the register's year is unknown: add register.json with {\"year\": YYYY} "
-                             "or pass the year", file=str(folder))
+                             "or pass the year (a folder written by fupin-sim always has it, written last: "
+                             "without it, the writing was interrupted; write it again)", file=str(folder))
         year = meta["year"]
     hh_frame, hh_file = _read_table(folder, "households")
     hh = _validate(hh_frame, S.HOUSEHOLD_COLUMNS, hh_file)

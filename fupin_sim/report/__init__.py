@@ -16,7 +16,7 @@ from fupin_sim.plots.style import figure_language, plt
 from fupin_sim.plots.text import check_language
 from fupin_sim.report import page, workbook
 from fupin_sim.report.folder import KINDS, ResultFolder, about, assumptions, open_folder
-from fupin_sim.results import write_atomic
+from fupin_sim.files import write_atomic
 
 __all__ = ["KINDS", "Report", "open_folder", "report", "save_figures"]
 
