@@ -147,6 +147,45 @@ def test_budget_scale(mm):
         mm.FupinModel("baseline", households=HH, budget_scale=-1)
 
 
+def test_instrument_scale(mm):
+    """Each instrument's budget × its factor, in every spelling, the same as the engine's
+    Simulation with those scales; 0 spends nothing; bad input named."""
+    from fupin_sim.simulation import Simulation
+
+    sc = fs.load_scenario("baseline").with_options(households=1000, years=YEARS, seed=2)
+    kw = dict(households=1000, years=YEARS, seed=2)
+
+    def engine(**scale):
+        return Simulation(sc, seed=2, instrument_scale=scale).run().summary
+
+    spent = {}
+    for factor in (0.0, 0.5, 1.0, 2.0):
+        model = mm.FupinModel("baseline", instrument_scale={"microloan": factor},
+                              metrics=[*mm.DEFAULT_METRICS, "spending_microloan", "loans_issued"], **kw)
+        frame = _run_model(model)
+        _same(frame, engine(microloan=factor), [*mm.DEFAULT_METRICS, "spending_microloan", "loans_issued"])
+        spent[factor] = (frame["spending_microloan"].sum(), frame["loans_issued"].sum())
+        assert model.instrument_scale == ({} if factor == 1 else {"microloan": factor})
+    assert spent[0.0] == (0.0, 0.0)
+    assert spent[0.5][1] < spent[1.0][1] < spent[2.0][1]  # loans issued follow the microloan budget
+    for kw2 in ({"instrument_scale.microloan": 0.5}, {"instrument_scale__microloan": np.float64(0.5)}):
+        model = mm.FupinModel("baseline", **kw, **kw2)
+        _same(_run_model(model), engine(microloan=0.5), mm.DEFAULT_METRICS)
+    both = mm.FupinModel("baseline", budget_scale=0.5, instrument_scale={"solar": 2}, **kw)
+    _same(_run_model(both), Simulation(mm.scale_budgets(sc, 0.5), seed=2, instrument_scale={"solar": 2}).run().summary,
+          mm.DEFAULT_METRICS)
+    assert both.result().manifest["instrument_scale"] == {"solar": 2.0}
+    with pytest.raises(fs.InputError, match=r"instrument_scale.microlon: unknown instrument 'microlon' "
+                                            r"\(did you mean 'microloan'\?\)"):
+        mm.FupinModel("baseline", households=HH, instrument_scale={"microlon": 0.5})
+    with pytest.raises(fs.InputError, match=r"instrument_scale.solar: expected a finite factor >= 0, got -1"):
+        mm.FupinModel("baseline", households=HH, instrument_scale__solar=-1)
+    with pytest.raises(fs.InputError, match="'dibao' cannot be scaled: it is an entitlement"):
+        mm.FupinModel("baseline", households=HH, instrument_scale={"dibao": 2})
+    with pytest.raises(fs.InputError, match=r"instrument_scale: expected \{instrument: factor\}, got 0.5"):
+        mm.FupinModel("baseline", households=HH, instrument_scale=0.5)
+
+
 def test_batch_run_matches_fupin_runs_with_one_and_two_processes(mm):
     import mesa
 
