@@ -333,3 +333,57 @@ def test_planner_page_renders_steps_and_resets():
     assert got["east_west"]["amounts"] == base["east_west"]["amounts"] * 0.5
     assert got["central_special"]["amounts"] == base["central_special"]["amounts"] * 0.5 * 2.0
     assert got["grassland_subsidy"]["amounts"] == "unlimited"  # central_special source, but an entitlement
+
+
+@pytest.mark.filterwarnings("ignore::UserWarning")  # solara's hook check on mesa's own SolaraViz code
+def test_planner_page_instrument_panel_follows_the_scenario():
+    """One slider per budgeted instrument of the scenario picked; Reset builds the model with
+    them; the spending table shows each instrument's scale; no_policy has none."""
+    pytest.importorskip("solara")
+    pytest.importorskip("altair")
+    import ipyvuetify as v
+    import solara
+    from mesa.visualization.solara_viz import ModelController, ModelCreator
+
+    from fupin_sim import mesa_page
+
+    model = mesa_page.PlannerModel(households=500)
+    reactive, params, r = solara.reactive(model), solara.reactive({}), solara.reactive
+    box, rc = solara.render(solara.Column(children=[
+        ModelCreator(reactive, mesa_page.MODEL_PARAMS, model_parameters=params),
+        mesa_page.InstrumentSliders(params),
+        ModelController(reactive, model_parameters=params, play_interval=r(100), render_interval=r(1),
+                        use_threads=r(False))]), handle_error=False)
+
+    def instrument_sliders():
+        return [w.label for w in rc.find(v.Slider).widgets
+                if w.label not in {x["label"] for x in mesa_page.MODEL_PARAMS.values()}]
+
+    budgeted = fs.load_scenario("baseline").programme.budgeted()
+    assert sorted(instrument_sliders()) == sorted(f"{n.replace('_', ' ')} ×" for n in budgeted)
+    assert "dibao ×" not in instrument_sliders()  # an entitlement: no budget to scale
+    sliders = {w.label: w for w in rc.find(v.Slider).widgets}
+    sliders["solar ×"].v_model = 0.0  # kept for baseline only: jiangsu has no solar
+    rc.find(v.Select).widget.v_model = "jiangsu"
+    assert sorted(instrument_sliders()) == sorted(f"{n.replace('_', ' ')} ×"
+                                                  for n in fs.load_scenario("jiangsu").programme.budgeted())
+    sliders = {w.label: w for w in rc.find(v.Slider).widgets}
+    sliders["Simulated households"].v_model = 500
+    sliders["microloan ×"].v_model = 0.5
+    sliders["industry menu ×"].v_model = 0.0
+    rc.find(v.Btn, children=["Reset"]).widget.click()
+    new = reactive.value
+    assert new.scenario.name == "jiangsu" and new.instrument_scale == {"microloan": 0.5, "industry_menu": 0.0}
+    assert new.budget_settings["microloan"] == 0.5
+    rc.find(v.Btn, children=["Step"]).widget.click()
+    frame = new.datacollector.get_model_vars_dataframe()
+    table = mesa_page.instrument_table(new, frame).set_index("instrument")
+    assert table.loc["microloan", "budget"] == "× 0.5" and table.loc["dibao", "budget"] == "entitlement"
+    assert table.loc["industry menu", "2016"] == "0.00" and table.loc["education subsidy", "budget"] == "× 1"
+    assert "loans issued" in table.index
+    rc.find(v.Btn, children=["All × 1"]).widget.click()
+    assert params.value["instrument_scale"] == {}
+    rc.find(v.Select).widget.v_model = "no_policy"
+    texts = [c for w in rc.find(v.Html).widgets for c in (w.children or []) if isinstance(c, str)]
+    assert instrument_sliders() == [] and any("no_policy: no instrument is paid from a limited budget line" in t
+                                              for t in texts), texts
