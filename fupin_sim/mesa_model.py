@@ -109,6 +109,13 @@ class FupinModel(mesa.Model):
             ({line name: factor}); 'unlimited' lines stay unlimited. One line's factor can
             also be a keyword, `**{"budget_scale.central_special": 0.5}` (or
             `budget_scale__central_special=0.5`), multiplied with a numeric `budget_scale`.
+        instrument_scale: {instrument: factor}, each instrument's budget × factor: every year
+            it may spend factor × what it spent from each limited line in the same run with no
+            instrument scaled (a second run simulated alongside); the part above 1 is added to
+            its lines, the part below taken out, so other instruments keep their money. Only
+            instruments paid from limited lines (`Programme.budgeted()`); entitlements are
+            refused. Also as keywords, `**{"instrument_scale.microloan": 0.5}` (or
+            `instrument_scale__microloan=0.5`). Applied after `budget_scale`.
         parameters: parameter overrides by dotted path, e.g. {"income.wage_growth": 0.08}.
         metrics: the yearly metrics the DataCollector reports (default `DEFAULT_METRICS`);
             any key of `fupin_sim.Simulation.step()`'s row.
@@ -116,19 +123,25 @@ class FupinModel(mesa.Model):
         seed, rng: Mesa's; see the module docstring for how the engine seed follows them.
         **overrides: more parameter overrides, by dotted path (`**{"income.wage_growth": 0.08}`,
             which is how `mesa.batch_run` passes a grid over them) or with `__` for the dots
-            (`income__wage_growth=0.08`); `budget_scale.<line>` keys scale one budget line.
+            (`income__wage_growth=0.08`); `budget_scale.<line>` keys scale one budget line,
+            `instrument_scale.<instrument>` keys one instrument's budget.
     """
 
     def __init__(self, scenario: str | Path | Scenario = "baseline", *, households: int | None = None,
                  years: tuple[int, int] | str | int | None = None, budget_scale: float | dict = 1.0,
-                 parameters: dict | None = None, metrics: tuple[str, ...] | list[str] | None = None,
+                 instrument_scale: dict[str, float] | None = None, parameters: dict | None = None, metrics: tuple[str, ...] | list[str] | None = None,
                  agent_limit: int = AGENT_LIMIT, seed: Any = None, rng: Any = None, **overrides: Any):
         seed = _plain(seed)  # np.int64 from np.arange: Mesa's random.Random refuses numpy scalars
         super().__init__(seed=seed, rng=rng)
         params, line_scales = dict(parameters or {}), {}
+        if instrument_scale is not None and not isinstance(instrument_scale, dict):
+            raise InputError(f"expected {{instrument: factor}}, got {instrument_scale!r}", where="instrument_scale")
+        instrument_scales = {k: _plain(v) for k, v in (instrument_scale or {}).items()}
         for key, value in overrides.items():
             if key.replace("__", ".").startswith("budget_scale."):
                 line_scales[key.replace("__", ".").split(".", 1)[1]] = _plain(value)
+            elif key.replace("__", ".").startswith("instrument_scale."):
+                instrument_scales[key.replace("__", ".").split(".", 1)[1]] = _plain(value)
             elif "." in key or "__" in key:
                 params[key.replace("__", ".")] = value
             else:
@@ -145,7 +158,8 @@ class FupinModel(mesa.Model):
                                years=None if years is None else parse_years(years, where="years"),
                                seed=self.fupin_seed, parameters={k: _plain(v) for k, v in params.items()})
         self.scenario = scale_budgets(sc, _plain(budget_scale), line_scales)
-        self.sim = Simulation(self.scenario, seed=self.fupin_seed)
+        self.sim = Simulation(self.scenario, seed=self.fupin_seed, instrument_scale=instrument_scales)
+        self.instrument_scale = self.sim.instrument_scale  # validated, factors of 1 dropped
         while self.sim.year < self.scenario.years[0] - 1:  # a register from before the first year: burn in
             self.sim.step()
         self.metric_names = tuple(DEFAULT_METRICS if metrics is None else metrics)

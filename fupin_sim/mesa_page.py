@@ -4,18 +4,26 @@ to rebuild, then Step or ▶ to watch poverty, exits, relapses and spending year
     python3 -m pip install "fupin-sim[page]"      # solara, its front-end assets, altair, networkx
     solara run fupin_sim.mesa_page                # then open http://localhost:8765
 
-Sliders take effect on Reset (Mesa's SolaraViz rebuilds the model with the new values).
+Sliders take effect on Reset (the model is rebuilt with the new values).
 Budget sliders multiply the scenario's finite budget amounts: "all budgets" every line,
 and the per-source sliders the lines funded by that source (the two multiply).
 'Unlimited' entitlement lines (dibao and the like) are not capped by any slider.
+"Budget per instrument" (a collapsible panel) has one slider per instrument of the chosen
+scenario that is paid from limited lines: × its budget, i.e. each year it may spend that
+factor × what it spends with the line sliders as set and every instrument at × 1
+(FupinModel's `instrument_scale`). The page is Mesa's SolaraViz layout with that panel
+added (SolaraViz's parameter card cannot change with the chosen scenario).
 """
 from __future__ import annotations
 
-import solara
-from mesa.visualization import SolaraViz
+from functools import lru_cache
 
-from fupin_sim.mesa_model import FupinModel
-from fupin_sim.scenario import bundled_scenarios
+import solara
+import solara.lab
+from mesa.visualization.solara_viz import ComponentsView, ModelController, ModelCreator, ShowSteps
+
+from fupin_sim.mesa_model import DEFAULT_METRICS, FupinModel
+from fupin_sim.scenario import bundled_scenarios, load_scenario
 
 SOURCE_SLIDERS = {  # model keyword -> funding source it scales
     "scale_central_special": "central_special",
@@ -26,22 +34,46 @@ SOURCE_SLIDERS = {  # model keyword -> funding source it scales
 
 
 class PlannerModel(FupinModel):
-    """FupinModel with one keyword per slider (SolaraViz passes sliders as keywords)."""
+    """FupinModel with one keyword per slider (the page passes sliders as keywords on Reset).
+    `instrument_scale` is the instrument panel's {instrument: factor}; it may still hold
+    instruments of a scenario picked before, so only this scenario's budgeted ones are used."""
 
     def __init__(self, scenario: str = "baseline", households: int = 2000, seed: int = 1,
                  budget_scale: float = 1.0, scale_central_special: float = 1.0,
                  scale_integrated_agriculture: float = 1.0, scale_provincial_special: float = 1.0,
-                 scale_east_west: float = 1.0, **kwargs):
-        from fupin_sim.scenario import load_scenario
-
+                 scale_east_west: float = 1.0, instrument_scale: dict[str, float] | None = None, **kwargs):
         by_source = {"central_special": scale_central_special, "integrated_agriculture": scale_integrated_agriculture,
                      "provincial_special": scale_provincial_special, "east_west": scale_east_west}
         budgets = load_scenario(scenario).data.get("budgets") or {}
         lines = {name: by_source[entry.get("source", name)] for name, entry in budgets.items()
                  if isinstance(entry, dict) and entry.get("source", name) in by_source}
+        # the panel keeps the values of every scenario picked so far: use this scenario's
+        budgeted = budgeted_instruments(scenario)
+        instruments = {k: float(v) for k, v in (instrument_scale or {}).items() if k in budgeted and v != 1}
         super().__init__(scenario, households=int(households), seed=int(seed), budget_scale=float(budget_scale),
-                         **{f"budget_scale.{k}": v for k, v in lines.items()}, **kwargs)
-        self.budget_settings = {"all budgets": float(budget_scale), **by_source}  # shown on the page
+                         **{f"budget_scale.{k}": v for k, v in lines.items()}, instrument_scale=instruments,
+                         metrics=kwargs.pop("metrics", None) or [*DEFAULT_METRICS, *instrument_metrics(scenario)],
+                         **kwargs)
+        self.budget_settings = {"all budgets": float(budget_scale), **by_source, **instruments}  # shown on the page
+
+
+@lru_cache(maxsize=None)
+def budgeted_instruments(scenario: str) -> tuple[str, ...]:
+    """The scenario's instruments with a budget to scale (not entitlements), in its order."""
+    return tuple(load_scenario(scenario).programme.budgeted())
+
+
+@lru_cache(maxsize=None)
+def instrument_families(scenario: str) -> dict[str, str]:
+    return {it.label: it.instrument.family for it in load_scenario(scenario).programme.items}
+
+
+@lru_cache(maxsize=None)
+def instrument_metrics(scenario: str) -> tuple[str, ...]:
+    """What the instrument table shows: each instrument's spending, and loans issued if any."""
+    items = load_scenario(scenario).programme.items
+    loans = ("loans_issued",) if any(it.instrument.loan for it in items) else ()
+    return (*(f"spending_{it.label}" for it in items), *loans)
 
 
 def _slider(label, value=1.0):
@@ -79,6 +111,41 @@ def YearTable(model):
         solara.Text("Budgets: " + ", ".join(f"{k.replace('_', ' ')} × {v:g}" for k, v in settings.items()))
     if len(frame):
         solara.DataFrame(year_table(frame), items_per_page=20)
+
+
+@solara.component
+def InstrumentTable(model):
+    """Spending by instrument and year, to see what an instrument's slider did."""
+    from mesa.visualization.utils import update_counter
+
+    update_counter.get()
+    frame = model.datacollector.get_model_vars_dataframe()
+    solara.Text("Spending by instrument, million yuan", style={"font-weight": "bold"})
+    if len(frame):
+        solara.DataFrame(instrument_table(model, frame), items_per_page=25)
+    else:
+        solara.Text("press Step or Play")
+
+
+def instrument_table(model, frame):
+    """One row per instrument, one column per year, in million yuan; the budget column says
+    "× f" for a scaled instrument and "entitlement" for one paid whatever is due."""
+    import pandas as pd
+
+    scaled = model.instrument_scale
+    budgeted = set(model.sim.programme.budgeted())
+    rows = []
+    for it in model.sim.programme.items:
+        column = f"spending_{it.label}"
+        if column not in frame:
+            continue
+        budget = f"× {scaled[it.label]:g}" if it.label in scaled else ("× 1" if it.label in budgeted else "entitlement")
+        rows.append({"instrument": it.label.replace("_", " "), "budget": budget,
+                     **{f"{year:.0f}": f"{v / 1e6:,.2f}" for year, v in zip(frame["year"], frame[column])}})
+    if "loans_issued" in frame:  # a microloan's public spending is its interest subsidy and defaults
+        rows.append({"instrument": "loans issued", "budget": "bank credit",
+                     **{f"{year:.0f}": f"{v / 1e6:,.2f}" for year, v in zip(frame["year"], frame["loans_issued"])}})
+    return pd.DataFrame(rows)
 
 
 TABLE = {  # DataCollector column -> (heading, format): short, to fit half the page's width
@@ -143,11 +210,76 @@ def year_plot(title, series, factor=1.0):
     return YearPlot
 
 
+GROUPS = {"industry and credit": ("industry", "credit"), "jobs": ("employment",),  # the panel's headings
+          "relocation and housing": ("relocation", "housing"), "health and insurance": ("health", "insurance"),
+          "assistance and monitoring": ("assistance", "monitoring")}  # any other family: under "other"
+
+
+@solara.component
+def InstrumentSliders(params: solara.Reactive):
+    """One "× its budget" slider per budgeted instrument of the scenario picked (not yet
+    built: the model follows on Reset), grouped by family, in a panel that opens on a click so
+    a dozen or more sliders do not push the others away. Values go into the Reset keywords
+    as `instrument_scale`."""
+    scenario = params.value.get("scenario", MODEL_PARAMS["scenario"]["value"])
+    names = budgeted_instruments(scenario)
+    families = instrument_families(scenario)
+    scales = params.value.get("instrument_scale") or {}
+
+    def set_scale(name, value):
+        now = params.value.get("instrument_scale") or {}
+        params.value = {**params.value, "instrument_scale": {**now, name: float(value)}}
+
+    if not names:
+        solara.Text(f"{scenario}: no instrument is paid from a limited budget line")
+        return
+    with solara.Details(f"{len(names)} instruments of {scenario}", expand=False):
+        with solara.Column(gap="0px"):
+            solara.Text("× what each spends with every instrument at × 1; entitlements have no slider",
+                        style={"font-size": "0.85em", "color": "grey"})
+            known = {f for fams in GROUPS.values() for f in fams}
+            for group, fams in [*GROUPS.items(), ("other", None)]:
+                members = [n for n in names if (families[n] in fams if fams else families[n] not in known)]
+                if not members:
+                    continue
+                solara.Text(group, style={"font-weight": "bold", "margin-top": "6px"})
+                for name in members:
+                    solara.SliderFloat(f"{name.replace('_', ' ')} ×", value=scales.get(name, 1.0),
+                                       on_value=lambda v, name=name: set_scale(name, v),
+                                       min=0.0, max=3.0, step=0.1)
+            solara.Button("All × 1", text=True, on_click=lambda: params.set(
+                {**params.value, "instrument_scale": {}}))
+
+
+@solara.component
+def PlannerPage(model: FupinModel, components: list, name: str, play_interval: int = 300):
+    """Mesa's SolaraViz layout (controls, parameters, the charts' grid) with the instrument
+    panel under the parameters; Mesa's own controller and parameter card do the rest."""
+    reactive_model = solara.use_reactive(model)
+    params = solara.use_reactive({})  # the keywords Reset builds the model with
+    play = solara.use_reactive(play_interval)
+    render_every, threads = solara.use_reactive(1), solara.use_reactive(False)
+    with solara.AppBar():
+        solara.AppBarTitle(name)
+        solara.lab.ThemeToggle()
+    with solara.Sidebar(), solara.Column():
+        with solara.Card("Controls"):
+            solara.SliderInt(label="Play Interval (ms)", value=play, min=1, max=500, step=10)
+            ModelController(reactive_model, model_parameters=params, play_interval=play,
+                            render_interval=render_every, use_threads=threads)
+        with solara.Card("Model Parameters"):
+            ModelCreator(reactive_model, MODEL_PARAMS, model_parameters=params)
+        with solara.Card("Budget per instrument"):
+            InstrumentSliders(params)
+        with solara.Card("Information"):
+            ShowSteps(reactive_model.value)
+    ComponentsView(list(components), reactive_model.value)
+
+
 def make_page(model: FupinModel | None = None):
     model = model or PlannerModel()
-    components = [(year_plot(*plot), 0) for plot in PLOTS] + [(YearTable, 0)]
-    return SolaraViz(model, components=components, model_params=MODEL_PARAMS, name="fupin_sim: 扶贫 planner",
-                     play_interval=300)
+    components = [(year_plot(*plot), 0) for plot in PLOTS] + [(YearTable, 0), (InstrumentTable, 0)]
+    return PlannerPage(model, components, name="fupin_sim: 扶贫 planner", play_interval=300)
 
 
 page = make_page()

@@ -59,18 +59,29 @@ def build_population(scenario: Scenario, seed: int) -> Population:
 
 
 class Simulation:
-    """One run of a scenario with one seed. `step()` advances a year; `run()` does them all."""
+    """One run of a scenario with one seed. `step()` advances a year; `run()` does them all.
+
+    `instrument_scale` ({instrument: factor}) multiplies instruments' budgets: each year an
+    instrument may spend factor × what it drew from each limited line in the same run with
+    no instrument scaled (`fupin_sim.interventions.funding.earmark`). That reference run is
+    simulated alongside, a year ahead of each step, so it costs a second run; factors of 1
+    change nothing and need none.
+    """
 
     def __init__(self, scenario: Scenario, *, seed: int | None = None, population: Population | None = None,
-                 panel: bool = False):
+                 panel: bool = False, instrument_scale: dict[str, float] | None = None):
         self.scenario = scenario
         self.seed = scenario.seed if seed is None else int(seed)
+        scale = scenario.programme.check_scale(instrument_scale or {})
         pop = build_population(scenario, self.seed) if population is None else population
         self.population_origin = pop.origin
         self.params = scenario.params
         self.state = State(pop, self.params)
         self.programme = scenario.programme.fresh()
         self.programme.prepare(self.state)
+        self.instrument_scale = scale
+        self.reference = Simulation(scenario, seed=self.seed, population=pop) if scale else None
+        self.programme.scale = scale
         self.steps = [process or self.programme.step for _, process in STEPS]
         self.rs = RandomStreams(self.seed)
         self.rows: list[dict] = []
@@ -90,6 +101,9 @@ class Simulation:
         if self.done:
             raise RuntimeError(f"the run already reached its last year, {self.scenario.years[1]}")
         year = self.state.year + 1
+        if self.reference is not None:  # the unscaled run's draws this year set the scaled budgets
+            self.reference.step()
+            self.programme.reference[year] = self.reference.programme.drawn[year]
         p = self.params.at(year)
         row: dict = {"year": year}
         for process in self.steps:
@@ -116,12 +130,14 @@ class Simulation:
     def result(self) -> Result:
         summary = pd.DataFrame(self.rows)
         panel = pd.concat(self.panel_frames, ignore_index=True) if self.panel_frames else None
+        extra = {"instrument_scale": self.instrument_scale} if self.instrument_scale else {}
         return Result(summary=summary, manifest=manifest(self.scenario, self.seed, self.population_origin,
-                                                         households=len(self.state.h["size"])),
+                                                         households=len(self.state.h["size"]), **extra),
                       panel=panel, params=self.params, ledger=self.programme.ledger.frame(),
                       budget=pd.DataFrame(self.programme.budget_rows,
                                           columns=["year", "line", "source", "available", "spent", "unspent"]))
 
 
-def simulate(scenario: Scenario, seed: int | None = None, panel: bool = False) -> Result:
-    return Simulation(scenario, seed=seed, panel=panel).run()
+def simulate(scenario: Scenario, seed: int | None = None, panel: bool = False,
+             instrument_scale: dict[str, float] | None = None) -> Result:
+    return Simulation(scenario, seed=seed, panel=panel, instrument_scale=instrument_scale).run()

@@ -8,11 +8,13 @@ planner would; tests/test_mesa_page_browser.py runs the same check under pytest.
 Steps: `solara run fupin_sim.mesa_page` on a free local port; open it; the controls, the
 four charts and "baseline ... not started" appear, and no request to the page's own server failed (solara's
 front end must come from the install, not from a CDN); pick the jiangsu scenario; move the
-"provincial special" slider with the keyboard and "All budgets" with a mouse click; Reset
-rebuilds the model with those values; Step twice: the table's numbers equal a FupinModel run
-in this process with the same settings (and differ from the default settings', so the
-sliders mattered) and the charts gain their lines; ▶ runs to 2020. Screenshots (at the
-start, at the end, and of the table) and the server's log go to --shots. Exit status 0
+"provincial special" slider with the keyboard and "All budgets" with a mouse click; open
+"Budget per instrument" and move "industry menu" with the keyboard; Reset rebuilds the model
+with those values; Step twice: both tables (the yearly metrics, spending by instrument) equal
+a FupinModel run in this process with the same keywords (and differ from the default
+settings', and industry menu's spending from the run without its slider, so the sliders
+mattered) and the charts gain their lines; ▶ runs to 2020. Screenshots (at the
+start, of the open instrument panel, at the end, and of the tables) and the server's log go to --shots. Exit status 0
 when every check passed.
 """
 from __future__ import annotations
@@ -32,6 +34,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 SCENARIO, KEYBOARD_SLIDER, KEYBOARD_VALUE, MOUSE_SLIDER, MOUSE_VALUE = (
     "jiangsu", "provincial special ×", 0.3, "All budgets ×", 0.5)
+INSTRUMENT, INSTRUMENT_VALUE = "industry_menu", 2.0  # its slider is in the "Budget per instrument" panel
+INSTRUMENT_SLIDER = INSTRUMENT.replace("_", " ") + " ×"
 # run as root in a container with no network: no sandbox, no GPU, and none of Chromium's
 # own background connections, which this machine's closed network refuses
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -71,21 +75,28 @@ def wait_http(url: str, timeout: float, server: subprocess.Popen, log_path: Path
 
 
 def expected_tables(**settings):
-    """The table the page should show after two steps, and the one default settings give,
-    from FupinModel runs in this process (formatted as the page formats them)."""
+    """The tables the page should show after two steps ((yearly metrics, spending by
+    instrument), formatted as the page formats them), from plain FupinModel runs in this
+    process with `settings` as keywords (not the page's PlannerModel: this also checks how the
+    page maps its sliders), and for comparison the default settings' and those without
+    `instrument_scale`."""
     import warnings
 
     sys.path.insert(0, str(ROOT))
     with warnings.catch_warnings():  # solara's hook check on Mesa's own SolaraViz code
         warnings.simplefilter("ignore", UserWarning)
-        from fupin_sim.mesa_page import PlannerModel, year_table
+        from fupin_sim.mesa_model import DEFAULT_METRICS, FupinModel
+        from fupin_sim.mesa_page import instrument_metrics, instrument_table, year_table
 
     def two_years(**kw):
-        model = PlannerModel(scenario=SCENARIO, households=2000, seed=1, **kw)
+        model = FupinModel(SCENARIO, households=2000, seed=1, metrics=[*DEFAULT_METRICS, *instrument_metrics(SCENARIO)],
+                           **kw)
         model.step(), model.step()
-        return year_table(model.datacollector.get_model_vars_dataframe()).to_dict("list")
+        frame = model.datacollector.get_model_vars_dataframe()
+        return year_table(frame).to_dict("list"), instrument_table(model, frame).to_dict("list")
 
-    return two_years(**settings), two_years()
+    without = {k: v for k, v in settings.items() if k != "instrument_scale"}
+    return two_years(**settings), two_years(), two_years(**without)
 
 
 def colour_pixels(png: bytes, rgb, tol: int = 30) -> int:
@@ -97,16 +108,18 @@ def colour_pixels(png: bytes, rgb, tol: int = 30) -> int:
     return int((np.abs(pixels - np.array(rgb)).max(axis=2) <= tol).sum())
 
 
-def table(page):
-    """The metrics table as {heading: [cell texts]}, read from the cells' title attributes."""
-    return page.evaluate("""() => {
-        const t = [...document.querySelectorAll('table')].find(t => t.innerText.includes('headcount'));
+def table(page, heading="headcount"):
+    """A table (the first with `heading` among its headings: the yearly metrics by default) as
+    {heading: [cell texts]}, read from the cells' title attributes."""
+    return page.evaluate("""(heading) => {
+        const t = [...document.querySelectorAll('table')].find(t =>
+            [...t.querySelectorAll('thead th')].some(th => th.innerText.trim() == heading));
         if (!t) return null;
         const heads = [...t.querySelectorAll('thead th')].map(th => th.innerText.trim()).slice(1);
         const rows = [...t.querySelectorAll('tbody tr')].map(tr =>
             [...tr.querySelectorAll('td[title]')].map(td => td.getAttribute('title')));
         return Object.fromEntries(heads.map((h, i) => [h, rows.map(r => r[i])]));
-    }""")
+    }""", heading)
 
 
 def browser_check(url: str, chromium: str | None, shots: Path, timeout_ms: int, say) -> None:
@@ -158,16 +171,27 @@ def browser_check(url: str, chromium: str | None, shots: Path, timeout_ms: int, 
                     break
                 mouse.press("ArrowLeft" if value > MOUSE_VALUE else "ArrowRight")
                 page.wait_for_timeout(60)
+            page.get_by_text(f"instruments of {SCENARIO}").click()  # open the panel
+            instrument = page.get_by_role("slider", name=INSTRUMENT_SLIDER, exact=True)
+            instrument.focus()
+            for _ in range(30):
+                if float(instrument.get_attribute("aria-valuenow")) >= INSTRUMENT_VALUE - 1e-9:
+                    break
+                instrument.press("ArrowRight")
+                page.wait_for_timeout(60)
             values = {s: float(page.get_by_role("slider", name=s, exact=True).get_attribute("aria-valuenow"))
-                      for s in (KEYBOARD_SLIDER, MOUSE_SLIDER)}
-            assert values == {KEYBOARD_SLIDER: KEYBOARD_VALUE, MOUSE_SLIDER: MOUSE_VALUE}, values
+                      for s in (KEYBOARD_SLIDER, MOUSE_SLIDER, INSTRUMENT_SLIDER)}
+            assert values == {KEYBOARD_SLIDER: KEYBOARD_VALUE, MOUSE_SLIDER: MOUSE_VALUE,
+                              INSTRUMENT_SLIDER: INSTRUMENT_VALUE}, values
+            page.locator(".v-card").filter(has_text="Budget per instrument").screenshot(
+                path=str(shots / "mesa_page_instruments.png"))
             say(f"picked {SCENARIO}; sliders moved: {values} (the click set {MOUSE_SLIDER} to {clicked:g})")
 
             # the sliders' last changes may still be on their way to the server: Reset again
             # until the rebuilt model reports them (it says what it was built with)
             budgets = page.get_by_text("Budgets:")
             wanted = f"all budgets × {MOUSE_VALUE:g}, central special × 1, integrated agriculture × 1, " \
-                     f"provincial special × {KEYBOARD_VALUE:g}, east west × 1"
+                     f"provincial special × {KEYBOARD_VALUE:g}, east west × 1, {INSTRUMENT_SLIDER} {INSTRUMENT_VALUE:g}"
             for attempt in range(1, 4):
                 page.get_by_role("button", name="Reset").click()
                 try:
@@ -183,14 +207,23 @@ def browser_check(url: str, chromium: str | None, shots: Path, timeout_ms: int, 
             for year in (2016, 2017):
                 page.get_by_role("button", name="Step").click()
                 expect(header).to_contain_text(f"year {year} of")
-            expected, default = expected_tables(budget_scale=MOUSE_VALUE, scale_provincial_special=KEYBOARD_VALUE)
+            (expected, spending), (default, _), (_, unscaled) = expected_tables(
+                budget_scale=MOUSE_VALUE, **{"budget_scale.provincial_special": KEYBOARD_VALUE},
+                instrument_scale={INSTRUMENT: INSTRUMENT_VALUE})
             assert expected != default, "these slider settings change nothing: the check would prove nothing"
+            row = spending["instrument"].index(INSTRUMENT.replace("_", " "))
+            years = [k for k in spending if k.isdigit()]
+            ours, at_one = ([t[y][row] for y in years] for t in (spending, unscaled))
+            assert ours != at_one, f"{INSTRUMENT}'s slider changes nothing: the check would prove nothing"
             page.wait_for_function("() => [...document.querySelectorAll('table tbody tr')].length >= 2")
             shown = table(page)
             assert shown == expected, f"the page's table:\n{shown}\na FupinModel run's:\n{expected}"
+            shown = table(page, "budget")
+            assert shown == spending, f"the page's spending by instrument:\n{shown}\na FupinModel run's:\n{spending}"
             say(f"Step ×2: the table equals a FupinModel run with the same settings (poor {expected['poor']}, "
                 f"spent {expected['spent m¥']} m yuan; default settings: {default['poor']}, "
-                f"{default['spent m¥']})")
+                f"{default['spent m¥']}); so does spending by instrument: {INSTRUMENT} {ours} m yuan at "
+                f"× {INSTRUMENT_VALUE:g}, {at_one} at × 1")
 
             page.wait_for_timeout(500)  # let the charts' new images arrive
             after = [charts.nth(i).screenshot() for i in range(4)]
@@ -203,13 +236,15 @@ def browser_check(url: str, chromium: str | None, shots: Path, timeout_ms: int, 
             page.get_by_role("button", name="▶").click()
             expect(header).to_have_text(f"{SCENARIO}, 2000 households, seed 1: year 2020 of 2016–2020 (finished)",
                                          timeout=max(timeout_ms, 30000))
-            page.wait_for_function("() => [...document.querySelectorAll('table tbody tr')].length == 5")
+            page.wait_for_function("() => [...document.querySelectorAll('table')].some(t => "
+                                   "t.innerText.includes('headcount') && t.querySelectorAll('tbody tr').length == 5)")
             page.wait_for_timeout(500)
             page.screenshot(path=str(shots / "mesa_page.png"))
             page.get_by_text("Budgets:").scroll_into_view_if_needed()
             page.screenshot(path=str(shots / "mesa_page_table.png"))
             assert not local_failures, "\n".join(local_failures)
-            say(f"▶ ran to 2020; screenshots mesa_page_start.png, mesa_page.png, mesa_page_table.png in {shots}")
+            say(f"▶ ran to 2020; screenshots mesa_page_start.png, mesa_page_instruments.png, mesa_page.png, "
+                f"mesa_page_table.png in {shots}")
         except Exception:
             page.screenshot(path=str(shots / "mesa_page_failed.png"), full_page=True)
             say(f"failed; screenshot {shots / 'mesa_page_failed.png'}; page text:\n" + page.inner_text("body")[:2000])

@@ -161,3 +161,118 @@ def test_one_amount_funds_every_simulated_year_and_columns_stay_complete():
     assert (s.loc[s["year"] > 2020, "served_dibao"] > 0).all()  # scalar budgets and open schedules run on
     scheduled = fs.run("consolidation", households=2000, years=(2016, 2018), seed=1).summary
     assert (scheduled["served_monitoring_assistance"] == 0).all()  # scheduled for 2021-2025: inactive, zero
+
+
+# ---------------------------------------------------------------- instrument scales ("× its budget")
+
+def _simulate(sc, **scale):
+    from fupin_sim.simulation import Simulation
+
+    sim = Simulation(sc, instrument_scale=scale)
+    return sim, sim.run()
+
+
+@pytest.fixture(scope="module")
+def county():
+    """The baseline at 2000 households and its unscaled run: microloans, solar and relocation
+    use up their lines there, so their scales bind."""
+    from fupin_sim.simulation import Simulation
+
+    sc = fs.load_scenario("baseline").with_options(households=2000, seed=1)
+    sim = Simulation(sc)
+    return sc, sim, sim.run()
+
+
+def test_a_scaled_instrument_gets_its_factor_times_what_it_drew_unscaled(county):
+    sc, plain, plain_result = county
+    drawn = plain.programme.drawn
+    amount = {ln.name: ln.amount(2016) for ln in sc.programme.lines}
+    for factor in (0.0, 0.5, 2.0):
+        sim, result = _simulate(sc, microloan=factor, relocation=factor)
+        check_books(result)
+        assert sim.reference.programme.drawn == drawn  # the reference is the unscaled run (common random numbers)
+        budget = result.budget.set_index(["year", "line"])
+        for year in range(2016, 2021):
+            for (instrument, line), reference in drawn[year].items():
+                if instrument not in ("microloan", "relocation") or not np.isfinite(amount[line]):
+                    continue
+                own = budget["available"].get((year, f"{line}[{instrument}]"), 0.0)
+                assert own == pytest.approx(factor * reference)  # its own line: factor × what it drew
+            for line in ("bank_credit", "central_special", "east_west", "provincial_special"):
+                taken = sum(drawn[year].get((i, line), 0.0) for i in ("microloan", "relocation"))
+                left = budget["available"].get((year, line), 0.0)  # the others keep the rest, no more, no less
+                assert left == pytest.approx(amount[line] - taken)
+        if factor == 0:
+            assert (result.summary[["spending_microloan", "served_microloan", "loans_issued", "spending_relocation",
+                                    "served_relocation"]] == 0).all().all()
+            assert not result.ledger["instrument"].isin(["microloan", "relocation"]).any()
+    assert result.manifest["instrument_scale"] == {"microloan": 2.0, "relocation": 2.0}
+
+
+def test_factors_of_one_change_nothing(county):
+    sc, _, plain = county
+    ones = {i: 1.0 for i in sc.programme.budgeted()}
+    sim, result = _simulate(sc, **ones)
+    assert sim.reference is None and result.summary.equals(plain.summary)
+    # through the earmarks with a factor a hair above one: the same households are served, only
+    # the unspent hair of added money differs
+    _, hair = _simulate(sc, **{i: 1.0 + 1e-9 for i in ones})
+    same = hair.summary.drop(columns="unspent")
+    assert np.allclose(same.to_numpy(float), plain.summary.drop(columns="unspent").to_numpy(float), rtol=1e-12)
+    assert (hair.summary["unspent"] >= plain.summary["unspent"] - 1e-6).all()
+
+
+@pytest.mark.parametrize("instrument", ["microloan", "solar", "relocation", "industry_menu"])
+def test_more_scale_never_lowers_the_instruments_coverage(county, instrument):
+    sc = county[0]
+    served, first, spent = [], [], []
+    for factor in (0.0, 0.25, 0.5, 1.0, 2.0, 3.0):
+        s = _simulate(sc, **{instrument: factor})[1].summary
+        served.append(s[f"served_{instrument}"].sum())
+        first.append(s[f"served_{instrument}"].iloc[0])
+        spent.append(s[f"spending_{instrument}"].sum())
+    assert spent[0] == 0 and served[0] == 0
+    for series in (served, first, spent):
+        assert np.all(np.diff(series) >= -1e-6), (instrument, series)
+    assert served[2] < served[3]  # at half its budget it serves fewer: these instruments are limited by money
+
+
+def test_instrument_scales_are_deterministic(county):
+    sc = county[0]
+    a = _simulate(sc, microloan=0.5, industry_menu=1.7)[1]
+    b = _simulate(sc, microloan=0.5, industry_menu=1.7)[1]
+    assert a.summary.equals(b.summary) and a.ledger.equals(b.ledger) and a.budget.equals(b.budget)
+
+
+@pytest.mark.parametrize("scale, message", [
+    ({"microlon": 0.5}, "instrument_scale.microlon: unknown instrument 'microlon' (did you mean 'microloan'?)"),
+    ({"microloan": -0.5}, "instrument_scale.microloan: expected a finite factor >= 0, got -0.5"),
+    ({"microloan": float("nan")}, "instrument_scale.microloan: expected a finite factor >= 0, got nan"),
+    ({"microloan": True}, "instrument_scale.microloan: expected a finite factor >= 0, got True"),
+    ({"microloan": "2"}, "instrument_scale.microloan: expected a finite factor >= 0, got '2'"),
+    ({"dibao": 0.5}, "instrument_scale.dibao: 'dibao' cannot be scaled: it is an entitlement, paid whatever is "
+                     "due from unlimited line(s) ['civil_affairs']"),
+])
+def test_bad_instrument_scales_are_refused_clearly(county, scale, message):
+    from fupin_sim.simulation import Simulation
+
+    with pytest.raises(InputError) as err:
+        Simulation(county[0], instrument_scale=scale)
+    assert str(err.value).startswith(message)
+    if "factor" not in message:  # which names would do
+        assert "instruments with a budget to scale: ['education_subsidy'" in str(err.value)
+
+
+def test_lines_split_by_area_cannot_be_scaled_per_instrument():
+    from fupin_sim.simulation import Simulation
+
+    budgets = {"central_special": {"instruments": ["industry_menu"], "amounts": 3e6,
+                                   "allocation": {"rule": "deep_poverty"}},
+               "local_special": {"instruments": ["solar"], "amounts": 1e6}}
+    sc = scenario_with({"industry_menu": {}, "solar": {}, "skills_training": {}}, budgets, households=500)
+    assert sc.programme.budgeted() == ["solar"]
+    with pytest.raises(InputError, match="industry_menu: 'industry_menu' cannot be scaled: line\\(s\\) "
+                                         "\\['central_special'\\] are split by area"):
+        Simulation(sc, instrument_scale={"industry_menu": 2})
+    with pytest.raises(InputError, match="'skills_training' cannot be scaled: no budget line pays for it"):
+        Simulation(sc, instrument_scale={"skills_training": 2})

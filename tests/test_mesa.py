@@ -147,6 +147,45 @@ def test_budget_scale(mm):
         mm.FupinModel("baseline", households=HH, budget_scale=-1)
 
 
+def test_instrument_scale(mm):
+    """Each instrument's budget × its factor, in every spelling, the same as the engine's
+    Simulation with those scales; 0 spends nothing; bad input named."""
+    from fupin_sim.simulation import Simulation
+
+    sc = fs.load_scenario("baseline").with_options(households=1000, years=YEARS, seed=2)
+    kw = dict(households=1000, years=YEARS, seed=2)
+
+    def engine(**scale):
+        return Simulation(sc, seed=2, instrument_scale=scale).run().summary
+
+    spent = {}
+    for factor in (0.0, 0.5, 1.0, 2.0):
+        model = mm.FupinModel("baseline", instrument_scale={"microloan": factor},
+                              metrics=[*mm.DEFAULT_METRICS, "spending_microloan", "loans_issued"], **kw)
+        frame = _run_model(model)
+        _same(frame, engine(microloan=factor), [*mm.DEFAULT_METRICS, "spending_microloan", "loans_issued"])
+        spent[factor] = (frame["spending_microloan"].sum(), frame["loans_issued"].sum())
+        assert model.instrument_scale == ({} if factor == 1 else {"microloan": factor})
+    assert spent[0.0] == (0.0, 0.0)
+    assert spent[0.5][1] < spent[1.0][1] < spent[2.0][1]  # loans issued follow the microloan budget
+    for kw2 in ({"instrument_scale.microloan": 0.5}, {"instrument_scale__microloan": np.float64(0.5)}):
+        model = mm.FupinModel("baseline", **kw, **kw2)
+        _same(_run_model(model), engine(microloan=0.5), mm.DEFAULT_METRICS)
+    both = mm.FupinModel("baseline", budget_scale=0.5, instrument_scale={"solar": 2}, **kw)
+    _same(_run_model(both), Simulation(mm.scale_budgets(sc, 0.5), seed=2, instrument_scale={"solar": 2}).run().summary,
+          mm.DEFAULT_METRICS)
+    assert both.result().manifest["instrument_scale"] == {"solar": 2.0}
+    with pytest.raises(fs.InputError, match=r"instrument_scale.microlon: unknown instrument 'microlon' "
+                                            r"\(did you mean 'microloan'\?\)"):
+        mm.FupinModel("baseline", households=HH, instrument_scale={"microlon": 0.5})
+    with pytest.raises(fs.InputError, match=r"instrument_scale.solar: expected a finite factor >= 0, got -1"):
+        mm.FupinModel("baseline", households=HH, instrument_scale__solar=-1)
+    with pytest.raises(fs.InputError, match="'dibao' cannot be scaled: it is an entitlement"):
+        mm.FupinModel("baseline", households=HH, instrument_scale={"dibao": 2})
+    with pytest.raises(fs.InputError, match=r"instrument_scale: expected \{instrument: factor\}, got 0.5"):
+        mm.FupinModel("baseline", households=HH, instrument_scale=0.5)
+
+
 def test_batch_run_matches_fupin_runs_with_one_and_two_processes(mm):
     import mesa
 
@@ -294,3 +333,57 @@ def test_planner_page_renders_steps_and_resets():
     assert got["east_west"]["amounts"] == base["east_west"]["amounts"] * 0.5
     assert got["central_special"]["amounts"] == base["central_special"]["amounts"] * 0.5 * 2.0
     assert got["grassland_subsidy"]["amounts"] == "unlimited"  # central_special source, but an entitlement
+
+
+@pytest.mark.filterwarnings("ignore::UserWarning")  # solara's hook check on mesa's own SolaraViz code
+def test_planner_page_instrument_panel_follows_the_scenario():
+    """One slider per budgeted instrument of the scenario picked; Reset builds the model with
+    them; the spending table shows each instrument's scale; no_policy has none."""
+    pytest.importorskip("solara")
+    pytest.importorskip("altair")
+    import ipyvuetify as v
+    import solara
+    from mesa.visualization.solara_viz import ModelController, ModelCreator
+
+    from fupin_sim import mesa_page
+
+    model = mesa_page.PlannerModel(households=500)
+    reactive, params, r = solara.reactive(model), solara.reactive({}), solara.reactive
+    box, rc = solara.render(solara.Column(children=[
+        ModelCreator(reactive, mesa_page.MODEL_PARAMS, model_parameters=params),
+        mesa_page.InstrumentSliders(params),
+        ModelController(reactive, model_parameters=params, play_interval=r(100), render_interval=r(1),
+                        use_threads=r(False))]), handle_error=False)
+
+    def instrument_sliders():
+        return [w.label for w in rc.find(v.Slider).widgets
+                if w.label not in {x["label"] for x in mesa_page.MODEL_PARAMS.values()}]
+
+    budgeted = fs.load_scenario("baseline").programme.budgeted()
+    assert sorted(instrument_sliders()) == sorted(f"{n.replace('_', ' ')} ×" for n in budgeted)
+    assert "dibao ×" not in instrument_sliders()  # an entitlement: no budget to scale
+    sliders = {w.label: w for w in rc.find(v.Slider).widgets}
+    sliders["solar ×"].v_model = 0.0  # kept for baseline only: jiangsu has no solar
+    rc.find(v.Select).widget.v_model = "jiangsu"
+    assert sorted(instrument_sliders()) == sorted(f"{n.replace('_', ' ')} ×"
+                                                  for n in fs.load_scenario("jiangsu").programme.budgeted())
+    sliders = {w.label: w for w in rc.find(v.Slider).widgets}
+    sliders["Simulated households"].v_model = 500
+    sliders["microloan ×"].v_model = 0.5
+    sliders["industry menu ×"].v_model = 0.0
+    rc.find(v.Btn, children=["Reset"]).widget.click()
+    new = reactive.value
+    assert new.scenario.name == "jiangsu" and new.instrument_scale == {"microloan": 0.5, "industry_menu": 0.0}
+    assert new.budget_settings["microloan"] == 0.5
+    rc.find(v.Btn, children=["Step"]).widget.click()
+    frame = new.datacollector.get_model_vars_dataframe()
+    table = mesa_page.instrument_table(new, frame).set_index("instrument")
+    assert table.loc["microloan", "budget"] == "× 0.5" and table.loc["dibao", "budget"] == "entitlement"
+    assert table.loc["industry menu", "2016"] == "0.00" and table.loc["education subsidy", "budget"] == "× 1"
+    assert "loans issued" in table.index
+    rc.find(v.Btn, children=["All × 1"]).widget.click()
+    assert params.value["instrument_scale"] == {}
+    rc.find(v.Select).widget.v_model = "no_policy"
+    texts = [c for w in rc.find(v.Html).widgets for c in (w.children or []) if isinstance(c, str)]
+    assert instrument_sliders() == [] and any("no_policy: no instrument is paid from a limited budget line" in t
+                                              for t in texts), texts

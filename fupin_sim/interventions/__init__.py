@@ -19,7 +19,7 @@ import yaml
 from fupin_sim.errors import InputError, close_match
 from fupin_sim.interventions import assistance, credit, employment, health, industry, other, relocation
 from fupin_sim.interventions.base import PRIORITY_RULES, TARGETS, Context, Instrument, priority_keys
-from fupin_sim.interventions.funding import SOURCES, UNLIMITED, BudgetLine, Ledger, YearFunds
+from fupin_sim.interventions.funding import SOURCES, UNLIMITED, BudgetLine, Ledger, YearFunds, earmark
 from fupin_sim.params import Params, _leaves
 from fupin_sim.population.schema import INCOME_SOURCES
 
@@ -88,12 +88,62 @@ class Programme:
     lines: list[BudgetLine] = field(default_factory=list)
     ledger: Ledger = field(default_factory=Ledger)
     budget_rows: list[dict] = field(default_factory=list)
+    drawn: dict[int, dict[tuple[str, str], float]] = field(default_factory=dict)  # year -> (instrument, line) -> yuan
+    scale: dict[str, float] = field(default_factory=dict)  # instrument -> × its budget (see `earmark`)
+    reference: dict[int, dict[tuple[str, str], float]] = field(default_factory=dict)  # the unscaled run's `drawn`
 
     def fresh(self) -> "Programme":
         """A copy for one run: new instrument objects and an empty ledger."""
         items = [Configured(it.label, type(it.instrument)(), it.rules, it.years, it.targets, it.priority,
                             it.overhead_share) for it in self.items]
         return Programme(items, list(self.lines))
+
+    def paying_lines(self, label: str) -> list[BudgetLine]:
+        """The lines that may pay for an instrument (principal and public money alike)."""
+        return [ln for ln in self.lines if ln.covers(label)]
+
+    def budgeted(self) -> list[str]:
+        """Instruments with a budget a planner can scale: paid only from limited lines, none of
+        them split by area. Entitlements (any unlimited line pays them) have no budget: they
+        pay whatever is due."""
+        return [it.label for it in self.items if self._unscalable(it.label) is None]
+
+    def _unscalable(self, label: str) -> str | None:
+        lines = self.paying_lines(label)
+        unlimited = [ln.name for ln in lines if not np.isfinite([*ln.amounts.values(), ln.every_year or 0.0]).all()]
+        if unlimited:
+            return (f"it is an entitlement, paid whatever is due from unlimited line(s) {unlimited}: "
+                    "it has no budget to scale")
+        if not lines:
+            return "no budget line pays for it"
+        split = [ln.name for ln in lines if ln.allocation is not None]
+        if split:
+            return f"line(s) {split} are split by area (allocation:), which instrument scales do not support"
+        return None
+
+    def check_scale(self, scale: dict, where: str = "instrument_scale") -> dict[str, float]:
+        """Validated instrument scales ({instrument label: factor >= 0}), without the factors of 1."""
+        import math
+        import numbers
+
+        if not isinstance(scale, dict):
+            raise InputError(f"expected {{instrument: factor}}, got {scale!r}", where=where)
+        labels = [it.label for it in self.items]
+        out = {}
+        for label, f in scale.items():
+            at = f"{where}.{label}"
+            if label not in labels:
+                raise InputError(f"unknown instrument {label!r}{close_match(str(label), labels)}; instruments "
+                                 f"with a budget to scale: {self.budgeted()}", where=at)
+            if isinstance(f, bool) or not isinstance(f, numbers.Real) or not math.isfinite(f) or f < 0:
+                raise InputError(f"expected a finite factor >= 0, got {f!r}", where=at)
+            why = self._unscalable(label)
+            if why:
+                raise InputError(f"{label!r} cannot be scaled: {why}; instruments with a budget to scale: "
+                                 f"{self.budgeted()}", where=at)
+            if float(f) != 1.0:
+                out[str(label)] = float(f)
+        return out
 
     def prepare(self, state) -> None:
         """Add the state columns the instruments keep."""
@@ -105,7 +155,10 @@ class Programme:
                 state.h[f"served_{item.label}"] = np.zeros(state.n, dtype=bool)
 
     def step(self, state, p, rs, year: int) -> dict:
-        funds = YearFunds(self.lines, year, state, self.ledger, rs)
+        if self.scale and year not in self.reference:
+            raise RuntimeError(f"instrument scales need the unscaled run's draws for {year} (Simulation steps it)")
+        lines = earmark(self.lines, year, self.scale, self.reference[year]) if self.scale else self.lines
+        funds = YearFunds(lines, year, state, self.ledger, rs)
         ctx = Context(state, p, rs, year, int(p["policy.keep_after_exit_years"]), funds)
         active = [it for it in self.items if it.years is None or it.years[0] <= year <= it.years[1]]
         out: dict = {f"{kind}_{it.label}": 0.0 for it in self.items for kind in ("served", "spending")}
@@ -151,6 +204,7 @@ class Programme:
         out["loans_issued"] = sum(r["amount"] for r in new if r["category"] == "loan")
         report = funds.report()
         self.budget_rows.extend(report)
+        self.drawn[year] = dict(funds.drawn)
         out["unspent"] = sum(r["unspent"] for r in report if np.isfinite(r["unspent"]))
         if "loan_balance" in h:
             out["loans_outstanding"] = wsum(h["loan_balance"], h["weight"])

@@ -7,6 +7,8 @@ are served in a stated priority order, ties broken by a common-random-number dra
 ranked list is served until the money runs out (strict order: nobody further down is served
 because a cheaper case fits). Every yuan is written to the ledger under (year, instrument,
 line, source, region, category); money left over is reported as unspent, never moved.
+A planner can also scale one instrument's budget: `earmark` turns what it drew from each
+line in the unscaled run into its own line, multiplied.
 """
 from __future__ import annotations
 
@@ -42,9 +44,10 @@ class BudgetLine:
     amounts: dict[int, float]  # year -> yuan (inf: entitlement, pays whatever is due)
     allocation: dict | None = None
     every_year: float | None = None  # an amount for every simulated year, however long the run
+    excluded: tuple[str, ...] = ()  # instruments that draw on their own earmark instead (see `earmark`)
 
     def covers(self, instrument: str) -> bool:
-        return self.instruments is None or instrument in self.instruments
+        return (self.instruments is None or instrument in self.instruments) and instrument not in self.excluded
 
     def amount(self, year: int) -> float:
         return self.amounts.get(year, self.every_year or 0.0)
@@ -78,6 +81,12 @@ class YearFunds:
         for line in self.lines:
             self.remaining[line.name] = _allocate(line, line.amount(year), state)
         self.start = {k: v.sum() for k, v in self.remaining.items()}
+        self.drawn: dict[tuple[str, str], float] = {}  # (instrument, line) -> yuan drawn this year
+
+    def _draw(self, instrument: str, line: str, area: int, amount: float) -> None:
+        self.remaining[line][area] -= amount
+        key = (instrument, line)
+        self.drawn[key] = self.drawn.get(key, 0.0) + float(amount)
 
     def lines_for(self, instrument: str, loan: bool = False) -> list[BudgetLine]:
         """Lines an instrument may draw on, earmarked ones first; loans only from bank credit."""
@@ -110,7 +119,7 @@ class YearFunds:
         else:
             order = np.arange(len(rows))
         if not short and len(lines) == 1 and not split:  # everyone is served from one line
-            self.remaining[lines[0].name][0] -= cost.sum()
+            self._draw(instrument, lines[0].name, 0, cost.sum())
             return np.arange(len(rows)), {lines[0].name: cost}
         served = np.zeros(len(rows), dtype=bool)
         charges = {ln.name: np.zeros(len(rows)) for ln in lines}
@@ -131,7 +140,7 @@ class YearFunds:
             for ln, upper in zip(lines, edges):
                 part = np.clip(np.minimum(cum, upper) - np.maximum(start, lower), 0.0, None)
                 charges[ln.name][sub] += part
-                self.remaining[ln.name][a] -= part.sum()
+                self._draw(instrument, ln.name, a, part.sum())
                 lower = upper
         return np.flatnonzero(served), charges
 
@@ -168,6 +177,44 @@ class YearFunds:
                         "available": start if limited else np.nan, "spent": spent,
                         "unspent": left if limited else np.nan})
         return out
+
+
+def earmark(lines: list[BudgetLine], year: int, scale: dict[str, float],
+            reference: dict[tuple[str, str], float]) -> list[BudgetLine]:
+    """The year's lines with some instruments' budgets scaled (a planner's "× its budget").
+
+    An instrument's budget on a limited line is what it drew from that line this year in the
+    reference run (the same run with no instrument scaled; `reference`: (instrument, line) ->
+    yuan). For each instrument with a scale s, that part R of each limited line becomes the
+    instrument's own line of s × R (same source; named `line[instrument]`), the rest
+    (amount − R) stays with the others, and the instrument no longer draws on it. So the
+    instrument spends at most s × what it spent (0 at s = 0), money is only added (s > 1) or
+    removed (s < 1) on its behalf, never moved between instruments, and more s never serves
+    fewer in the year (strict priority order). The others' lines hold what they did unscaled,
+    less what the instrument drew; whom they serve can still change where the instrument
+    changed incomes they rank by, and later years follow the changed households. Scaled
+    instruments must not draw on unlimited lines or lines split by area
+    (`Programme.check_scale` refuses them).
+    """
+    out, own = [], []
+    for line in lines:
+        amount = line.amount(year)
+        if not np.isfinite(amount) or amount <= 0:
+            out.append(line)
+            continue
+        scaled = tuple(i for i in scale if line.covers(i))
+        if not scaled:
+            out.append(line)
+            continue
+        taken = sum(reference.get((i, line.name), 0.0) for i in scaled)
+        out.append(BudgetLine(line.name, line.source, line.instruments, {year: max(amount - taken, 0.0)},
+                              line.allocation, None, (*line.excluded, *scaled)))
+    for instrument, s in scale.items():  # its own lines, in the order it drew on the originals
+        for line in sorted((ln for ln in lines if ln.covers(instrument)), key=lambda ln: ln.instruments is None):
+            given = s * reference.get((instrument, line.name), 0.0)
+            if np.isfinite(line.amount(year)) and given > 0:
+                own.append(BudgetLine(f"{line.name}[{instrument}]", line.source, (instrument,), {year: given}))
+    return out + own
 
 
 def priority_order(keys: list[np.ndarray], limit: int) -> np.ndarray:
