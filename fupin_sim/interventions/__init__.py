@@ -118,13 +118,14 @@ class Programme:
         before = {s: h[f"income_{s}"].copy() for s in INCOME_SOURCES}
         for it in active:
             rules = it.rules.at(year)
-            mask = ctx.target(it.targets)
+            rows = ctx.target_rows(it.targets)
             if it.instrument.once:
-                mask &= ~h[f"served_{it.label}"]
-            rows = np.flatnonzero(it.instrument.eligible(ctx, rules, mask))
+                rows = rows[~h[f"served_{it.label}"][rows]]
+            rows = it.instrument.eligible(ctx, rules, rows)
             unit = np.asarray(it.instrument.cost(ctx, rules, rows), dtype=np.float64)
             keep = unit > 0
-            rows, unit = rows[keep], unit[keep]
+            if not keep.all():
+                rows, unit = rows[keep], unit[keep]
             real = unit * (1.0 + it.overhead_share) * h["weight"][rows]
             def keys(it=it, rows=rows):
                 return it.instrument.first_keys(ctx, rows) + priority_keys(ctx, list(it.priority), rows)

@@ -1,7 +1,8 @@
 """What every instrument shares: who it targets, how it ranks households, and the yearly
 context it works in.
 
-An instrument is a small class: `eligible` narrows its target group, `cost` says what
+An instrument is a small class: `eligible` narrows its target group (household rows, in
+ascending order: rationing and ties depend on it), `cost` says what
 serving each household would cost this year (yuan, per simulated household), `serve`
 changes the served households' state, and `carry` applies what earlier years' support
 still yields (income streams that build up and fade). All of it is vectorised over
@@ -36,7 +37,7 @@ class Context:
     year: int
     keep_years: int
     funds: object
-    _counts: dict = field(default_factory=dict)  # per-year caches: person counts and target masks
+    _counts: dict = field(default_factory=dict)  # per-year caches: person counts and target rows
 
     def count(self, name: str) -> np.ndarray:
         """Persons per household of a kind, computed once a year (persons do not change
@@ -71,15 +72,16 @@ class Context:
         net = total - self.p["exit.deduct_expenditure"] * (pick(h["oop"]) + pick(h["school_cost"]))
         return net / np.maximum(pick(h["size"]), 1)
 
-    def target(self, name: str) -> np.ndarray:
-        """Households in a target group (a fresh mask the caller may change). Register status
-        does not change during the interventions step, so only `near_poor`, which depends on
-        income, is recomputed each time."""
-        if name != "near_poor":
-            if name not in self._counts:
-                self._counts[name] = self._target(name)
-            return self._counts[name].copy()
-        return self._target(name)
+    def target_rows(self, name: str) -> np.ndarray:
+        """Rows of the households in a target group, ascending (shared: do not change it).
+        Register status does not change during the interventions step, so only `near_poor`,
+        which depends on income, is recomputed each time."""
+        if name == "near_poor":
+            return np.flatnonzero(self._target(name))
+        key = f"target.{name}"
+        if key not in self._counts:
+            self._counts[key] = np.flatnonzero(self._target(name))
+        return self._counts[key]
 
     def _target(self, name: str) -> np.ndarray:
         h = self.h
@@ -155,8 +157,9 @@ class Instrument:
     def carry(self, ctx: Context, rules: dict) -> None:
         """Apply what earlier years' support still yields this year."""
 
-    def eligible(self, ctx: Context, rules: dict, mask: np.ndarray) -> np.ndarray:
-        return mask
+    def eligible(self, ctx: Context, rules: dict, rows: np.ndarray) -> np.ndarray:
+        """The eligible among the target group's `rows` (a subset, still ascending)."""
+        return rows
 
     def first_keys(self, ctx: Context, rows: np.ndarray) -> list[np.ndarray]:
         """Sort keys that come before the stated priority (e.g. incumbents keep their posts)."""

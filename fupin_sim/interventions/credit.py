@@ -62,13 +62,11 @@ class Microloan(Instrument):
         h["loan_balance"][done] = 0.0
         h["loan_invested"][done] = 0.0
 
-    def eligible(self, ctx, rules, mask):
+    def eligible(self, ctx, rules, rows):
         h = ctx.h
-        rows = np.flatnonzero(mask & (h["labour_units"] >= 1) & (h["loan_balance"] == 0))
+        rows = rows[(h["labour_units"][rows] >= 1) & (h["loan_balance"][rows] == 0)]
         wants = ctx.rs.uniform("microloan.take_up", ctx.year, h["household_id"][rows]) < rules["take_up"]
-        out = np.zeros(ctx.state.n, dtype=bool)
-        out[rows[wants]] = True
-        return out
+        return rows[wants]
 
     def cost(self, ctx, rules, rows):
         return np.full(len(rows), float(rules["amount"]))

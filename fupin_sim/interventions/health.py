@@ -69,9 +69,9 @@ class ChronicAssistance(Instrument):
         each = np.minimum(rules["rate"] * np.maximum(cc["cost"] - rules["threshold"], 0.0), rules["max_amount"])
         return _per_household(ctx.state.n, cc["hh"], each)
 
-    def eligible(self, ctx, rules, mask):
+    def eligible(self, ctx, rules, rows):
         self._each = self._relief(ctx, rules)
-        return mask & (self._each > 0)
+        return rows[self._each[rows] > 0]
 
     def cost(self, ctx, rules, rows):  # right after eligible(), on the same state
         return self._each[rows]

@@ -15,14 +15,14 @@ class EducationSubsidy(Instrument):
     name, family = "education_subsidy", "education"
     description = "stage subsidies for students of poor households and a grant for university entrants"
 
-    def eligible(self, ctx, rules, mask):
+    def eligible(self, ctx, rules, rows):
         pp = ctx.state.p
         students = np.flatnonzero(pp["school"] > 0)
         stage, age = pp["school"].take(students), pp["age"].take(students)
         each = np.array([0.0, *rules["stage_amounts"]]).take(stage)
         each += rules["university_grant"] * ((stage == S.UNIVERSITY) & (age == ctx.p["education.stage_ages"][3]))
         self._amounts = np.bincount(pp["hh"].take(students), weights=each, minlength=ctx.state.n)
-        return mask & (self._amounts > 0)
+        return rows[self._amounts[rows] > 0]
 
     def cost(self, ctx, rules, rows):  # called right after eligible(), on the same state
         return self._amounts[rows]
@@ -37,8 +37,8 @@ class HousingRenovation(Instrument):
     once = True
     category = "in_kind"
 
-    def eligible(self, ctx, rules, mask):
-        return mask & ~ctx.h["housing_safe"]
+    def eligible(self, ctx, rules, rows):
+        return rows[~ctx.h["housing_safe"][rows]]
 
     def cost(self, ctx, rules, rows):
         return np.full(len(rows), float(rules["subsidy"]))
@@ -53,8 +53,8 @@ class EcologicalCompensation(Instrument):
     description = "grazing-ban subsidies and grass-livestock balance rewards per mu of grassland"
     targets = "all"
 
-    def eligible(self, ctx, rules, mask):
-        return mask & (ctx.h["grassland_mu"] > 0)
+    def eligible(self, ctx, rules, rows):
+        return rows[ctx.h["grassland_mu"][rows] > 0]
 
     def cost(self, ctx, rules, rows):
         per_mu = rules["ban_share"] * rules["grazing_ban"] + (1 - rules["ban_share"]) * rules["balance_reward"]
