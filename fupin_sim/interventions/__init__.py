@@ -126,14 +126,18 @@ class Programme:
             keep = unit > 0
             if not keep.all():
                 rows, unit = rows[keep], unit[keep]
-            real = unit * (1.0 + it.overhead_share) * h["weight"][rows]
+            weights = h["weight"][rows]
+            real = unit * (1.0 + it.overhead_share) * weights
             def keys(it=it, rows=rows):
                 return it.instrument.first_keys(ctx, rows) + priority_keys(ctx, list(it.priority), rows)
 
             pos, charges = funds.ration(it.label, rows, real, keys, loan=it.instrument.loan,
                                         capacity=it.instrument.capacity(ctx, rules))
-            served = rows[pos]
-            split = it.instrument.serve(ctx, rules, served, unit[pos]) or {it.instrument.category: 1.0}
+            if len(pos) < len(rows):
+                served, unit, weights = rows[pos], unit[pos], weights[pos]
+            else:  # everyone (`pos` is then 0, 1, ...)
+                served = rows
+            split = it.instrument.serve(ctx, rules, served, unit) or {it.instrument.category: 1.0}
             o = it.overhead_share
             shares = {k: v / (1.0 + o) for k, v in split.items()}
             if o:
@@ -141,9 +145,9 @@ class Programme:
             funds.book(it.label, rows, charges, shares)
             if it.instrument.once:
                 h[f"served_{it.label}"][served] = True
-            out[f"served_{it.label}"] = float(h["weight"][served].sum())
+            out[f"served_{it.label}"] = float(weights.sum())
         for s in INCOME_SOURCES:  # what the instruments paid into each source this year (for registers)
-            h[f"programme_{s}"] = h[f"income_{s}"] - before[s]
+            h[f"programme_{s}"] = np.subtract(h[f"income_{s}"], before[s], out=before[s])
         new = self.ledger.rows[spent_before:]
         for it in active:
             out[f"spending_{it.label}"] = sum(r["amount"] for r in new if r["instrument"] == it.label

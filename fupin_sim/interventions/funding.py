@@ -89,51 +89,63 @@ class YearFunds:
         """Serve `rows` (household rows, with real-yuan `cost` each) in priority order while the
         lines last. `order_keys()` gives the priority sort keys; it is only called (and the
         households only sorted) when money or capacity runs short. Returns the served
-        positions (into `rows`) and the charge to each line."""
+        positions (into `rows`) and the charge to each line that paid (a line missing paid nothing)."""
         lines = self.lines_for(instrument, loan)
         if len(rows) == 0 or not lines:
             return np.zeros(0, dtype=np.int64), {}
         h = self.state.h
         split = lines[0].allocation is not None
         held_total = sum(self.remaining[ln.name].sum() for ln in lines)
-        weights = h["weight"][rows]
+        weights = h["weight"][rows] if capacity is not None else None
         short = (split or cost.sum() > held_total
                  or (capacity is not None and weights.sum() > capacity + 1e-9))
-        if short:
-            tie = self.rs.uniform(f"priority.{instrument}", self.year, h["household_id"][rows])
-            keys = [*order_keys(), tie]  # the first key is the most important; the draw breaks ties
-            if capacity is not None:
-                limit = int(np.ceil(capacity / max(weights.min(), 1e-300))) + 1
-            else:
-                limit = int(np.ceil(held_total / max(cost.min(), 1e-300))) + 1 if not split else len(rows)
-            order = priority_order(keys, limit)
+        if not short:  # everyone is served, in row order
+            everyone = np.arange(len(rows))
+            if len(lines) == 1:
+                self.remaining[lines[0].name][0] -= cost.sum()
+                return everyone, {lines[0].name: cost}
+            return everyone, self._draw(lines, 0, cost, np.cumsum(cost))
+        tie = self.rs.uniform(f"priority.{instrument}", self.year, h["household_id"][rows])
+        keys = [*order_keys(), tie]  # the first key is the most important; the draw breaks ties
+        if capacity is not None:
+            limit = int(np.ceil(capacity / max(weights.min(), 1e-300))) + 1
         else:
-            order = np.arange(len(rows))
-        if not short and len(lines) == 1 and not split:  # everyone is served from one line
-            self.remaining[lines[0].name][0] -= cost.sum()
-            return np.arange(len(rows)), {lines[0].name: cost}
+            limit = int(np.ceil(held_total / max(cost.min(), 1e-300))) + 1 if not split else len(rows)
+        order = priority_order(keys, limit)
+        if capacity is not None:  # a limit on how many households can be served (posts, caseload)
+            order = order[np.cumsum(weights[order]) <= capacity + 1e-9]
         served = np.zeros(len(rows), dtype=bool)
         charges = {ln.name: np.zeros(len(rows)) for ln in lines}
-        if capacity is not None and short:  # a limit on how many households can be served (posts, caseload)
-            order = order[np.cumsum(weights[order]) <= capacity + 1e-9]
+        paid = set()
         area = _area_of(lines[0], self.state, rows)
         for a in (np.unique(area[order]) if split else [0]):
             sub = order[area[order] == a] if split else order
-            held = np.array([self.remaining[ln.name][a] for ln in lines])
-            edges = np.cumsum(held)
+            held = np.cumsum([self.remaining[ln.name][a] for ln in lines])[-1]
             cum = np.cumsum(cost[sub])
-            if short:
-                ok = np.logical_and.accumulate(cum <= edges[-1] * (1 + 1e-12))  # strict priority order
-                sub, cum = sub[ok], cum[ok]
+            ok = np.logical_and.accumulate(cum <= held * (1 + 1e-12))  # strict priority order
+            sub, cum = sub[ok], cum[ok]
             served[sub] = True
-            start = cum - cost[sub]
-            lower = 0.0
-            for ln, upper in zip(lines, edges):
-                part = np.clip(np.minimum(cum, upper) - np.maximum(start, lower), 0.0, None)
-                charges[ln.name][sub] += part
-                self.remaining[ln.name][a] -= part.sum()
-                lower = upper
-        return np.flatnonzero(served), charges
+            for name, part in self._draw(lines, a, cost[sub], cum).items():
+                charges[name][sub] += part
+                paid.add(name)
+        return np.flatnonzero(served), {name: v for name, v in charges.items() if name in paid}
+
+    def _draw(self, lines: list[BudgetLine], area: int, cost: np.ndarray, cum: np.ndarray) -> dict[str, np.ndarray]:
+        """Charge costs served in this order (`cum`, their running total) to the lines in turn,
+        each until its money in `area` runs out; returns each paying line's part of each cost.
+        Lines after the one that covered the last yuan pay nothing and are left out."""
+        start = cum - cost
+        lower, parts = 0.0, {}
+        for ln in lines:
+            if not len(cum) or lower >= cum[-1]:
+                break
+            remaining = self.remaining[ln.name]
+            upper = lower + remaining[area]
+            part = np.clip(np.minimum(cum, upper) - np.maximum(start, lower), 0.0, None)
+            parts[ln.name] = part
+            remaining[area] -= part.sum()
+            lower = upper
+        return parts
 
     def charge(self, instrument: str, rows: np.ndarray, amount: np.ndarray, category: str,
                received_share: float = 1.0) -> np.ndarray:
@@ -147,6 +159,8 @@ class YearFunds:
 
     def book(self, instrument: str, rows: np.ndarray, charges: dict[str, np.ndarray], split: dict[str, float]) -> None:
         """Write charges to the ledger by region, split across categories by shares."""
+        if not charges:
+            return
         region = self.state.h["region_type"][rows]
         by_name = {ln.name: ln for ln in self.lines}
         for name, amounts in charges.items():
