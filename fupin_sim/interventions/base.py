@@ -67,10 +67,14 @@ class Context:
         for all households or only `rows`."""
         h = self.h
         pick = (lambda a: a) if rows is None else (lambda a: a[rows])
-        total = pick(h["income_wage"]) + pick(h["income_operating"]) + pick(h["income_property"]) \
-            + pick(h["income_transfer"])
-        net = total - self.p["exit.deduct_expenditure"] * (pick(h["oop"]) + pick(h["school_cost"]))
-        return net / np.maximum(pick(h["size"]), 1)
+        net = pick(h["income_wage"]) + pick(h["income_operating"])  # the same operations as
+        net += pick(h["income_property"])                            # status.test_income, with
+        net += pick(h["income_transfer"])                            # fewer temporaries
+        costs = pick(h["oop"]) + pick(h["school_cost"])
+        costs *= self.p["exit.deduct_expenditure"]
+        net -= costs
+        net /= np.maximum(pick(h["size"]), 1)
+        return net
 
     def target_rows(self, name: str) -> np.ndarray:
         """Rows of the households in a target group, ascending (shared: do not change it).
