@@ -47,7 +47,7 @@ class Dibao(Instrument):
         truly = pc < standard
         reached = ((truly & (u >= rules["exclusion_error"]))
                    | (~truly & (pc < 1.5 * standard) & (u < rules["inclusion_error"])))
-        return rows[reached[rows]]
+        return ctx.among(rows, reached)
 
     def cost(self, ctx, rules, rows):
         extra = rules["vulnerable_extra"] * rules["standard"] * ctx.count("vulnerable")[rows]
@@ -65,8 +65,7 @@ class Tekun(Instrument):
 
     def eligible(self, ctx, rules, rows):
         h = ctx.h
-        alone = (h["size"] == 1) & (h["labour_units"] == 0)
-        rows = rows[alone[rows]]
+        rows = ctx.among(rows, (h["size"] == 1) & (h["labour_units"] == 0))  # alone, without labour
         return rows[_gross_per_capita(ctx, rows) < rules["standard"]]
 
     def cost(self, ctx, rules, rows):
@@ -86,7 +85,7 @@ class AgedSupport(Instrument):
 
     def eligible(self, ctx, rules, rows):
         self._n = self._count(ctx, rules)
-        return rows[self._n[rows] > 0]
+        return ctx.among(rows, self._n > 0)
 
     def cost(self, ctx, rules, rows):  # right after eligible(), on the same state
         return rules["amount"] * self._n[rows]

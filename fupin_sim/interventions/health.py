@@ -71,7 +71,7 @@ class ChronicAssistance(Instrument):
 
     def eligible(self, ctx, rules, rows):
         self._each = self._relief(ctx, rules)
-        return rows[self._each[rows] > 0]
+        return ctx.among(rows, self._each > 0)
 
     def cost(self, ctx, rules, rows):  # right after eligible(), on the same state
         return self._each[rows]

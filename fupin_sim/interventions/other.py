@@ -22,7 +22,7 @@ class EducationSubsidy(Instrument):
         each = np.array([0.0, *rules["stage_amounts"]]).take(stage)
         each += rules["university_grant"] * ((stage == S.UNIVERSITY) & (age == ctx.p["education.stage_ages"][3]))
         self._amounts = np.bincount(pp["hh"].take(students), weights=each, minlength=ctx.state.n)
-        return rows[self._amounts[rows] > 0]
+        return ctx.among(rows, self._amounts > 0)
 
     def cost(self, ctx, rules, rows):  # called right after eligible(), on the same state
         return self._amounts[rows]
@@ -54,7 +54,7 @@ class EcologicalCompensation(Instrument):
     targets = "all"
 
     def eligible(self, ctx, rules, rows):
-        return rows[ctx.h["grassland_mu"][rows] > 0]
+        return ctx.among(rows, ctx.h["grassland_mu"] > 0)
 
     def cost(self, ctx, rules, rows):
         per_mu = rules["ban_share"] * rules["grazing_ban"] + (1 - rules["ban_share"]) * rules["balance_reward"]
