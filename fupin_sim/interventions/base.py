@@ -97,6 +97,15 @@ class Context:
             return np.flatnonzero(group[1] & cond)
         return rows[cond[rows]]
 
+    def mask_of(self, rows: np.ndarray) -> np.ndarray:
+        """`rows` as a mask over all households (a whole target group's own mask: do not change it)."""
+        group = self._groups.get(id(rows))
+        if group is not None and group[0] is rows:
+            return group[1]
+        mask = np.zeros(self.state.n, dtype=bool)
+        mask[rows] = True
+        return mask
+
     def _target(self, name: str) -> np.ndarray:
         h = self.h
         alive = h["size"] > 0
