@@ -33,7 +33,14 @@ def _cases_of(ctx, rows: np.ndarray, cases_hh: np.ndarray) -> tuple[np.ndarray, 
     a position in `rows`: the instruments work on their candidates' cases only, about a fifth
     of all, with the sums per household taken in the same order as over all cases."""
     mine = np.flatnonzero(ctx.mask_of(rows).take(cases_hh))
-    return mine, np.searchsorted(rows, cases_hh.take(mine))
+    return mine, _positions(ctx.state.n, rows).take(cases_hh.take(mine))
+
+
+def _positions(n: int, rows: np.ndarray) -> np.ndarray:
+    """Each household's position in `rows` (only those rows' entries are meaningful)."""
+    at = np.empty(n, dtype=np.int64)
+    at[rows] = np.arange(len(rows))
+    return at
 
 
 class HealthAssistance(Instrument):
@@ -54,7 +61,7 @@ class HealthAssistance(Instrument):
     def serve(self, ctx, rules, rows, amount):  # right after cost(), on the same state
         h = ctx.h
         candidates, mine, local, oop, relief = self._cases
-        at = np.searchsorted(candidates, rows)  # the served among the candidates
+        at = np.arange(len(rows)) if len(rows) == len(candidates) else np.searchsorted(candidates, rows)
         h["oop"][rows] -= relief[at]
         h["insured"][rows] = True
         served = np.zeros(len(candidates), dtype=bool)
@@ -81,7 +88,7 @@ class ChronicAssistance(Instrument):
 
     def cost(self, ctx, rules, rows):  # right after eligible(), on the same state
         helped, relief = self._helped
-        return relief[np.searchsorted(helped, rows)]
+        return relief if len(rows) == len(helped) else relief[np.searchsorted(helped, rows)]
 
     def serve(self, ctx, rules, rows, amount):
         ctx.h["oop"][rows] -= amount
