@@ -42,12 +42,13 @@ class Dibao(Instrument):
 
     def eligible(self, ctx, rules, rows):
         pc = self._pc = _gross_per_capita(ctx)
-        u = self._propensity(ctx)
         standard = rules["standard"]
+        near = ctx.among(rows, pc < max(standard, 1.5 * standard))  # nobody above can be reached
+        pc, u = pc[near], self._propensity(ctx)[near]
         truly = pc < standard
         reached = ((truly & (u >= rules["exclusion_error"]))
                    | (~truly & (pc < 1.5 * standard) & (u < rules["inclusion_error"])))
-        return ctx.among(rows, reached)
+        return near[reached]
 
     def cost(self, ctx, rules, rows):
         extra = rules["vulnerable_extra"] * rules["standard"] * ctx.count("vulnerable")[rows]
