@@ -7,7 +7,7 @@ import numpy as np
 
 from fupin_sim.population.rules import wsum
 
-from fupin_sim.interventions.base import Instrument, person_count
+from fupin_sim.interventions.base import Instrument
 from fupin_sim.population import schema as S
 
 
@@ -80,16 +80,18 @@ class AgedSupport(Instrument):
     name, family = "aged_support", "assistance"
     description = "a yearly sum for each registered poor person aged 65+ who is bedridden or cannot care for themselves"
 
-    def _count(self, ctx, rules):
-        pp = ctx.state.p
-        return person_count(ctx.state, (pp["age"] >= rules["age"]) & pp["disabled"])
-
     def eligible(self, ctx, rules, rows):
-        self._n = self._count(ctx, rules)
-        return ctx.among(rows, self._n > 0)
+        pp = ctx.state.p
+        aged = np.flatnonzero((pp["age"] >= rules["age"]) & pp["disabled"])  # a few percent of persons:
+        households, persons = np.unique(pp["hh"].take(aged), return_counts=True)  # counted where they are
+        among = ctx.mask_of(rows).take(households)
+        self._aged = households[among], persons[among]
+        return self._aged[0]
 
     def cost(self, ctx, rules, rows):  # right after eligible(), on the same state
-        return rules["amount"] * self._n[rows]
+        households, persons = self._aged
+        return rules["amount"] * (persons if len(rows) == len(households)
+                                  else persons[np.searchsorted(households, rows)])
 
     def serve(self, ctx, rules, rows, amount):
         ctx.h["income_transfer"][rows] += amount
