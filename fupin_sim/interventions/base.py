@@ -97,6 +97,16 @@ class Context:
             return np.flatnonzero(group[1] & cond)
         return rows[cond[rows]]
 
+    def cases_of(self, rows: np.ndarray, cases_hh: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The cases (admissions, patients, students: entries that each belong to the household
+        `cases_hh`) of the households `rows`, and each one's household as a position in `rows`.
+        Instruments work on their candidates' cases only, often a fifth of all or less, and
+        their sums per household come out as over all cases (the same cases, in the same order)."""
+        mine = np.flatnonzero(self.mask_of(rows).take(cases_hh))
+        at = np.empty(self.state.n, dtype=np.int64)
+        at[rows] = np.arange(len(rows))
+        return mine, at.take(cases_hh.take(mine))
+
     def mask_of(self, rows: np.ndarray) -> np.ndarray:
         """`rows` as a mask over all households (a whole target group's own mask: do not change it)."""
         group = self._groups.get(id(rows))

@@ -28,21 +28,6 @@ def assistance_and_cap(cost: np.ndarray, left: np.ndarray, rules: dict) -> dict[
     return {"medical_assistance": assistance, "government_backstop": after - oop, "out_of_pocket": oop}
 
 
-def _cases_of(ctx, rows: np.ndarray, cases_hh: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """The cases (admissions, patients) of the households `rows`, and each one's household as
-    a position in `rows`: the instruments work on their candidates' cases only, about a fifth
-    of all, with the sums per household taken in the same order as over all cases."""
-    mine = np.flatnonzero(ctx.mask_of(rows).take(cases_hh))
-    return mine, _positions(ctx.state.n, rows).take(cases_hh.take(mine))
-
-
-def _positions(n: int, rows: np.ndarray) -> np.ndarray:
-    """Each household's position in `rows` (only those rows' entries are meaningful)."""
-    at = np.empty(n, dtype=np.int64)
-    at[rows] = np.arange(len(rows))
-    return at
-
-
 class HealthAssistance(Instrument):
     name, family = "health_assistance", "health"
     description = "premium subsidy, medical assistance and the out-of-pocket cap for poor households"
@@ -51,7 +36,7 @@ class HealthAssistance(Instrument):
 
     def cost(self, ctx, rules, rows):
         adm = ctx.state.admissions
-        mine, local = _cases_of(ctx, rows, adm["hh"])
+        mine, local = ctx.cases_of(rows, adm["hh"])
         left = adm["left"].take(mine)
         oop = assistance_and_cap(adm["cost"].take(mine), left, rules)["out_of_pocket"]
         relief = np.bincount(local, weights=left - oop, minlength=len(rows))
@@ -78,7 +63,7 @@ class ChronicAssistance(Instrument):
 
     def eligible(self, ctx, rules, rows):
         cc = ctx.state.chronic_costs
-        mine, local = _cases_of(ctx, rows, cc["hh"])
+        mine, local = ctx.cases_of(rows, cc["hh"])
         each = np.minimum(rules["rate"] * np.maximum(cc["cost"].take(mine) - rules["threshold"], 0.0),
                           rules["max_amount"])
         relief = np.bincount(local, weights=each, minlength=len(rows))
@@ -105,7 +90,7 @@ class SupplementaryInsurance(Instrument):
 
     def serve(self, ctx, rules, rows, amount):
         adm = ctx.state.admissions
-        mine, local = _cases_of(ctx, rows, adm["hh"])
+        mine, local = ctx.cases_of(rows, adm["hh"])
         left = adm["left"].take(mine)
         claim = rules["pays_share"] * left
         adm["left"][mine] = left - claim

@@ -9,7 +9,7 @@ deductible and threshold reduced. What is left falls on the household unless the
 instruments (medical assistance, the out-of-pocket cap and backstop, supplementary
 insurance, chronic-disease assistance: `fupin_sim.interventions.health`) pay part of it;
 the year's admissions and chronic-care costs are kept in `state.admissions` and
-`state.chronic_costs` for them.
+`state.chronic_costs` for them, and the students in `state.students` for education subsidies.
 """
 from __future__ import annotations
 
@@ -103,8 +103,9 @@ def step(state, p, rs, year: int) -> dict:
     h["oop"] = (np.bincount(ha, weights=split["left"], minlength=n)
                 + np.bincount(state.chronic_costs["hh"], weights=chronic_cost, minlength=n))
     students = np.flatnonzero(pp["school"] > 0)
+    state.students = {"rows": students, "hh": hh.take(students), "stage": pp["school"].take(students)}
     stage_cost = np.array([0.0, *p["education.cost"]])
-    h["school_cost"] = np.bincount(hh.take(students), weights=stage_cost.take(pp["school"].take(students)),
+    h["school_cost"] = np.bincount(state.students["hh"], weights=stage_cost.take(state.students["stage"]),
                                    minlength=n)
 
     # onset of chronic illness and disability (they lower labour capacity from now on)
