@@ -110,6 +110,7 @@ def metrics(state, y, total, line, *, exits, relapses, new_poor, exited_before, 
     poor = gap > 0
     registered = h["status"] == S.POOR
     reg_persons = wsum(wp, registered)
+    poor_persons = wsum(wp, poor)
     flows = {name: wsum(w, rows) for name, rows in
              (("exits", exits), ("relapses", relapses), ("new_poor", new_poor), ("exited_before", exited_before),
               ("dissolved_poor", dissolved_poor), ("dissolved_exited", dissolved_exited))}
@@ -120,9 +121,9 @@ def metrics(state, y, total, line, *, exits, relapses, new_poor, exited_before, 
         "registered_poor": wsum(w, registered),
         "registered_poor_persons": reg_persons,
         "exited": wsum(w, h["status"] == S.EXITED),
-        "income_poor_persons": wsum(wp, poor),
-        "headcount_ratio": wsum(wp, poor) * per_person,
-        "fgt0": wsum(wp, poor) * per_person,
+        "income_poor_persons": poor_persons,
+        "headcount_ratio": poor_persons * per_person,
+        "fgt0": poor_persons * per_person,
         "fgt1": wsum(wp, gap) * per_person,
         "fgt2": wsum(wp, gap * gap) * per_person,
         "exits": flows["exits"],

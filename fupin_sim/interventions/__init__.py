@@ -171,21 +171,26 @@ class Programme:
         before = {s: h[f"income_{s}"].copy() for s in INCOME_SOURCES}
         for it in active:
             rules = it.rules.at(year)
-            mask = ctx.target(it.targets)
+            rows = ctx.target_rows(it.targets)
             if it.instrument.once:
-                mask &= ~h[f"served_{it.label}"]
-            rows = np.flatnonzero(it.instrument.eligible(ctx, rules, mask))
+                rows = rows[~h[f"served_{it.label}"][rows]]
+            rows = it.instrument.eligible(ctx, rules, rows)
             unit = np.asarray(it.instrument.cost(ctx, rules, rows), dtype=np.float64)
             keep = unit > 0
-            rows, unit = rows[keep], unit[keep]
-            real = unit * (1.0 + it.overhead_share) * h["weight"][rows]
+            if not keep.all():
+                rows, unit = rows[keep], unit[keep]
+            weights = h["weight"][rows]
+            real = unit * (1.0 + it.overhead_share) * weights
             def keys(it=it, rows=rows):
                 return it.instrument.first_keys(ctx, rows) + priority_keys(ctx, list(it.priority), rows)
 
             pos, charges = funds.ration(it.label, rows, real, keys, loan=it.instrument.loan,
                                         capacity=it.instrument.capacity(ctx, rules))
-            served = rows[pos]
-            split = it.instrument.serve(ctx, rules, served, unit[pos]) or {it.instrument.category: 1.0}
+            if len(pos) < len(rows):
+                served, unit, weights = rows[pos], unit[pos], weights[pos]
+            else:  # everyone (`pos` is then 0, 1, ...)
+                served = rows
+            split = it.instrument.serve(ctx, rules, served, unit) or {it.instrument.category: 1.0}
             o = it.overhead_share
             shares = {k: v / (1.0 + o) for k, v in split.items()}
             if o:
@@ -193,9 +198,9 @@ class Programme:
             funds.book(it.label, rows, charges, shares)
             if it.instrument.once:
                 h[f"served_{it.label}"][served] = True
-            out[f"served_{it.label}"] = float(h["weight"][served].sum())
+            out[f"served_{it.label}"] = float(weights.sum())
         for s in INCOME_SOURCES:  # what the instruments paid into each source this year (for registers)
-            h[f"programme_{s}"] = h[f"income_{s}"] - before[s]
+            h[f"programme_{s}"] = np.subtract(h[f"income_{s}"], before[s], out=before[s])
         new = self.ledger.rows[spent_before:]
         for it in active:
             out[f"spending_{it.label}"] = sum(r["amount"] for r in new if r["instrument"] == it.label

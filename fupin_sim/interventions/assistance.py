@@ -7,17 +7,18 @@ import numpy as np
 
 from fupin_sim.population.rules import wsum
 
-from fupin_sim.interventions.base import Instrument, person_count
+from fupin_sim.interventions.base import Instrument
 from fupin_sim.population import schema as S
 
 
-def _gross_per_capita(ctx) -> np.ndarray:
-    """Income per person before costs: what a means test counts."""
+def _gross_per_capita(ctx, rows: np.ndarray | None = None) -> np.ndarray:
+    """Income per person before costs: what a means test counts (for all households or `rows`)."""
     h = ctx.h
-    total = h["income_wage"] + h["income_operating"]
-    total += h["income_property"]
-    total += h["income_transfer"]
-    total /= np.maximum(h["size"], 1)
+    pick = (lambda a: a) if rows is None else (lambda a: a[rows])
+    total = pick(h["income_wage"]) + pick(h["income_operating"])
+    total += pick(h["income_property"])
+    total += pick(h["income_transfer"])
+    total /= np.maximum(pick(h["size"]), 1)
     return total
 
 
@@ -39,13 +40,15 @@ class Dibao(Instrument):
             h["dibao_propensity"][:] = ctx.rs.uniform("dibao.targeting", 0, h["household_id"])
         return h["dibao_propensity"]
 
-    def eligible(self, ctx, rules, mask):
+    def eligible(self, ctx, rules, rows):
         pc = self._pc = _gross_per_capita(ctx)
-        u = self._propensity(ctx)
         standard = rules["standard"]
+        near = ctx.among(rows, pc < max(standard, 1.5 * standard))  # nobody above can be reached
+        pc, u = pc[near], self._propensity(ctx)[near]
         truly = pc < standard
-        return mask & ((truly & (u >= rules["exclusion_error"]))
-                       | (~truly & (pc < 1.5 * standard) & (u < rules["inclusion_error"])))
+        reached = ((truly & (u >= rules["exclusion_error"]))
+                   | (~truly & (pc < 1.5 * standard) & (u < rules["inclusion_error"])))
+        return near[reached]
 
     def cost(self, ctx, rules, rows):
         extra = rules["vulnerable_extra"] * rules["standard"] * ctx.count("vulnerable")[rows]
@@ -61,16 +64,13 @@ class Tekun(Instrument):
     description = "特困: support to the standard for people living alone without labour capacity (by age or health)"
     targets = "all"
 
-    def eligible(self, ctx, rules, mask):
+    def eligible(self, ctx, rules, rows):
         h = ctx.h
-        alone = np.flatnonzero(mask & (h["size"] == 1) & (h["labour_units"] == 0))
-        self._pc = _gross_per_capita(ctx)
-        out = np.zeros(ctx.state.n, dtype=bool)
-        out[alone[self._pc[alone] < rules["standard"]]] = True
-        return out
+        rows = ctx.among(rows, (h["size"] == 1) & (h["labour_units"] == 0))  # alone, without labour
+        return rows[_gross_per_capita(ctx, rows) < rules["standard"]]
 
     def cost(self, ctx, rules, rows):
-        return np.maximum(rules["standard"] - self._pc[rows], 0.0)
+        return np.maximum(rules["standard"] - _gross_per_capita(ctx, rows), 0.0)
 
     def serve(self, ctx, rules, rows, amount):
         ctx.h["income_transfer"][rows] += amount
@@ -80,15 +80,18 @@ class AgedSupport(Instrument):
     name, family = "aged_support", "assistance"
     description = "a yearly sum for each registered poor person aged 65+ who is bedridden or cannot care for themselves"
 
-    def _count(self, ctx, rules):
+    def eligible(self, ctx, rules, rows):
         pp = ctx.state.p
-        return person_count(ctx.state, (pp["age"] >= rules["age"]) & pp["disabled"])
+        aged = np.flatnonzero((pp["age"] >= rules["age"]) & pp["disabled"])  # a few percent of persons:
+        households, persons = np.unique(pp["hh"].take(aged), return_counts=True)  # counted where they are
+        among = ctx.mask_of(rows).take(households)
+        self._aged = households[among], persons[among]
+        return self._aged[0]
 
-    def eligible(self, ctx, rules, mask):
-        return mask & (self._count(ctx, rules) > 0)
-
-    def cost(self, ctx, rules, rows):
-        return rules["amount"] * self._count(ctx, rules)[rows]
+    def cost(self, ctx, rules, rows):  # right after eligible(), on the same state
+        households, persons = self._aged
+        return rules["amount"] * (persons if len(rows) == len(households)
+                                  else persons[np.searchsorted(households, rows)])
 
     def serve(self, ctx, rules, rows, amount):
         ctx.h["income_transfer"][rows] += amount
@@ -102,19 +105,19 @@ class MonitoringAssistance(Instrument):
     description = "防止返贫监测: grants to households flagged by the monitoring rule, within a caseload"
     targets = "monitored"
 
-    def _gap(self, ctx):
+    def _gap(self, ctx, rows):
         threshold = ctx.p["monitoring.income_multiple"] * ctx.line
-        return np.maximum(threshold - ctx.per_capita_income(), 0.0) * ctx.h["size"]
+        return np.maximum(threshold - ctx.per_capita_income(rows), 0.0) * ctx.h["size"][rows]
 
-    def eligible(self, ctx, rules, mask):
-        return mask & (self._gap(ctx) > 0) & (ctx.h["status"] != S.POOR)
+    def eligible(self, ctx, rules, rows):
+        return rows[(self._gap(ctx, rows) > 0) & (ctx.h["status"][rows] != S.POOR)]
 
     def capacity(self, ctx, rules):
         households = wsum(ctx.h["weight"], ctx.h["size"] > 0)
         return rules["capacity_per_10k_households"] * households / 1e4
 
     def cost(self, ctx, rules, rows):
-        return np.minimum(self._gap(ctx)[rows], rules["max_amount"])
+        return np.minimum(self._gap(ctx, rows), rules["max_amount"])
 
     def serve(self, ctx, rules, rows, amount):
         ctx.h["income_transfer"][rows] += amount

@@ -1,7 +1,8 @@
 """What every instrument shares: who it targets, how it ranks households, and the yearly
 context it works in.
 
-An instrument is a small class: `eligible` narrows its target group, `cost` says what
+An instrument is a small class: `eligible` narrows its target group (household rows, in
+ascending order: rationing and ties depend on it), `cost` says what
 serving each household would cost this year (yuan, per simulated household), `serve`
 changes the served households' state, and `carry` applies what earlier years' support
 still yields (income streams that build up and fade). All of it is vectorised over
@@ -36,7 +37,8 @@ class Context:
     year: int
     keep_years: int
     funds: object
-    _counts: dict = field(default_factory=dict)  # per-year caches: person counts and target masks
+    _counts: dict = field(default_factory=dict)  # per-year caches: person counts and target rows
+    _groups: dict = field(default_factory=dict)  # id of a target group's rows -> (rows, mask)
 
     def count(self, name: str) -> np.ndarray:
         """Persons per household of a kind, computed once a year (persons do not change
@@ -66,32 +68,63 @@ class Context:
         for all households or only `rows`."""
         h = self.h
         pick = (lambda a: a) if rows is None else (lambda a: a[rows])
-        total = pick(h["income_wage"]) + pick(h["income_operating"]) + pick(h["income_property"]) \
-            + pick(h["income_transfer"])
-        net = total - self.p["exit.deduct_expenditure"] * (pick(h["oop"]) + pick(h["school_cost"]))
-        return net / np.maximum(pick(h["size"]), 1)
+        net = pick(h["income_wage"]) + pick(h["income_operating"])  # the same operations as
+        net += pick(h["income_property"])                            # status.test_income, with
+        net += pick(h["income_transfer"])                            # fewer temporaries
+        costs = pick(h["oop"]) + pick(h["school_cost"])
+        costs *= self.p["exit.deduct_expenditure"]
+        net -= costs
+        net /= np.maximum(pick(h["size"]), 1)
+        return net
 
-    def target(self, name: str) -> np.ndarray:
-        """Households in a target group (a fresh mask the caller may change). Register status
-        does not change during the interventions step, so only `near_poor`, which depends on
-        income, is recomputed each time."""
-        if name != "near_poor":
-            if name not in self._counts:
-                self._counts[name] = self._target(name)
-            return self._counts[name].copy()
-        return self._target(name)
+    def target_rows(self, name: str) -> np.ndarray:
+        """Rows of the households in a target group, ascending (shared: do not change it).
+        Register status does not change during the interventions step, so only `near_poor`,
+        which depends on income, is recomputed each time."""
+        key = f"target.{name}"
+        if key not in self._counts or name == "near_poor":
+            mask = self._target(name)
+            rows = self._counts[key] = np.flatnonzero(mask)
+            self._groups[id(rows)] = (rows, mask)  # holding `rows` keeps the id theirs
+        return self._counts[key]
+
+    def among(self, rows: np.ndarray, cond: np.ndarray) -> np.ndarray:
+        """`rows[cond[rows]]` for a condition over all households. When `rows` are a whole
+        target group, through the group's mask: for a group of most households (`all`) one
+        pass over them costs less than a gather."""
+        group = self._groups.get(id(rows))
+        if group is not None and group[0] is rows:
+            return np.flatnonzero(group[1] & cond)
+        return rows[cond[rows]]
+
+    def cases_of(self, rows: np.ndarray, cases_hh: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The cases (admissions, patients, students: entries that each belong to the household
+        `cases_hh`) of the households `rows`, and each one's household as a position in `rows`.
+        Instruments work on their candidates' cases only, often a fifth of all or less, and
+        their sums per household come out as over all cases (the same cases, in the same order)."""
+        mine = np.flatnonzero(self.mask_of(rows).take(cases_hh))
+        at = np.empty(self.state.n, dtype=np.int64)
+        at[rows] = np.arange(len(rows))
+        return mine, at.take(cases_hh.take(mine))
+
+    def mask_of(self, rows: np.ndarray) -> np.ndarray:
+        """`rows` as a mask over all households (a whole target group's own mask: do not change it)."""
+        group = self._groups.get(id(rows))
+        if group is not None and group[0] is rows:
+            return group[1]
+        mask = np.zeros(self.state.n, dtype=bool)
+        mask[rows] = True
+        return mask
 
     def _target(self, name: str) -> np.ndarray:
         h = self.h
         alive = h["size"] > 0
         status = h["status"]
-        kept = (status == S.EXITED) & (self.year - h["year_exited"] <= self.keep_years)
-        if name == "registered":
-            return alive & ((status == S.POOR) | kept)
+        if name in ("registered", "exited"):
+            kept = (status == S.EXITED) & (self.year - h["year_exited"] <= self.keep_years)
+            return alive & (((status == S.POOR) | kept) if name == "registered" else kept)
         if name == "poor":
             return alive & (status == S.POOR)
-        if name == "exited":
-            return alive & kept
         if name == "monitored":
             return alive & h["monitored"]
         if name == "near_poor":
@@ -155,8 +188,9 @@ class Instrument:
     def carry(self, ctx: Context, rules: dict) -> None:
         """Apply what earlier years' support still yields this year."""
 
-    def eligible(self, ctx: Context, rules: dict, mask: np.ndarray) -> np.ndarray:
-        return mask
+    def eligible(self, ctx: Context, rules: dict, rows: np.ndarray) -> np.ndarray:
+        """The eligible among the target group's `rows` (a subset, still ascending)."""
+        return rows
 
     def first_keys(self, ctx: Context, rows: np.ndarray) -> list[np.ndarray]:
         """Sort keys that come before the stated priority (e.g. incumbents keep their posts)."""

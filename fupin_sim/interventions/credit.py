@@ -31,44 +31,47 @@ class Microloan(Instrument):
         ctx.state.scalars["loan_repaid"] = 0.0
         if not len(rows):
             return
-        funds, w = ctx.funds, h["weight"][rows]
-        h["income_operating"][rows] += h["loan_invested"][rows] * rules["return_on_investment"]
-        interest = h["loan_balance"][rows] * rules["interest_rate"]
+        # the borrowers' columns are gathered once and written back once
+        funds, w, balance = ctx.funds, h["weight"][rows], h["loan_balance"][rows]
+        operating = h["income_operating"][rows]
+        operating += h["loan_invested"][rows] * rules["return_on_investment"]
+        interest = balance * rules["interest_rate"]
         due = interest * rules["interest_subsidy"]
         paid = funds.charge(self.name, rows, due * w, "interest_subsidy") / w
-        h["income_operating"][rows] -= interest - paid  # what the subsidy does not cover, the household pays
+        operating -= interest - paid  # what the subsidy does not cover, the household pays
+        h["income_operating"][rows] = operating
 
-        income = h["income_wage"][rows] + h["income_operating"][rows] + h["income_property"][rows] \
-            + h["income_transfer"][rows]
+        income = h["income_wage"][rows] + operating + h["income_property"][rows] + h["income_transfer"][rows]
         shocked = h["oop"][rows] + h["school_cost"][rows] > ctx.p["monitoring.expenditure_share"] * np.maximum(income, 1)
         risk = rules["default_rate"] * np.where(shocked, rules["default_after_shock"], 1.0)
         default = ctx.rs.uniform("microloan.default", ctx.year, h["household_id"][rows]) < risk
         gone = rows[default]
         if len(gone):
-            balance = h["loan_balance"][gone]
-            funds.charge(self.name, gone, balance * h["weight"][gone], "default_cover")
-            ctx.state.scalars["loan_defaults"] = float((balance * h["weight"][gone]).sum())
-            h["debt"][gone] = np.maximum(h["debt"][gone] - balance, 0.0)
+            lost, w_gone = balance[default], w[default]
+            funds.charge(self.name, gone, lost * w_gone, "default_cover")
+            ctx.state.scalars["loan_defaults"] = float((lost * w_gone).sum())
+            h["debt"][gone] = np.maximum(h["debt"][gone] - lost, 0.0)
             h["loan_balance"][gone] = 0.0
             h["loan_invested"][gone] = 0.0
             h["loan_years_left"][gone] = 0
-        running = rows[~default]
-        repay = h["loan_balance"][running] / np.maximum(h["loan_years_left"][running], 1)
-        ctx.state.scalars["loan_repaid"] = float((repay * h["weight"][running]).sum())
-        h["loan_balance"][running] -= repay
+        keep = ~default
+        running, balance, years = rows[keep], balance[keep], h["loan_years_left"][rows[keep]]
+        repay = balance / np.maximum(years, 1)
+        ctx.state.scalars["loan_repaid"] = float((repay * w[keep]).sum())
+        balance -= repay
         h["debt"][running] = np.maximum(h["debt"][running] - repay, 0.0)
-        h["loan_years_left"][running] -= 1
-        done = running[h["loan_years_left"][running] <= 0]
-        h["loan_balance"][done] = 0.0
-        h["loan_invested"][done] = 0.0
+        years -= 1
+        done = years <= 0
+        balance[done] = 0.0
+        h["loan_balance"][running] = balance
+        h["loan_years_left"][running] = years
+        h["loan_invested"][running[done]] = 0.0
 
-    def eligible(self, ctx, rules, mask):
+    def eligible(self, ctx, rules, rows):
         h = ctx.h
-        rows = np.flatnonzero(mask & (h["labour_units"] >= 1) & (h["loan_balance"] == 0))
+        rows = rows[(h["labour_units"][rows] >= 1) & (h["loan_balance"][rows] == 0)]
         wants = ctx.rs.uniform("microloan.take_up", ctx.year, h["household_id"][rows]) < rules["take_up"]
-        out = np.zeros(ctx.state.n, dtype=bool)
-        out[rows[wants]] = True
-        return out
+        return rows[wants]
 
     def cost(self, ctx, rules, rows):
         return np.full(len(rows), float(rules["amount"]))

@@ -17,8 +17,8 @@ class SkillsTraining(Instrument):
     once = True
     category = "in_kind"
 
-    def eligible(self, ctx, rules, mask):
-        return mask & (ctx.count("trainable") > 0)
+    def eligible(self, ctx, rules, rows):
+        return rows[ctx.count("trainable")[rows] > 0]
 
     def cost(self, ctx, rules, rows):
         return rules["cost_per_person"] * ctx.count("trainable")[rows]
@@ -41,8 +41,8 @@ class LabourTransfer(Instrument):
         stays = ctx.rs.uniform("labour_transfer.retention", ctx.year, h["household_id"][away]) < rules["retention"]
         h["migrant"][away[~stays]] = False
 
-    def eligible(self, ctx, rules, mask):
-        return mask & (ctx.h["labour_units"] >= 1) & ~ctx.h["migrant"]
+    def eligible(self, ctx, rules, rows):
+        return rows[(ctx.h["labour_units"][rows] >= 1) & ~ctx.h["migrant"][rows]]
 
     def cost(self, ctx, rules, rows):
         return np.full(len(rows), float(rules["cost_per_person"]))
@@ -69,8 +69,8 @@ class _Post(Instrument):
     def column(self):
         return f"post_{self.name}"
 
-    def eligible(self, ctx, rules, mask):
-        return mask & (ctx.h["labour_units"] > 0)
+    def eligible(self, ctx, rules, rows):
+        return rows[ctx.h["labour_units"][rows] > 0]
 
     def capacity(self, ctx, rules):
         households = wsum(ctx.h["weight"], ctx.h["size"] > 0)
@@ -95,6 +95,6 @@ class ForestRanger(_Post):
     description = "forest and grassland ranger posts (生态护林员), 10,000 yuan a year"
     columns = {"post_forest_ranger": (np.bool_, False)}
 
-    def eligible(self, ctx, rules, mask):
-        rural = ctx.h["region_type"] != S.CODE["region_type"]["urban_fringe"]
-        return super().eligible(ctx, rules, mask) & rural
+    def eligible(self, ctx, rules, rows):
+        rows = super().eligible(ctx, rules, rows)
+        return rows[ctx.h["region_type"][rows] != S.CODE["region_type"]["urban_fringe"]]  # rural

@@ -28,34 +28,31 @@ def assistance_and_cap(cost: np.ndarray, left: np.ndarray, rules: dict) -> dict[
     return {"medical_assistance": assistance, "government_backstop": after - oop, "out_of_pocket": oop}
 
 
-def _per_household(n: int, rows: np.ndarray, values: np.ndarray) -> np.ndarray:
-    return np.bincount(rows, weights=values, minlength=n)
-
-
 class HealthAssistance(Instrument):
     name, family = "health_assistance", "health"
     description = "premium subsidy, medical assistance and the out-of-pocket cap for poor households"
     priority = ("illness", "lowest_income")
     category = "in_kind"
 
-    def _relief(self, ctx, rules):
-        adm = ctx.state.admissions
-        split = assistance_and_cap(adm["cost"], adm["left"], rules)
-        return split, _per_household(ctx.state.n, adm["hh"], adm["left"] - split["out_of_pocket"])
-
     def cost(self, ctx, rules, rows):
-        self._split = self._relief(ctx, rules)
-        return rules["premium"] * ctx.h["size"][rows] + self._split[1][rows]
+        adm = ctx.state.admissions
+        mine, local = ctx.cases_of(rows, adm["hh"])
+        left = adm["left"].take(mine)
+        oop = assistance_and_cap(adm["cost"].take(mine), left, rules)["out_of_pocket"]
+        relief = np.bincount(local, weights=left - oop, minlength=len(rows))
+        self._cases = rows, mine, local, oop, relief
+        return rules["premium"] * ctx.h["size"][rows] + relief
 
     def serve(self, ctx, rules, rows, amount):  # right after cost(), on the same state
         h = ctx.h
-        split, relief = self._split
-        h["oop"][rows] -= relief[rows]
+        candidates, mine, local, oop, relief = self._cases
+        at = np.arange(len(rows)) if len(rows) == len(candidates) else np.searchsorted(candidates, rows)
+        h["oop"][rows] -= relief[at]
         h["insured"][rows] = True
-        served = np.zeros(ctx.state.n, dtype=bool)
-        served[rows] = True
-        adm = ctx.state.admissions
-        adm["left"] = np.where(served[adm["hh"]], split["out_of_pocket"], adm["left"])
+        served = np.zeros(len(candidates), dtype=bool)
+        served[at] = True
+        hit = served[local]
+        ctx.state.admissions["left"][mine[hit]] = oop[hit]  # what is left now falls on them
 
 
 class ChronicAssistance(Instrument):
@@ -64,17 +61,19 @@ class ChronicAssistance(Instrument):
     priority = ("illness", "lowest_income")
     category = "in_kind"
 
-    def _relief(self, ctx, rules):
+    def eligible(self, ctx, rules, rows):
         cc = ctx.state.chronic_costs
-        each = np.minimum(rules["rate"] * np.maximum(cc["cost"] - rules["threshold"], 0.0), rules["max_amount"])
-        return _per_household(ctx.state.n, cc["hh"], each)
-
-    def eligible(self, ctx, rules, mask):
-        self._each = self._relief(ctx, rules)
-        return mask & (self._each > 0)
+        mine, local = ctx.cases_of(rows, cc["hh"])
+        each = np.minimum(rules["rate"] * np.maximum(cc["cost"].take(mine) - rules["threshold"], 0.0),
+                          rules["max_amount"])
+        relief = np.bincount(local, weights=each, minlength=len(rows))
+        helped = relief > 0
+        self._helped = rows[helped], relief[helped]
+        return self._helped[0]
 
     def cost(self, ctx, rules, rows):  # right after eligible(), on the same state
-        return self._each[rows]
+        helped, relief = self._helped
+        return relief if len(rows) == len(helped) else relief[np.searchsorted(helped, rows)]
 
     def serve(self, ctx, rules, rows, amount):
         ctx.h["oop"][rows] -= amount
@@ -91,14 +90,14 @@ class SupplementaryInsurance(Instrument):
 
     def serve(self, ctx, rules, rows, amount):
         adm = ctx.state.admissions
-        served = np.zeros(ctx.state.n, dtype=bool)
-        served[rows] = True
-        claim = np.where(served[adm["hh"]], rules["pays_share"] * adm["left"], 0.0)
-        adm["left"] = adm["left"] - claim
-        per_household = _per_household(ctx.state.n, adm["hh"], claim)
-        ctx.h["oop"] -= per_household
-        w = ctx.h["weight"]
-        return claims_split(wsum(per_household[rows], w[rows]), wsum(amount, w[rows]))
+        mine, local = ctx.cases_of(rows, adm["hh"])
+        left = adm["left"].take(mine)
+        claim = rules["pays_share"] * left
+        adm["left"][mine] = left - claim
+        per_household = np.bincount(local, weights=claim, minlength=len(rows))
+        ctx.h["oop"][rows] -= per_household
+        w = ctx.h["weight"][rows]
+        return claims_split(wsum(per_household, w), wsum(amount, w))
 
 
 def claims_split(claims: float, premiums: float) -> dict[str, float]:

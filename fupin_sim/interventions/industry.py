@@ -31,8 +31,8 @@ class IndustryMenu(_Stream):
     stream, into = "boost_industry", "income_operating"
     columns = {"boost_industry": (np.float64, 0.0)}
 
-    def eligible(self, ctx, rules, mask):
-        return mask & (ctx.h["labour_units"] >= 1)
+    def eligible(self, ctx, rules, rows):
+        return rows[ctx.h["labour_units"][rows] >= 1]
 
     def cost(self, ctx, rules, rows):
         workers = np.floor(ctx.h["labour_units"][rows])  # able-bodied persons, two partial workers as one
@@ -50,9 +50,9 @@ class IndustryLinkage(_Stream):
     stream, into = "boost_linkage", "income_property"
     columns = {"boost_linkage": (np.float64, 0.0)}
 
-    def eligible(self, ctx, rules, mask):
-        lu = ctx.h["labour_units"]
-        return mask & (lu > 0) & (lu < 1.5)  # weak labour: at most one full worker
+    def eligible(self, ctx, rules, rows):
+        lu = ctx.h["labour_units"][rows]
+        return rows[(lu > 0) & (lu < 1.5)]  # weak labour: at most one full worker
 
     def cost(self, ctx, rules, rows):
         return rules["cost_per_person"] * ctx.h["size"][rows]
@@ -91,8 +91,8 @@ class Solar(Instrument):
         h["income_property"][paying] += rules["annual_income"]
         h["solar_years_left"][paying] -= 1
 
-    def eligible(self, ctx, rules, mask):
-        return mask & (ctx.h["labour_units"] == 0)
+    def eligible(self, ctx, rules, rows):
+        return rows[ctx.h["labour_units"][rows] == 0]
 
     def cost(self, ctx, rules, rows):
         return np.full(len(rows), float(rules["share_cost"]))
@@ -122,20 +122,17 @@ class CollectiveEconomy(Instrument):
         if not seeds.any():
             return
         h = ctx.h
-        members = np.flatnonzero(ctx.target("registered"))
+        members = ctx.target_rows("registered")
         village = h["village"][members]
         count = np.bincount(village, weights=h["weight"][members], minlength=len(seeds))
         payout = seeds * rules["annual_return"] * rules["poor_share"] / np.maximum(count, 1e-12)
         h["income_property"][members] += payout[village]
 
-    def eligible(self, ctx, rules, mask):
+    def eligible(self, ctx, rules, rows):
         h = ctx.h
-        rows = np.flatnonzero(mask)
         rows = rows[self._seeds(ctx)[h["village"][rows]] == 0]  # once per village
-        first = np.zeros(ctx.state.n, dtype=bool)
         _, idx = np.unique(h["village"][rows], return_index=True)
-        first[rows[idx]] = True  # one household row stands for its village
-        return first
+        return np.sort(rows[idx])  # one household row stands for its village
 
     def cost(self, ctx, rules, rows):
         # the row stands for the village: its weight must not multiply the village's cost

@@ -15,17 +15,20 @@ class EducationSubsidy(Instrument):
     name, family = "education_subsidy", "education"
     description = "stage subsidies for students of poor households and a grant for university entrants"
 
-    def eligible(self, ctx, rules, mask):
-        pp = ctx.state.p
-        students = np.flatnonzero(pp["school"] > 0)
-        stage, age = pp["school"].take(students), pp["age"].take(students)
+    def eligible(self, ctx, rules, rows):
+        students = ctx.state.students  # this year's, from the shocks step
+        mine, at = ctx.cases_of(rows, students["hh"])
+        stage, age = students["stage"].take(mine), ctx.state.p["age"].take(students["rows"].take(mine))
         each = np.array([0.0, *rules["stage_amounts"]]).take(stage)
         each += rules["university_grant"] * ((stage == S.UNIVERSITY) & (age == ctx.p["education.stage_ages"][3]))
-        self._amounts = np.bincount(pp["hh"].take(students), weights=each, minlength=ctx.state.n)
-        return mask & (self._amounts > 0)
+        amounts = np.bincount(at, weights=each, minlength=len(rows))
+        paid = amounts > 0
+        self._amounts = rows[paid], amounts[paid]
+        return self._amounts[0]
 
     def cost(self, ctx, rules, rows):  # called right after eligible(), on the same state
-        return self._amounts[rows]
+        eligible, amounts = self._amounts
+        return amounts if len(rows) == len(eligible) else amounts[np.searchsorted(eligible, rows)]
 
     def serve(self, ctx, rules, rows, amount):
         ctx.h["income_transfer"][rows] += amount
@@ -37,8 +40,8 @@ class HousingRenovation(Instrument):
     once = True
     category = "in_kind"
 
-    def eligible(self, ctx, rules, mask):
-        return mask & ~ctx.h["housing_safe"]
+    def eligible(self, ctx, rules, rows):
+        return rows[~ctx.h["housing_safe"][rows]]
 
     def cost(self, ctx, rules, rows):
         return np.full(len(rows), float(rules["subsidy"]))
@@ -53,8 +56,8 @@ class EcologicalCompensation(Instrument):
     description = "grazing-ban subsidies and grass-livestock balance rewards per mu of grassland"
     targets = "all"
 
-    def eligible(self, ctx, rules, mask):
-        return mask & (ctx.h["grassland_mu"] > 0)
+    def eligible(self, ctx, rules, rows):
+        return ctx.among(rows, ctx.h["grassland_mu"] > 0)
 
     def cost(self, ctx, rules, rows):
         per_mu = rules["ban_share"] * rules["grazing_ban"] + (1 - rules["ban_share"]) * rules["balance_reward"]

@@ -29,8 +29,8 @@ class Relocation(Instrument):
             h["income_transfer"][due] += paid
             h["follow_up_years"][due] -= 1
 
-    def eligible(self, ctx, rules, mask):
-        return mask & ctx.h["harsh_area"]
+    def eligible(self, ctx, rules, rows):
+        return rows[ctx.h["harsh_area"][rows]]
 
     def cost(self, ctx, rules, rows):
         return rules["cost_per_person"] * ctx.h["size"][rows]

@@ -9,6 +9,11 @@ import numpy as np
 
 from fupin_sim.population import schema as S
 from fupin_sim.population.rules import MAX_AGE
+from fupin_sim.population.state import add_per_row
+
+_BLOCK = 1 << 16  # persons compacted per block, all columns at once: the block of indices is
+                  # read from memory once, not once per column (about a third faster at 10^6)
+
 
 def mortality_table(p) -> np.ndarray:
     """Yearly probability of death at each age 0..MAX_AGE (Gompertz, a child floor, a last age)."""
@@ -32,10 +37,11 @@ def step(state, p, rs, year: int) -> dict:
     dead_hh = pp["hh"].take(dead)
     deaths = float(h["weight"][dead_hh].sum())
     state.set_labour(dead, np.zeros(len(dead), np.int8), p)  # the dead no longer count as labour
-    h["size"] -= np.bincount(dead_hh, minlength=state.n).astype(np.int32)
+    add_per_row(h["size"], dead_hh, subtract=True)
     pension_age = p["income.pension_age"]
-    h["pensioners"] -= np.bincount(dead_hh.take(np.flatnonzero(age.take(dead) > pension_age)), minlength=state.n)
-    h["pensioners"] += np.bincount(pp["hh"].take(np.flatnonzero((age == pension_age) & alive)), minlength=state.n)
+    add_per_row(h["pensioners"], dead_hh.take(np.flatnonzero(age.take(dead) > pension_age)), subtract=True)
+    turning = np.flatnonzero(age == pension_age)
+    add_per_row(h["pensioners"], pp["hh"].take(turning[alive.take(turning)]))
 
     # births: at most one a household a year, to households with women of child-bearing age
     lo, hi = p["demography.fertility_ages"]
@@ -51,16 +57,19 @@ def step(state, p, rs, year: int) -> dict:
     newborn = {"person_id": new_pid, "hh": born, "age": zeros, "sex": sex, "labour": zeros,
                "chronic": zeros, "disabled": zeros, "school": zeros, "u_school": np.ones(len(born), np.float32)}
 
-    # one pass per column: the living, then the newborn
+    # the living, then the newborn, in every column
     keep = np.flatnonzero(alive)
     n_alive = len(keep)
     columns = dict(pp, u_school=u_school)
-    for k, values in columns.items():  # flatnonzero + take beats boolean masks and np.compress here
-        out = np.empty(n_alive + len(born), dtype=values.dtype)
-        np.take(values, keep, out=out[:n_alive])
+    compacted = {k: np.empty(n_alive + len(born), dtype=values.dtype) for k, values in columns.items()}
+    for i in range(0, n_alive, _BLOCK):  # flatnonzero + take beats boolean masks and np.compress here
+        rows = keep[i:i + _BLOCK]
+        for k, values in columns.items():
+            np.take(values, rows, out=compacted[k][i:i + len(rows)])
+    for k, out in compacted.items():
         out[n_alive:] = newborn[k]
-        columns[k] = out
-    u_school = columns.pop("u_school")
+    u_school = compacted.pop("u_school")
+    columns = compacted
     pp.update(columns)
     h["size"][born] += 1
 
@@ -93,7 +102,8 @@ def _school_and_labour(state, u: np.ndarray, p) -> None:
     can = np.where(pp["disabled"].take(young), S.NO_LABOUR, np.where(pp["chronic"].take(young), S.PARTIAL, S.FULL))
     new = np.where(enters, can, ly).astype(np.int8)
     new[stage >= S.HIGH] = S.NO_LABOUR
-    state.set_labour(young, new, p)
+    changed = np.flatnonzero(new != ly)
+    state.set_labour(young.take(changed), new.take(changed), p)
     at_partial = np.flatnonzero(age == partial_from)
     state.set_labour(at_partial, np.minimum(labour.take(at_partial), S.PARTIAL).astype(np.int8), p)
     at_none = np.flatnonzero((age >= none_from) & (labour > S.NO_LABOUR))

@@ -9,7 +9,7 @@ deductible and threshold reduced. What is left falls on the household unless the
 instruments (medical assistance, the out-of-pocket cap and backstop, supplementary
 insurance, chronic-disease assistance: `fupin_sim.interventions.health`) pay part of it;
 the year's admissions and chronic-care costs are kept in `state.admissions` and
-`state.chronic_costs` for them.
+`state.chronic_costs` for them, and the students in `state.students` for education subsidies.
 """
 from __future__ import annotations
 
@@ -56,6 +56,13 @@ def insurance_layers(cost: np.ndarray, insured: np.ndarray, poor: np.ndarray, p)
     return {"basic_insurance": basic, "critical_insurance": critical, "left": left - critical}
 
 
+def onsets(u: np.ndarray, rate_by_age: np.ndarray, age: np.ndarray, already: np.ndarray) -> np.ndarray:
+    """Persons whose draw falls under their age's onset rate and who are not yet ill (or
+    disabled): the test runs only on the few percent whose draw is under the highest rate."""
+    rows = np.flatnonzero(u < rate_by_age.max())
+    return rows[(u.take(rows) < rate_by_age.take(age.take(rows))) & ~already.take(rows)]
+
+
 def step(state, p, rs, year: int) -> dict:
     h, pp = state.h, state.p
     hh, pid, age = pp["hh"], pp["person_id"], pp["age"]
@@ -96,13 +103,14 @@ def step(state, p, rs, year: int) -> dict:
     h["oop"] = (np.bincount(ha, weights=split["left"], minlength=n)
                 + np.bincount(state.chronic_costs["hh"], weights=chronic_cost, minlength=n))
     students = np.flatnonzero(pp["school"] > 0)
+    state.students = {"rows": students, "hh": hh.take(students), "stage": pp["school"].take(students)}
     stage_cost = np.array([0.0, *p["education.cost"]])
-    h["school_cost"] = np.bincount(hh.take(students), weights=stage_cost.take(pp["school"].take(students)),
+    h["school_cost"] = np.bincount(state.students["hh"], weights=stage_cost.take(state.students["stage"]),
                                    minlength=n)
 
     # onset of chronic illness and disability (they lower labour capacity from now on)
-    new_chronic = np.flatnonzero((u_chronic < age_table(p["health.chronic_onset"]).take(age)) & ~chronic)
-    new_disabled = np.flatnonzero((u_disabled < age_table(p["disability.onset"]).take(age)) & ~pp["disabled"])
+    new_chronic = onsets(u_chronic, age_table(p["health.chronic_onset"]), age, chronic)
+    new_disabled = onsets(u_disabled, age_table(p["disability.onset"]), age, pp["disabled"])
     chronic[new_chronic] = True
     pp["disabled"][new_disabled] = True
     labour = pp["labour"]
