@@ -6,7 +6,7 @@ A calibration spec is a YAML file (or the same content as a dict):
     scenario: jiangsu               # a bundled name, or a scenario file relative to this spec
     households: 3000                # simulated households (per-capita and share targets do not depend on it)
     years: [2016, 2020]             # optional (default: the scenario's)
-    targets: [targets/jiangsu.csv]  # files relative to this spec: year, metric, value, sd[, weight, source, note]
+    targets: [targets/jiangsu.csv]  # relative to this spec: year, metric, value, sd[, weight, bound, source, note]
     parameters:                     # dotted paths of scalar numbers, with bounds
       income.wage_growth: {range: [0.0, 0.15]}
       population.income_ratio: {range: [0.5, 1.2], element: [0, 0]}   # one number of a table
