@@ -710,6 +710,8 @@ def fit_figure(fit: pd.DataFrame, title: str = ""):
         bounds = set(f["bound"]) - {"point"} if "bound" in f else set()
         ax.set_title(m + (f" ({', '.join(sorted(bounds))} bound)" if bounds else ""), fontsize=9)
         ax.xaxis.set_major_locator(plt.matplotlib.ticker.MaxNLocator(integer=True))
+        if f["year"].nunique() == 1:  # one year: not a century-wide axis around it
+            ax.set_xlim(f["year"].iloc[0] - 1, f["year"].iloc[0] + 1)
         ax.grid(alpha=0.3)
     for ax in list(axes.flat)[n:]:
         ax.set_visible(False)
