@@ -6,10 +6,11 @@ A calibration spec is a YAML file (or the same content as a dict):
     scenario: jiangsu               # a bundled name, or a scenario file relative to this spec
     households: 3000                # simulated households (per-capita and share targets do not depend on it)
     years: [2016, 2020]             # optional (default: the scenario's)
-    targets: [targets/jiangsu.csv]  # files relative to this spec: year, metric, value, sd[, weight, source, note]
+    targets: [targets/jiangsu.csv]  # relative to this spec: year, metric, value, sd[, weight, bound, source, note]
     parameters:                     # dotted paths of scalar numbers, with bounds
       income.wage_growth: {range: [0.0, 0.15]}
       population.income_ratio: {range: [0.5, 1.2], element: [0, 0]}   # one number of a table
+      population.cause_sizes: [{range: [1.5, 3], element: 0}, {range: [1.5, 3], element: 1}]  # or several
       health.admission_rate: {range: [0.7, 1.3], scale: true}         # a factor on every number
     replicates: 2                   # runs per evaluation, with FIXED seeds (common random numbers)
     seed: 11                        # the replicates' seeds derive from it (as `fupin-sim run --reps`)
@@ -34,8 +35,9 @@ Choices made here, and why:
   line cut short by a kill (or a full disk) is cut off before anything is appended.
 * **Derived moments** (:data:`DERIVED`) are computed from the household state each year,
   beside the engine's summary columns: shares of the register at the start, exits in
-  persons, exits that pass the income test without transfer income ("development"
-  exits), and the income of every filed (建档立卡) household, exited or not.
+  persons, exits that pass the income test without the year's programme transfers
+  ("development" exits, as against exits carried by the social-assistance backstop),
+  and the income of every filed (建档立卡) household, exited or not.
 
 Outputs: `calibration.json` (the validated spec and its hash), `trials.jsonl`, `fit.csv`
 (target rows with the fitted moments), `fit.png`, `fitted.yaml` (a scenario extending the
@@ -69,7 +71,8 @@ PARAMETER_KEYS = ("range", "scale", "element")
 OPTIMIZER_KEYS = ("popsize", "maxiter", "seed", "tol", "polish", "polish_maxiter")
 ABC_KEYS = ("samples", "quantile", "seed")
 TARGET_COLUMNS = ("year", "metric", "value", "sd")
-TARGET_OPTIONAL = ("weight", "source", "note")
+TARGET_OPTIONAL = ("weight", "bound", "source", "note")
+BOUNDS = ("point", "lower", "upper")  # what the observed value is: the value, or a bound on it
 POLISH = ("none", "nelder-mead")
 KEY_DIGITS = 10  # the trial cache's key: the parameter vector rounded to this many significant digits
 
@@ -83,8 +86,10 @@ DERIVED = {
     "cum_exits_persons_share": "cumulative exits_persons from the first year to this one / registered persons at "
                                "the start of the first year (administrative exits, relapsed and re-exited counted "
                                "again, as official cumulative exit figures do)",
-    "exits_development_persons_share": "persons exiting in the year whose per-capita test income without transfer "
-                                       "income already clears the exit line / registered persons at the start",
+    "exits_development_persons_share": "persons exiting in the year whose per-capita test income without the "
+                                       "year's programme transfers (低保, 特困, aged support and the other instruments "
+                                       "paid as transfer income: the backstop 兜底保障) already clears the exit line / "
+                                       "registered persons at the start",
     "cum_development_exit_share": "cumulative development exits (persons, as above) / cumulative exits (persons)",
     "income_per_capita_filed": "per-capita income (all sources, before medical costs) of every filed household "
                                "(建档立卡: registered or exited), persons-weighted",
@@ -118,9 +123,11 @@ def simulate_moments(scenario: Scenario, seed: int) -> pd.DataFrame:
         wp = h["weight"] * h["size"]
         exited_now = (before == S.POOR) & (status == S.EXITED)
         line = poverty_line(p) * p["exit.income_ratio"]
-        no_transfer = test_income(sim.state, p) - h["income_transfer"] / np.maximum(h["size"], 1)
+        # backstop exits need this year's programme transfers to clear the line; pensions and private
+        # transfers (remittances count as transfer income in NBS surveys) are not the backstop
+        no_backstop = test_income(sim.state, p) - h["programme_transfer"] / np.maximum(h["size"], 1)
         exits_p = float(np.sum(wp[exited_now]))
-        dev_p = float(np.sum(wp[exited_now & (no_transfer >= line)]))
+        dev_p = float(np.sum(wp[exited_now & (no_backstop >= line)]))
         filed = (status == S.POOR) | (status == S.EXITED)
         filed_persons = float(np.sum(wp[filed]))
         income_filed = float(np.sum((h["weight"] * sim.state.income_total())[filed]))
@@ -184,6 +191,7 @@ def read_targets(paths: list[str | Path]) -> pd.DataFrame:
         t = t.copy()
         if "weight" not in t:
             t["weight"] = 1.0
+        t["bound"] = t["bound"].fillna("point").astype(str).str.strip() if "bound" in t else "point"
         for c in ("source", "note"):
             if c not in t:
                 t[c] = ""
@@ -197,6 +205,9 @@ def read_targets(paths: list[str | Path]) -> pd.DataFrame:
                 raise InputError(f"column year: expected a whole year, got {r['year']!r}", file=str(path), where=where)
             if float(r["sd"]) <= 0:
                 raise InputError(f"column sd: must be above 0, got {r['sd']!r}", file=str(path), where=where)
+            if r["bound"] not in BOUNDS:
+                raise InputError(f"column bound: {r['bound']!r} is not one of {list(BOUNDS)}"
+                                 f"{close_match(str(r['bound']), BOUNDS)}", file=str(path), where=where)
             if float(r["weight"]) < 0:
                 raise InputError(f"column weight: must not be negative, got {r['weight']!r}", file=str(path),
                                  where=where)
@@ -286,7 +297,7 @@ class CalibrationSpec:
         return {"kind": "calibrate", "fupin_sim": __version__, "scenario": self.scenario.name,
                 "scenario_hash": self.scenario.hash, "households": self.scenario.households,
                 "years": list(self.scenario.years), "parameters": [p.spec() for p in self.parameters],
-                "targets": self.targets[["year", "metric", "value", "sd", "weight"]].to_dict("records"),
+                "targets": self.targets[["year", "metric", "value", "sd", "weight", "bound"]].to_dict("records"),
                 "replicates": self.replicates, "seed": self.seed, "optimizer": self.optimizer, "abc": self.abc}
 
     @property
@@ -426,7 +437,23 @@ def load_spec(spec: str | Path | dict | CalibrationSpec, *, base_dir: str | Path
     if not isinstance(raw_params, dict) or not raw_params:
         raise InputError("expected a mapping of parameter paths to {range: [low, high]}", file=file,
                          where="parameters")
-    params = [_parameter(str(p), node, scenario, file) for p, node in raw_params.items()]
+    params = []
+    for p, node in raw_params.items():
+        if isinstance(node, list):  # several numbers of one table: a list of {range, element}
+            if not node:
+                raise InputError("expected {range: [low, high]} or a non-empty list of them", file=file,
+                                 where=f"parameters.{p}")
+            for i, item in enumerate(node):
+                if not isinstance(item, dict) or "element" not in item:
+                    raise InputError(f"expected {{range: [low, high], element: [i, ...]}}, got {item!r}", file=file,
+                                     where=f"parameters.{p}[{i}]")
+                params.append(_parameter(str(p), item, scenario, file))
+        else:
+            params.append(_parameter(str(p), node, scenario, file))
+    labels = [q.label for q in params]
+    for q in params:
+        if labels.count(q.label) > 1:
+            raise InputError(f"{q.label} is fitted twice", file=file, where=f"parameters.{q.path}")
 
     raw_targets = data.get("targets")
     if isinstance(raw_targets, str):
@@ -566,7 +593,7 @@ class Evaluator:
 
     def distance_of(self, m: np.ndarray) -> float:
         t = self.spec.targets
-        z = (m - t["value"].to_numpy()) / t["sd"].to_numpy()
+        z = target_z(m, t)
         d = float(np.sum(t["weight"].to_numpy() * z * z))
         return d if math.isfinite(d) else 1e12
 
@@ -678,15 +705,24 @@ def _claim(out: Path, spec: CalibrationSpec) -> None:
                                    f"{spec.evaluation_hash}: use another output folder")
 
 
+def target_z(m: np.ndarray, t: pd.DataFrame) -> np.ndarray:
+    """(simulated − observed) / sd per target row; 0 where a bound (`bound: lower` or
+    `upper`) is satisfied, since a bound says nothing about how far beyond it the truth is."""
+    z = (np.asarray(m, dtype=float) - t["value"].to_numpy()) / t["sd"].to_numpy()
+    bound = t["bound"].to_numpy() if "bound" in t else np.full(len(t), "point")
+    z = np.where((bound == "lower") & (z > 0), 0.0, z)
+    return np.where((bound == "upper") & (z < 0), 0.0, z)
+
+
 def fit_table(spec: CalibrationSpec, evaluator: Evaluator, rec: dict) -> pd.DataFrame:
     t = spec.targets
     reps = np.asarray(rec["replicates"], dtype=float)
     fitted = evaluator.moments(rec)
-    out = t[["year", "metric", "value", "sd", "weight"]].copy()
+    out = t[["year", "metric", "value", "sd", "weight", "bound"]].copy()
     out = out.rename(columns={"value": "observed"})
     out["fitted"] = fitted
     out["replicate_sd"] = reps.std(axis=0, ddof=1) if len(reps) > 1 else np.nan
-    out["z"] = (out["fitted"] - out["observed"]) / out["sd"]
+    out["z"] = target_z(fitted, t)
     out["contribution"] = out["weight"] * out["z"] ** 2
     out["within_1sd"] = out["z"].abs() <= 1.0
     out["within_2sd"] = out["z"].abs() <= 2.0
@@ -896,6 +932,7 @@ def synthetic_targets(spec: str | Path | dict | CalibrationSpec, truth: dict[str
     t["value"] = reps
     t["sd"] = np.maximum(sd_share * np.abs(reps), sd_floor)
     t["weight"] = 1.0
+    t["bound"] = "point"
     t["source"] = "synthetic: simulated at " + json.dumps(dict(zip(spec.labels, x)))
     t["note"] = "parameter-recovery check"
     return t

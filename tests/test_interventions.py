@@ -45,17 +45,42 @@ def delta(before, state, column):
 def test_dibao_tops_up_to_the_standard_for_those_it_reaches():
     before, state, out, prog = one_year("dibao")
     standard = 5547  # 2018, 000_2488b6b2437a55b6.txt
+    imputed = 5000   # earnings counted per labour unit by the means test (instruments.yaml)
     gained = delta(before, state, "income_transfer")
     served = gained > 0
     gross = sum(before[f"income_{s}"] for s in S.INCOME_SOURCES) / np.maximum(before["size"], 1)
+    assessed = gross + np.maximum(imputed * before["labour_units"] - before["income_wage"], 0) / np.maximum(
+        before["size"], 1)
     assert served.any()
-    after = gross[served] + gained[served] / state.h["size"][served]
-    assert (after >= standard - 1e-6).all()  # everyone reached gets at least to the standard
-    eligible = (gross < standard) & (state.h["size"] > 0)
+    after = assessed[served] + gained[served] / state.h["size"][served]
+    assert (after >= standard - 1e-6).all()  # everyone reached gets at least to the standard, as assessed
+    eligible = (assessed < standard) & (state.h["size"] > 0)
     reach = served[eligible].mean()
     assert reach == pytest.approx(1 - 0.4, abs=0.05)  # the 40% exclusion error
     ledger = prog.ledger.frame()
     assert ledger["amount"].sum() == pytest.approx(float(gained @ state.h["weight"]))
+
+
+def test_dibao_means_test_counts_earnings_of_members_who_can_work():
+    """000: the test weighs members by labour capacity (劳动力系数): a household whose members
+    can work is assessed as earning, so fewer of them are topped up, and by less."""
+    before, state, _, _ = one_year("dibao", rules={"exclusion_error": 0.0, "inclusion_error": 0.0})
+    _, state0, _, _ = one_year("dibao", rules={"exclusion_error": 0.0, "inclusion_error": 0.0,
+                                               "imputed_earnings": 0})
+    gained = delta(before, state, "income_transfer")
+    gained0 = delta(before, state0, "income_transfer")
+    workers = before["labour_units"] >= 1
+    assert (gained <= gained0 + 1e-6).all()
+    assert (gained[~workers & (before["income_wage"] == 0)] == pytest.approx(gained0[~workers & (before["income_wage"] == 0)]))
+    assert (gained[workers] > 0).mean() < 0.5 * (gained0[workers] > 0).mean()
+
+
+def test_labour_transfer_places_at_most_its_yearly_placements():
+    """000: 19,499 registered poor people placed in 2018 of 23,370 able and willing: money alone
+    does not place workers."""
+    before, state, out, _ = one_year("labour_transfer")
+    households = float(state.h["weight"][state.h["size"] > 0].sum())
+    assert 0 < out["served_labour_transfer"] <= 48 * households / 1e4 + 1e-6
 
 
 def test_health_assistance_caps_out_of_pocket_costs_of_registered_poor():

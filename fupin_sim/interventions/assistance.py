@@ -22,11 +22,24 @@ def _gross_per_capita(ctx, rows: np.ndarray | None = None) -> np.ndarray:
     return total
 
 
+def _assessed_per_capita(ctx, imputed_earnings: float) -> np.ndarray:
+    """Income per person as the 低保 means test assesses it: wage income counted at no less
+    than `imputed_earnings` per labour unit (labour units weigh members by capacity, as the
+    test's 劳动力系数 does), so a household that can work is not topped up as one that cannot."""
+    pc = _gross_per_capita(ctx)
+    if imputed_earnings > 0:
+        h = ctx.h
+        pc += np.maximum(imputed_earnings * h["labour_units"] - h["income_wage"], 0.0) / np.maximum(h["size"], 1)
+    return pc
+
+
 class Dibao(Instrument):
     """A means-tested top-up to the standard, with extra for vulnerable members, and the
     targeting errors real programmes have: some eligible households are left out
     (exclusion), some ineligible ones near the standard are enrolled (inclusion). A
-    household's propensity to be reached is drawn once, so errors persist over years."""
+    household's propensity to be reached is drawn once, so errors persist over years.
+    The test imputes earnings to members who can work (`imputed_earnings`), as the rules
+    do (000_2488b6b2437a55b6.txt); the top-up is the standard less the assessed income."""
 
     name, family = "dibao", "assistance"
     description = "低保: means-tested top-up to the standard, with targeting errors"
@@ -41,7 +54,7 @@ class Dibao(Instrument):
         return h["dibao_propensity"]
 
     def eligible(self, ctx, rules, rows):
-        pc = self._pc = _gross_per_capita(ctx)
+        pc = self._pc = _assessed_per_capita(ctx, rules["imputed_earnings"])
         standard = rules["standard"]
         near = ctx.among(rows, pc < max(standard, 1.5 * standard))  # nobody above can be reached
         pc, u = pc[near], self._propensity(ctx)[near]

@@ -20,7 +20,8 @@ def calibration_fit(fit: pd.DataFrame, title: str = "", *, lang: str = "en") -> 
         ax.errorbar(f["year"], f["observed"], yerr=f["sd"], fmt="o", color="black", capsize=3,
                     label=text("observed_sd", lang))
         ax.plot(f["year"], f["fitted"], "s--", color="tab:red", label=text("fitted", lang))
-        ax.set_title(label(m, lang), fontsize=9)
+        bounds = sorted(set(f["bound"]) - {"point"}) if "bound" in f else []
+        ax.set_title(label(m, lang) + "".join(text(f"{b}_bound", lang) for b in bounds), fontsize=9)
         years = sorted(f["year"].unique())
         ax.set_xticks(years, [str(y) for y in years])
         ax.set_xlim(years[0] - 0.6, years[-1] + 0.6)

@@ -232,6 +232,8 @@ TEXT = {
     "s1": ("first order S1", "一阶指数S1"), "st": ("total ST", "总效应指数ST"),
     "noise_share": ("noise share {share}", "随机噪声占比{share}"), "sobol_index": ("Sobol' index", "Sobol指数"),
     "fit_title": ("Calibration: fitted against observed", "校准:拟合值与观测值"),
+    "lower_bound": (" (observed: a lower bound)", "(观测值为下限)"),
+    "upper_bound": (" (observed: an upper bound)", "(观测值为上限)"),
     "fit_summary": ("{name}: {k} of {n} targets within 2 sd", "{name}:{n}个目标中{k}个在2倍标准差内"),
     "observed_sd": ("observed ± sd", "观测值±标准差"), "fitted": ("fitted", "拟合值"),
     "yuan": ("yuan", "元"), "million_yuan": ("million yuan", "百万元"), "10k_yuan": ("10,000 yuan", "万元"),
