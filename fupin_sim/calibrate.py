@@ -40,7 +40,8 @@ Choices made here, and why:
   and the income of every filed (建档立卡) household, exited or not.
 
 Outputs: `calibration.json` (the validated spec and its hash), `trials.jsonl`, `fit.csv`
-(target rows with the fitted moments), `fit.png`, `fitted.yaml` (a scenario extending the
+(target rows with the fitted moments), `fit.png` (drawn by the command line, or
+`fupin_sim.report.save_figures`), `fitted.yaml` (a scenario extending the
 base with the fitted values, `source: calibrated ...`), `result.json`, and with `abc:`
 `abc_draws.csv` (every draw) and `draws.csv` (the accepted ones).
 """
