@@ -1,6 +1,4 @@
 """Budgets bind, rationing follows the stated priority, and every yuan is in the ledger."""
-import copy
-
 import numpy as np
 import pandas as pd
 import pytest
