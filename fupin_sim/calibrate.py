@@ -877,7 +877,7 @@ def abc_rejection(spec: CalibrationSpec, ev: Evaluator, out: Path | None) -> pd.
     trial log), keep those whose distance is at most the `abc.quantile` quantile; write
     `abc_draws.csv` (all) and `draws.csv` (accepted: one parameter set per row, with the
     scenario overrides as JSON, for ensembles and forecasts to run over)."""
-    from fupin_sim.sweep import write_csv_atomic
+    from fupin_sim.files import write_csv_atomic
 
     table, accepted = abc_tables(spec, ev)
     if out is not None:

@@ -47,9 +47,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from fupin_sim.files import commit_files
+from fupin_sim.files import commit_files, write_csv_atomic
 from fupin_sim.sweep import (RunTask, SweepSpec, claim_folder, execute, experiment_manifest, load_spec,
-                             require_dask, run_seed, unit_sample, write_csv_atomic)
+                             require_dask, run_seed, unit_sample)
 
 
 def saltelli_design(spec: SweepSpec) -> pd.DataFrame:

@@ -61,6 +61,7 @@ import numpy as np
 import pandas as pd
 
 from fupin_sim.errors import InputError, close_match
+from fupin_sim.files import write_csv_atomic, write_json_atomic
 from fupin_sim.params import numbers_in
 from fupin_sim.scenario import Scenario, load_scenario, resolve_path
 from fupin_sim.specs import check_keys, number, scaled, sized_scenario, whole
@@ -537,20 +538,6 @@ def run_batch(scenario: Scenario, tasks: list[RunTask], outputs: tuple[Output, .
                         "seconds": {"setup": t1 - t0, "simulate": t2 - t1, "reduce": t3 - t2},
                         "pid": os.getpid(), "peak_rss_mb": _peak_rss_mb()})
     return records
-
-
-def write_json_atomic(path: Path, obj) -> None:
-    """Write a temporary file next to `path`, then rename it over `path` (atomic): a killed
-    process leaves either the old file or the new one, never half of one."""
-    from fupin_sim.files import write_json_atomic as write
-
-    write(path, obj)
-
-
-def write_csv_atomic(frame: pd.DataFrame, path: Path) -> None:
-    from fupin_sim.files import write_csv_atomic as write
-
-    write(frame, path)
 
 
 def _read_run(path: Path, task: RunTask, spec_hash: str, names: list[str]) -> dict | None:

@@ -278,8 +278,8 @@ def assumptions(f: ResultFolder) -> pd.DataFrame:
         f.manifest.get("scenario_parameters")
     if isinstance(used, dict):
         table["value"] = [used.get(p, v) for p, v in zip(table["parameter"], table["value"])]
-    defaults = Params.defaults(scenario.preset).to_dict()
-    table["changed"] = [defaults.get(p) != scenario.params.to_dict().get(p) for p in table["parameter"]]
+    defaults, current = Params.defaults(scenario.preset).to_dict(), scenario.params.to_dict()
+    table["changed"] = [defaults.get(p) != current.get(p) for p in table["parameter"]]
     keep = table["changed"] | table["parameter"].isin(KEY_PARAMETERS)
     return table[keep].sort_values(["changed", "parameter"], ascending=[False, True], ignore_index=True)
 

@@ -40,10 +40,8 @@ def cell(value, column) -> str:
     if isinstance(value, (float, np.floating)) and str(column) in PLAIN and float(value).is_integer():
         return str(int(value))
     if isinstance(value, (int, float, np.integer, np.floating)):
-        return number(float(value) if isinstance(value, (float, np.floating)) else int(value))
-    if value is None or (isinstance(value, float) and np.isnan(value)):
-        return "–"
-    return str(value)
+        return number(float(value) if isinstance(value, (float, np.floating)) else int(value))  # NaN: "–"
+    return "–" if value is None else str(value)
 
 
 def excel_format(series: pd.Series, column) -> str:
