@@ -8,21 +8,26 @@ from fupin_sim.scenario import Scenario, load_scenario
 
 def run(scenario: str | Path | Scenario = "baseline", *, households: int | None = None,
         years: tuple[int, int] | str | None = None, seed: int | None = None, reps: int = 1,
-        panel: bool = False, n_jobs: int = 1, parameters: dict | None = None):
+        panel: bool = False, n_jobs: int = 1, parameters: dict | None = None, draws: str | Path | None = None):
     """Run a scenario (a bundled name, a file, or a `Scenario`).
 
     With `reps` > 1 the result is an ensemble: replicate seeds derived from `seed`, the
-    summary is the mean over replicates, and `result.bands` holds quantile bands.
+    summary is the mean over replicates, and `result.bands` holds quantile bands. `draws`
+    (a calibration folder or its draws.csv) runs replicate r with parameter draw r mod their
+    number, so the bands carry parameter uncertainty too.
     """
     from fupin_sim.scenario import parse_years
 
     sc = scenario if isinstance(scenario, Scenario) else load_scenario(scenario)
     sc = sc.with_options(households=households, years=None if years is None else parse_years(years, where="years"),
                          seed=seed, parameters=parameters)
-    if reps > 1:
+    if reps > 1 or draws is not None:
+        from fupin_sim.abc import read_draws
         from fupin_sim.ensemble import run_ensemble
 
-        return run_ensemble(sc, reps=reps, n_jobs=n_jobs)
+        sets = read_draws(draws) if draws is not None else None
+        return run_ensemble(sc, reps=reps, n_jobs=n_jobs, parameter_sets=sets,
+                            draws_file=None if draws is None else str(draws))
     from fupin_sim.simulation import simulate
 
     return simulate(sc, panel=panel)

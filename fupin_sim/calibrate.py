@@ -15,7 +15,7 @@ A calibration spec is a YAML file (or the same content as a dict):
     replicates: 2                   # runs per evaluation, with FIXED seeds (common random numbers)
     seed: 11                        # the replicates' seeds derive from it (as `fupin-sim run --reps`)
     optimizer: {popsize: 6, maxiter: 8, seed: 1, tol: 0.01, polish: nelder-mead, polish_maxiter: 30}
-    abc: {samples: 64, quantile: 0.1, seed: 2}   # optional: rejection ABC over a Latin hypercube
+    abc: {samples: 64, quantile: 0.25, seed: 2, rounds: 3}   # optional: parameter draws (fupin_sim/abc.py)
 
 The distance is Σ weight × ((simulated − observed) / sd)² over the target rows; the
 simulated moment is the mean over the replicates. Every replicate uses the same seeds at
@@ -43,7 +43,8 @@ Outputs: `calibration.json` (the validated spec and its hash), `trials.jsonl`, `
 (target rows with the fitted moments), `fit.png` (drawn by the command line, or
 `fupin_sim.report.save_figures`), `fitted.yaml` (a scenario extending the
 base with the fitted values, `source: calibrated ...`), `result.json`, and with `abc:`
-`abc_draws.csv` (every draw) and `draws.csv` (the accepted ones).
+`abc_draws.csv` (every proposal, by round) and `draws.csv` (equal-weight parameter draws
+for `fupin-sim run --draws` and `fupin-sim forecast --draws`).
 """
 from __future__ import annotations
 
@@ -70,7 +71,7 @@ TOP_KEYS = ("name", "description", "scenario", "households", "years", "targets",
             "optimizer", "abc")
 PARAMETER_KEYS = ("range", "scale", "element")
 OPTIMIZER_KEYS = ("popsize", "maxiter", "seed", "tol", "polish", "polish_maxiter")
-ABC_KEYS = ("samples", "quantile", "seed")
+ABC_KEYS = ("samples", "quantile", "seed", "rounds")
 TARGET_COLUMNS = ("year", "metric", "value", "sd")
 TARGET_OPTIONAL = ("weight", "bound", "source", "note")
 BOUNDS = ("point", "lower", "upper")  # what the observed value is: the value, or a bound on it
@@ -490,11 +491,12 @@ def load_spec(spec: str | Path | dict | CalibrationSpec, *, base_dir: str | Path
     if data.get("abc") is not None:
         raw_abc = data["abc"]
         if not isinstance(raw_abc, dict):
-            raise InputError("expected a mapping (samples, quantile, seed)", file=file, where="abc")
+            raise InputError("expected a mapping (samples, quantile, seed, rounds)", file=file, where="abc")
         check_keys(raw_abc, ABC_KEYS, file, "abc")
         abc = {"samples": whole(raw_abc.get("samples", 64), file, "abc.samples", 2),
                "quantile": float(number(raw_abc.get("quantile", 0.1), file, "abc.quantile")),
-               "seed": whole(raw_abc.get("seed", seed), file, "abc.seed", 0)}
+               "seed": whole(raw_abc.get("seed", seed), file, "abc.seed", 0),
+               "rounds": whole(raw_abc.get("rounds", 1), file, "abc.rounds", 1)}
         if not 0 < abc["quantile"] <= 1:
             raise InputError(f"expected a share in (0, 1], got {abc['quantile']!r}", file=file, where="abc.quantile")
 
@@ -727,9 +729,18 @@ def fit_table(spec: CalibrationSpec, evaluator: Evaluator, rec: dict) -> pd.Data
     out["contribution"] = out["weight"] * out["z"] ** 2
     out["within_1sd"] = out["z"].abs() <= 1.0
     out["within_2sd"] = out["z"].abs() <= 2.0
+    out["role"] = np.where(out["weight"] > 0, "fitted", "comparison")  # weight 0: shown, not fitted
     out["source"] = t["source"].to_numpy()
     out["note"] = t["note"].to_numpy()
     return out
+
+
+def fit_counts(fit: pd.DataFrame) -> dict:
+    """How many fitted targets (weight > 0) are within 1 and 2 sd, and how many rows are
+    comparisons only (weight 0: observed figures the fit is shown against, not fitted to)."""
+    fitted = fit[fit["weight"] > 0]
+    return {"targets": int(len(fitted)), "within_1sd": int(fitted["within_1sd"].sum()),
+            "within_2sd": int(fitted["within_2sd"].sum()), "comparisons": int(len(fit) - len(fitted))}
 
 
 def fitted_scenario(spec: CalibrationSpec, x, distance: float, out: Path | None) -> dict:
@@ -817,10 +828,13 @@ def calibrate(spec: str | Path | dict | CalibrationSpec, out: str | Path | None 
     fit = fit_table(spec, ev, rec)
     best = dict(zip(spec.labels, map(float, x)))
 
-    draws = tables = None
+    draws = tables = abc_summary = None
     if spec.abc is not None:
-        tables = abc_tables(spec, ev)
-        draws = tables[1]
+        from fupin_sim.abc import abc_tables
+
+        every, draws, abc_summary = abc_tables(spec, ev)
+        abc_summary["draws_within_2sd"] = _share_within(spec, ev, draws)
+        tables = every, draws
     seconds = time.perf_counter() - t_start
     from fupin_sim.results import package_version
 
@@ -830,10 +844,9 @@ def calibrate(spec: str | Path | dict | CalibrationSpec, out: str | Path | None 
                 "scenario_hash": spec.scenario.hash, "households": spec.scenario.households,
                 "years": list(spec.scenario.years), "replicates": spec.replicates, "replicate_seeds": spec.seeds,
                 "optimizer": opt, "best": best, "distance": distance,
-                "targets": int(len(fit)), "within_1sd": int(fit["within_1sd"].sum()),
-                "within_2sd": int(fit["within_2sd"].sum()),
+                **fit_counts(fit),
                 "de": {"distance": float(de.fun), "generations": int(de.nit), "evaluations": int(de.nfev),
-                       "message": str(de.message)}, "polish": polish_info,
+                       "message": str(de.message)}, "polish": polish_info, "abc": abc_summary,
                 "execution": {"n_jobs": n_jobs, "evaluated": ev.evaluated, "reused_from_log": ev.reused,
                               "log_entries_at_start": reused_at_start,
                               "log_partial_line_dropped_bytes": ev.dropped_partial, "simulate_seconds": ev.seconds,
@@ -860,50 +873,20 @@ def _write_outputs(spec: CalibrationSpec, out: Path, fit: pd.DataFrame, x, dista
     files = {"fit.csv": lambda tmp: fit.to_csv(tmp, index=False),
              "fitted.yaml": lambda tmp: tmp.write_text(fitted_text, encoding="utf-8")}
     if abc_tables is not None:
-        every, accepted = abc_tables
+        every, draws = abc_tables
         files["abc_draws.csv"] = lambda tmp: every.to_csv(tmp, index=False)
-        files["draws.csv"] = lambda tmp: accepted.drop(columns="accepted").to_csv(tmp, index=False)
+        files["draws.csv"] = lambda tmp: draws.to_csv(tmp, index=False)
     files["result.json"] = lambda tmp: tmp.write_text(result_text, encoding="utf-8")
     # draws of an earlier calibration with `abc:` must not stay beside a result without them
     commit_files(out, files, marker="result.json", stale=() if abc_tables is not None else ("abc_draws.csv", "draws.csv"))
 
 
-# --------------------------------------------------------------------------------------
-# Uncertainty: rejection ABC over a Latin hypercube
-# --------------------------------------------------------------------------------------
-
-def abc_rejection(spec: CalibrationSpec, ev: Evaluator, out: Path | None) -> pd.DataFrame:
-    """Evaluate `abc.samples` Latin-hypercube draws within the bounds (through the same
-    trial log), keep those whose distance is at most the `abc.quantile` quantile; write
-    `abc_draws.csv` (all) and `draws.csv` (accepted: one parameter set per row, with the
-    scenario overrides as JSON, for ensembles and forecasts to run over)."""
-    from fupin_sim.files import write_csv_atomic
-
-    table, accepted = abc_tables(spec, ev)
-    if out is not None:
-        write_csv_atomic(table, out / "abc_draws.csv")
-        write_csv_atomic(accepted.drop(columns="accepted"), out / "draws.csv")
-    return accepted
-
-
-def abc_tables(spec: CalibrationSpec, ev: Evaluator) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """The ABC draws (all of them, with `distance` and `accepted`) and the accepted ones."""
-    from fupin_sim.sweep import unit_sample
-
-    a = spec.abc
-    unit = unit_sample("latin_hypercube", len(spec.parameters), a["samples"], a["seed"])
-    lo = np.array([b[0] for b in spec.bounds])
-    hi = np.array([b[1] for b in spec.bounds])
-    xs = lo + unit * (hi - lo)
-    d = ev.distances(list(xs), phase="abc")
-    table = pd.DataFrame(xs, columns=spec.labels)
-    table.insert(0, "draw", np.arange(len(table)))
-    table["distance"] = d
-    threshold = float(np.quantile(d, a["quantile"]))
-    table["accepted"] = table["distance"] <= threshold
-    table["overrides"] = [json.dumps(spec.overrides(x)) for x in xs]
-    accepted = table[table["accepted"]].sort_values("distance").reset_index(drop=True)
-    return table, accepted
+def _share_within(spec: CalibrationSpec, ev: Evaluator, draws: pd.DataFrame) -> float:
+    """Share of the draws whose fitted targets (weight > 0) are all within 2 sd."""
+    fitted = spec.targets["weight"].to_numpy() > 0
+    ok = [bool(np.all(np.abs(target_z(ev.moments(rec), spec.targets)[fitted]) <= 2.0))
+          for rec in ev.records(list(draws[spec.labels].to_numpy()), phase="abc")]
+    return float(np.mean(ok)) if ok else float("nan")
 
 
 # --------------------------------------------------------------------------------------
@@ -963,7 +946,9 @@ def cmd_calibrate(args) -> int:
     m = result.manifest
     ex = m["execution"]
     print(f"{m['name']}: distance {m['distance']:.4g}; {m['within_1sd']}/{m['targets']} targets within 1 sd, "
-          f"{m['within_2sd']}/{m['targets']} within 2 sd; {ex['evaluated']} evaluations run, "
+          f"{m['within_2sd']}/{m['targets']} within 2 sd"
+          + (f" ({m['comparisons']} comparison figure(s) not fitted: see fit.csv)" if m.get("comparisons") else "")
+          + f"; {ex['evaluated']} evaluations run, "
           f"{ex['reused_from_log']} reused, in {ex['wall_seconds']:.1f} s")
     for label, value in result.best.items():
         print(f"  {label} = {value:.6g}")

@@ -1,6 +1,6 @@
 """The `fupin-sim` command.
 
-    fupin-sim run SCENARIO [--households N] [--years A-B] [--seed S] [--reps R] [--n-jobs J] [--panel] --out DIR
+    fupin-sim run SCENARIO [--households N] [--years A-B] [--seed S] [--reps R] [--n-jobs J] [--draws CAL] [--panel] --out DIR
     fupin-sim validate FILE [FILE ...]
     fupin-sim generate [--preset P] [--households N] [--year Y] [--seed S] [--format csv|parquet] --out DIR
     fupin-sim params [--preset P] [--grep TEXT]
@@ -59,6 +59,8 @@ def parser() -> argparse.ArgumentParser:
     run.add_argument("--seed", type=_seed, help="random seed (default: the scenario's)")
     run.add_argument("--reps", type=_positive, default=1, help="replicates; more than 1 adds quantile bands")
     run.add_argument("--n-jobs", type=_n_jobs, default=1, help="processes for replicates (-1: all cores)")
+    run.add_argument("--draws", help="a calibration folder (or its draws.csv): replicate r runs with parameter "
+                                     "draw r mod their number, so the bands carry parameter uncertainty")
     run.add_argument("--panel", action="store_true", help="also write the per-household yearly panel")
     run.add_argument("--out", required=True, help="output folder")
 
@@ -126,11 +128,13 @@ def cmd_run(args) -> int:
     from fupin_sim.api import run
 
     result = run(args.scenario, households=args.households, years=args.years, seed=args.seed, reps=args.reps,
-                 panel=args.panel, n_jobs=args.n_jobs)
+                 panel=args.panel, n_jobs=args.n_jobs, draws=args.draws)
     out = result.write(args.out)
     last = result.summary.iloc[-1]
     print(f"{result.manifest['scenario']} {result.manifest['years'][0]}-{result.manifest['years'][1]}, "
-          f"seed {result.manifest['seed']}, {args.reps} replicate(s): in {int(last['year'])} "
+          f"seed {result.manifest['seed']}, {args.reps} replicate(s)"
+          + (f" over {result.manifest['parameter_draws']['used']} parameter draw(s)" if args.draws else "")
+          + f": in {int(last['year'])} "
           f"{last['registered_poor']:,.0f} registered poor households, headcount ratio "
           f"{last['headcount_ratio']:.1%}; written to {out}")
     return 0

@@ -2,7 +2,9 @@
 as the mean and quantile bands (5/25/50/75/95%) of every yearly metric.
 
 Replicates are independent of `n_jobs` and of the order they finish in: replicate r always
-runs with seed `RandomStreams(base).replicate_seed(r)`.
+runs with seed `RandomStreams(base).replicate_seed(r)`, and with parameter draws (a
+calibration's `draws.csv`, `fupin_sim.abc`) with draw r mod their number, so the bands
+carry the parameters' uncertainty as well as chance.
 """
 from __future__ import annotations
 
@@ -27,24 +29,36 @@ def _one(scenario: Scenario, seed: int) -> tuple[pd.DataFrame, dict]:
     return result.summary, result.manifest["population"]
 
 
-def run_ensemble(scenario: Scenario, reps: int, n_jobs: int = 1) -> Result:
+def run_ensemble(scenario: Scenario, reps: int, n_jobs: int = 1, parameter_sets: list[dict] | None = None,
+                 draws_file: str | None = None) -> Result:
+    """`reps` replicates of `scenario`; with `parameter_sets` (overrides, e.g. from
+    `abc.read_draws(draws_file)`) replicate r runs with set r mod their number."""
+    from fupin_sim.abc import scenarios_over
+
     if reps < 1:
         raise ValueError("reps must be at least 1")
     seeds = replicate_seeds(scenario.seed, reps)
+    scenarios = scenarios_over(scenario, parameter_sets, draws_file) if parameter_sets else [scenario]
+    which = [r % len(scenarios) for r in range(reps)]
     if n_jobs == 1:
-        runs = [_one(scenario, s) for s in seeds]
+        runs = [_one(scenarios[d], s) for d, s in zip(which, seeds)]
     else:
         from joblib import Parallel, delayed
 
-        runs = Parallel(n_jobs=n_jobs)(delayed(_one)(scenario, s) for s in seeds)
+        runs = Parallel(n_jobs=n_jobs)(delayed(_one)(scenarios[d], s) for d, s in zip(which, seeds))
     frames = [summary for summary, _ in runs]
     replicates = pd.concat([f.assign(rep=r, seed=s) for r, (f, s) in enumerate(zip(frames, seeds))],
                            ignore_index=True)
+    if parameter_sets:
+        replicates["draw"] = replicates["rep"] % len(scenarios)
     metrics = [c for c in frames[0].columns if c != "year"]
     summary = replicates.groupby("year", as_index=False)[metrics].mean()
     bands = bands_of(replicates, metrics)
     man = manifest(scenario, scenario.seed, runs[0][1]["origin"], runs[0][1]["households_simulated"],
                    replicates=reps, replicate_seeds=seeds, summary="mean over replicates")
+    if parameter_sets:
+        man["parameter_draws"] = {"file": draws_file, "count": len(parameter_sets), "used": min(reps, len(scenarios)),
+                                  "rule": "replicate r runs with draw r mod count", "sets": parameter_sets}
     return Result(summary=summary, manifest=man, params=scenario.params, replicates=replicates, bands=bands)
 
 

@@ -57,6 +57,7 @@ import numpy as np
 import pandas as pd
 
 from fupin_sim import status
+from fupin_sim.abc import scenarios_over
 from fupin_sim.errors import InputError
 from fupin_sim.population import Population
 from fupin_sim.population import schema as S
@@ -368,13 +369,15 @@ def _dispatch_parts(scenarios, pop, horizon, seeds, todo, n_jobs):
 
 
 def forecast(register, scenario, horizon: int, reps: int, seed: int = 0, n_jobs: int = 1,
-             parameter_sets: list[dict] | None = None, out: str | Path | None = None) -> ForecastResult:
+             parameter_sets: list[dict] | None = None, out: str | Path | None = None,
+             draws_file: str | None = None) -> ForecastResult:
     """Per-household probability of falling below the line within 1 … `horizon` years after the
     register's year, from `reps` replicates of `scenario` started on the register's households.
 
     `register`: a register folder or a `Population`; `scenario`: a name, file or `Scenario`.
-    `parameter_sets`: optional list of parameter-override dicts; replicate r uses set r mod len
-    (a crude way to add parameter uncertainty; none by default).
+    `parameter_sets`: optional list of parameter-override dicts, e.g. a calibration's draws
+    (`abc.read_draws(draws_file)`); replicate r uses set r mod their number, so the risks
+    carry parameter uncertainty as well as chance (none by default).
 
     With `out`, the forecast is resumable: each finished part (up to 10 replicates) is saved in
     `out/parts/` as it arrives, a rerun of the same forecast into the same folder reuses them,
@@ -389,7 +392,7 @@ def forecast(register, scenario, horizon: int, reps: int, seed: int = 0, n_jobs:
     first, last = check_years(sc, pop.year, horizon)
     horizon, reps = int(horizon), int(reps)
     base = sc.with_options(years=(first, last))
-    scenarios = [base] if not parameter_sets else [base.with_options(parameters=d) for d in parameter_sets]
+    scenarios = scenarios_over(base, parameter_sets, draws_file) if parameter_sets else [base]
     streams = RandomStreams(seed)
     seeds = [streams.replicate_seed(r) for r in range(reps)]
     ranges = part_ranges(reps)
@@ -434,6 +437,7 @@ def forecast(register, scenario, horizon: int, reps: int, seed: int = 0, n_jobs:
         "scenario_hash": base.hash, "register": pop.origin, "register_year": int(pop.year),
         "households": int(n), "years": [first, last], "horizon": horizon, "reps": int(reps),
         "seed": int(seed), "replicate_seeds": seeds, "n_jobs": n_jobs, "parameter_sets": parameter_sets or [],
+        "parameter_draws_file": draws_file,
         "event": "alive and per-capita income net of out-of-pocket medical and schooling costs below the line",
         "tiers": {name: f">= {t}" for name, t in TIERS} | {"low": f"< {TIERS[-1][1]}"},
         "drivers": list(DRIVERS), "quantiles": QUANTILES, "forecast_key": key,
@@ -555,6 +559,8 @@ def add_cli(subparsers) -> None:
     fc.add_argument("--reps", type=_whole(1), default=200, help="replicates (default 200)")
     fc.add_argument("--seed", type=_whole(0), default=0, help="base seed of the replicates (default 0)")
     fc.add_argument("--n-jobs", type=_n_jobs, default=1, help="processes (-1: all cores); results do not depend on it")
+    fc.add_argument("--draws", help="a calibration folder (or its draws.csv): replicate r runs with parameter "
+                                    "draw r mod their number, so the risks carry parameter uncertainty")
     fc.add_argument("--out", required=True, help="output folder")
 
     bt = subparsers.add_parser("backtest", help="score the forecast on a simulated world against monitoring rules")
@@ -569,8 +575,11 @@ def add_cli(subparsers) -> None:
 
 
 def cmd_forecast(args) -> int:
+    from fupin_sim.abc import read_draws
+
+    sets = read_draws(args.draws) if args.draws else None
     res = forecast(args.register, args.scenario, horizon=args.horizon, reps=args.reps, seed=args.seed,
-                   n_jobs=args.n_jobs, out=args.out)
+                   n_jobs=args.n_jobs, parameter_sets=sets, draws_file=args.draws, out=args.out)
     out = Path(args.out)
     t = res.table
     h = res.horizon

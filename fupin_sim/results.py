@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from fupin_sim.files import atomic_path, commit_files, write_atomic  # noqa: F401 (atomic_path: for callers)
+from fupin_sim.files import commit_files, write_atomic
 
 
 def package_version() -> str:

@@ -47,7 +47,8 @@ def folders(tmp_path_factory):
                                 "2018,registered_persons_share,0.1,0.05\n", encoding="utf-8")
     cal = {"name": "cal", "scenario": "baseline", "households": 200, "years": [2016, 2018], "targets": ["t.csv"],
            "parameters": {"income.wage_growth": {"range": [0.0, 0.2]}}, "replicates": 1, "seed": 3,
-           "optimizer": {"popsize": 4, "maxiter": 2, "seed": 1, "polish": "none"}}
+           "optimizer": {"popsize": 4, "maxiter": 2, "seed": 1, "polish": "none"},
+           "abc": {"samples": 8, "quantile": 0.5, "seed": 1, "rounds": 2}}
     (root / "cal.yaml").write_text(yaml.safe_dump(cal), encoding="utf-8")
     commands = {
         "run": ["run", "consolidation", "--households", "600", "--years", "2016-2022"],
@@ -68,7 +69,7 @@ def test_every_command_draws_its_figures(folders):
                 "compare": ["comparison.png", "cost_effectiveness.png"],
                 "sweep": ["surface_exits_sum.png", "sweep_exits_sum.png", "sweep_poverty_gap_yuan_sum.png",
                           "sweep_registered_poor_final.png"],
-                "sensitivity": ["sensitivity.png"], "calibrate": ["fit.png"],
+                "sensitivity": ["sensitivity.png"], "calibrate": ["draws.png", "fit.png"],
                 "backtest": ["reliability.png", "risk.png"]}
     for name, pngs in expected.items():
         found = sorted(p.name for p in (folders / name).glob("*.png"))
@@ -151,6 +152,12 @@ def test_sweep_sensitivity_calibration_and_risk_figures(folders):
     fig = plots.calibration_fit(fit, lang="zh")
     assert [ax.get_title() for ax in fig.axes if ax.get_visible()] == [label(m, "zh") for m in
                                                                        dict.fromkeys(fit["metric"])]
+    every = pd.read_csv(folders / "calibrate" / "abc_draws.csv")
+    fig = plots.calibration_draws(every, {"income.wage_growth": 0.05}, {"income.wage_growth": [0.0, 0.2]})
+    ax = fig.axes[0]
+    assert ax.get_xlim() == (0.0, 0.2) and ax.get_title() == "income.wage_growth"
+    kept = every[every["accepted"]]
+    assert sum(len(line.get_xdata()) for line in ax.lines[:-1]) == len(kept)  # every kept draw, then the best
     risk = pd.read_csv(folders / "backtest" / "forecast" / "risk.csv")
     fig = plots.risk_distribution(risk, pd.read_csv(folders / "backtest" / "forecast" / "aggregate.csv"))
     assert fig.axes[0].get_xlabel() == "P(below the line within 3 years)"
@@ -189,7 +196,7 @@ def test_report_of_every_kind_in_both_languages(folders):
               "bands": ["Yearly summary", "Uncertainty bands", "Replicates"],
               "compare": ["Paired differences", "Replicates"], "sweep": ["Runs", "Design"],
               "sensitivity": ["Sobol' indices", "Stochastic noise", "Runs", "Design"],
-              "calibrate": ["Fit against targets", "Fitted parameters"],
+              "calibrate": ["Fit against targets", "Fitted parameters", "Parameter draws (ABC)"],
               "backtest": ["Forecast scores", "Monitoring rules compared", "Reliability by decile",
                            "Forecast, below the line"]}
     for name, expected in sheets.items():

@@ -150,6 +150,7 @@ CATEGORIES = {
     "any_rule": ("Any of the three rules", "任一规则"),
     "top_5pct": ("5% of households", "5%的农户"), "top_10pct": ("10% of households", "10%的农户"),
     "top_20pct": ("20% of households", "20%的农户"),
+    "fitted": ("Fitted target", "拟合目标"), "comparison": ("Comparison only, not fitted", "仅作对照,未参与拟合"),
 }
 
 CONFIDENCE = {"high": ("high", "高"), "medium": ("medium", "中"), "low": ("low", "低")}
@@ -170,7 +171,7 @@ COLUMNS = {  # table headings
     "weight": ("Weight", "权重"), "fitted": ("Fitted", "拟合值"), "replicate_sd": ("Replicate sd", "重复间标准差"),
     "z": ("z-score", "z值"), "contribution": ("Contribution to distance", "距离贡献"),
     "within_1sd": ("Within 1 sd", "在1倍标准差内"), "within_2sd": ("Within 2 sd", "在2倍标准差内"),
-    "note": ("Note", "说明"), "output": ("Output", "输出指标"),
+    "note": ("Note", "说明"), "output": ("Output", "输出指标"), "role": ("Role", "用途"),
     "S1": ("First-order index S1", "一阶指数S1"), "ST": ("Total index ST", "总效应指数ST"),
     "noise_share": ("Noise share", "随机噪声占比"), "run_id": ("Run", "运行编号"), "point": ("Design point", "设计点"),
     "replicate": ("Replicate", "重复"), "seed": ("Seed", "随机种子"), "by": ("Grouped by", "分组方式"),
@@ -234,8 +235,12 @@ TEXT = {
     "fit_title": ("Calibration: fitted against observed", "校准:拟合值与观测值"),
     "lower_bound": (" (observed: a lower bound)", "(观测值为下限)"),
     "upper_bound": (" (observed: an upper bound)", "(观测值为上限)"),
-    "fit_summary": ("{name}: {k} of {n} targets within 2 sd", "{name}:{n}个目标中{k}个在2倍标准差内"),
+    "comparison_only": ("\n(comparison only, not fitted)", "\n(仅作对照,未参与拟合)"),
+    "fit_summary": ("{name}: {k} of {n} fitted targets within 2 sd", "{name}:{n}个拟合目标中{k}个在2倍标准差内"),
     "observed_sd": ("observed ± sd", "观测值±标准差"), "fitted": ("fitted", "拟合值"),
+    "draws_title": ("Parameter draws kept by each ABC round (the last: draws.csv)",
+                    "各轮ABC保留的参数抽样(最后一轮即draws.csv)"),
+    "abc_round": ("ABC round", "ABC轮次"), "best_fit": ("best fit", "最优拟合"),
     "yuan": ("yuan", "元"), "million_yuan": ("million yuan", "百万元"), "10k_yuan": ("10,000 yuan", "万元"),
     "persons_unit": ("persons", "人"), "10k_persons": ("10,000 persons", "万人"),
     "households_unit": ("households", "户"),

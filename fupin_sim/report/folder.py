@@ -187,15 +187,22 @@ def _read_calibrate(f: ResultFolder) -> None:
 
     fit = _csv(f.path / "fit.csv")
     f.tables["fit"] = fit
-    f.shown["fit"] = fit[["year", "metric", "observed", "sd", "fitted", "z", "within_1sd", "within_2sd", "source"]]
+    columns = ["year", "metric", "observed", "sd", "fitted", "z", "within_1sd", "within_2sd", "role", "source"]
+    f.shown["fit"] = fit[[c for c in columns if c in fit]]  # `role` is newer than some folders
     best = pd.DataFrame({"parameter": list(f.manifest.get("best", {})),
                          "value": list(f.manifest.get("best", {}).values())})
     f.tables["best"] = f.shown["best"] = best
-    if (f.path / "draws.csv").exists():
-        f.tables["draws"] = _csv(f.path / "draws.csv")
-    k, n = int(fit["within_2sd"].sum()), len(fit)
+    fitted = fit[fit["weight"] > 0]
+    k, n = int(fitted["within_2sd"].sum()), len(fitted)
     f.figures.append(Figure("fit", lambda lang: plots.calibration_fit(
         fit, plots.text("fit_summary", lang, name=f.name, k=k, n=n), lang=lang)))
+    if (f.path / "draws.csv").exists():
+        f.tables["draws"] = _csv(f.path / "draws.csv")
+        every = _csv(f.path / "abc_draws.csv")
+        if "round" in every:  # folders from before ABC-SMC have no rounds
+            bounds = (f.manifest.get("abc") or {}).get("bounds")
+            f.figures.append(Figure("draws", lambda lang: plots.calibration_draws(
+                every, f.manifest.get("best", {}), bounds, lang=lang)))
 
 
 def _read_forecast(f: ResultFolder) -> None:

@@ -1,0 +1,156 @@
+"""Parameter uncertainty by approximate Bayesian computation (ABC): parameter sets whose
+simulated moments lie near the targets, for ensembles and forecasts to run over
+(`fupin-sim run --draws`, `fupin-sim forecast --draws`), so that their bands carry the
+parameters' uncertainty as well as chance.
+
+Round 0 is rejection ABC over a Latin hypercube of the bounds (a uniform prior): the
+`quantile` of draws nearest the targets are kept. One round over the whole box keeps draws
+that fit poorly when only a small part of it fits, so with `rounds` > 1 the search goes on
+as ABC-SMC (population Monte Carlo; Beaumont et al. 2009, Biometrika 96:983): each round
+draws `samples` proposals from the last round's weighted particles, each moved by a normal
+kernel with twice their weighted variance, truncated to the bounds; it keeps those within
+a tolerance that only shrinks (the `quantile` of this round's distances, at most the last
+round's), weighted by prior / Σ_j w_j K(θ | θ_j) so that they sample the ABC posterior at
+that tolerance. `draws.csv` is an equal-weight sample of the last round's particles
+(systematic resampling: a parameter set may appear more than once) in random order, so
+that fewer replicates than draws still use a random subset; every evaluation goes
+through the calibration's trial log, so a rerun reuses it.
+"""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+from scipy.stats import truncnorm
+
+def abc_tables(spec, ev) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
+    """Every proposal (`abc_draws.csv`: round, parameters, distance, accepted, weight), the
+    equal-weight draws of the last round (`draws.csv`) and a summary for the manifest."""
+    from fupin_sim.sweep import unit_sample
+
+    a = spec.abc
+    lo = np.array([b[0] for b in spec.bounds])
+    hi = np.array([b[1] for b in spec.bounds])
+    rng = np.random.default_rng(a["seed"])
+    xs = lo + unit_sample("latin_hypercube", len(lo), a["samples"], a["seed"]) * (hi - lo)
+    tables, rounds = [], []
+    tolerance = np.inf
+    particles = weights = scale = None
+    for r in range(a["rounds"]):
+        if r:
+            xs = _propose(particles, weights, scale, lo, hi, a["samples"], rng)
+        d = np.asarray(ev.distances(list(xs), phase="abc"))
+        tolerance = min(tolerance, float(np.quantile(d, a["quantile"])))
+        keep = d <= tolerance
+        if keep.sum() < 2:  # too few to move on from: the last round's particles stand
+            tables.append(_round_table(spec, r, xs, d, np.zeros(len(d), bool), np.zeros(len(d))))
+            rounds.append({"round": r, "tolerance": tolerance, "accepted": 0})
+            break
+        w = np.ones(int(keep.sum())) if r == 0 else 1.0 / _kernel_mixture(xs[keep], particles, weights, scale, lo, hi)
+        w /= w.sum()
+        full = np.zeros(len(d))
+        full[keep] = w
+        tables.append(_round_table(spec, r, xs, d, keep, full))
+        rounds.append({"round": r, "tolerance": tolerance, "accepted": int(keep.sum())})
+        particles, weights = xs[keep], w
+        spread = np.sqrt(2.0 * np.average((particles - np.average(particles, axis=0, weights=w)) ** 2, axis=0,
+                                          weights=w))
+        scale = np.maximum(spread, 1e-3 * (hi - lo))  # a collapsed dimension still moves a little
+    every = pd.concat(tables, ignore_index=True)
+    every.insert(0, "draw", np.arange(len(every)))
+    last_round = max(x["round"] for x in rounds if x["accepted"])
+    last = every[(every["round"] == last_round) & (every["weight"] > 0)]
+    picks = rng.permutation(_systematic(last["weight"].to_numpy(), len(last), rng))  # any first k: a random k
+    draws = last.iloc[picks].drop(columns=["accepted", "weight", "draw"]).reset_index(drop=True)
+    draws.insert(0, "particle", last["draw"].to_numpy()[picks])
+    draws.insert(0, "draw", np.arange(len(draws)))
+    effective = float(1.0 / np.sum(last["weight"].to_numpy() ** 2))
+    summary = {"rounds": rounds, "evaluations": int(len(every)), "draws": int(len(draws)),
+               "effective_sample_size": effective, "bounds": dict(zip(spec.labels, map(list, spec.bounds)))}
+    return every, draws, summary
+
+
+def _round_table(spec, r: int, xs: np.ndarray, d: np.ndarray, keep: np.ndarray, w: np.ndarray) -> pd.DataFrame:
+    t = pd.DataFrame(xs, columns=spec.labels)
+    t.insert(0, "round", r)
+    t["distance"] = d
+    t["accepted"] = keep
+    t["weight"] = w
+    t["overrides"] = [json.dumps(spec.overrides(x)) for x in xs]
+    return t
+
+
+def _bounds_of(centres: np.ndarray, scale: np.ndarray, lo: np.ndarray, hi: np.ndarray):
+    return (lo - centres) / scale, (hi - centres) / scale
+
+
+def _propose(particles, weights, scale, lo, hi, n: int, rng) -> np.ndarray:
+    """`n` proposals: a particle picked by weight, moved by the truncated normal kernel."""
+    parents = particles[rng.choice(len(particles), size=n, p=weights)]
+    a, b = _bounds_of(parents, scale, lo, hi)
+    return truncnorm.rvs(a, b, loc=parents, scale=scale, size=parents.shape, random_state=rng)
+
+
+def _kernel_mixture(xs, particles, weights, scale, lo, hi) -> np.ndarray:
+    """Σ_j w_j K(x | θ_j) for each x: the density the proposals were drawn from (the prior
+    is uniform on the box, so the importance weight is its inverse)."""
+    a, b = _bounds_of(particles, scale, lo, hi)  # (parents, dims)
+    dens = truncnorm.pdf(xs[:, None, :], a[None], b[None], loc=particles[None], scale=scale)
+    return np.prod(dens, axis=2) @ weights
+
+
+def _systematic(weights: np.ndarray, n: int, rng) -> np.ndarray:
+    """Indexes of an equal-weight sample of size n (systematic resampling: each particle
+    appears floor or ceil of n × its weight times)."""
+    positions = (rng.random() + np.arange(n)) / n
+    return np.minimum(np.searchsorted(np.cumsum(weights), positions), len(weights) - 1)
+
+
+def read_draws(path) -> list[dict]:
+    """The parameter draws of a calibration: its output folder or its `draws.csv`, as a
+    list of scenario parameter overrides (replicate r of an ensemble or a forecast runs with
+    draw r mod their number). Errors name the file and row."""
+    from pathlib import Path
+
+    from fupin_sim.errors import InputError
+
+    path = Path(path)
+    file = path / "draws.csv" if path.is_dir() else path
+    if not file.is_file():
+        hint = " (a calibration writes draws.csv only when its spec has `abc:`)" if path.is_dir() else ""
+        raise InputError(f"parameter draws not found{hint}", file=str(file))
+    try:
+        table = pd.read_csv(file)
+    except (ValueError, pd.errors.ParserError) as e:
+        raise InputError(f"is not a readable CSV table: {e}", file=str(file)) from None
+    if "overrides" not in table:
+        raise InputError("has no 'overrides' column: expected the draws.csv a calibration writes", file=str(file))
+    if table.empty:
+        raise InputError("has no draws", file=str(file))
+    draws = []
+    for i, text in enumerate(table["overrides"]):
+        try:
+            value = json.loads(text)
+        except (TypeError, ValueError):
+            value = None
+        if not isinstance(value, dict) or not value:
+            raise InputError(f"column overrides: expected a JSON mapping of parameter values, got {text!r}",
+                             file=str(file), where=f"row {i + 2}")
+        draws.append(value)
+    return draws
+
+
+def scenarios_over(scenario, draws: list[dict], file: str | None = None) -> list:
+    """`scenario` with each draw's overrides (validated: an unknown parameter names the
+    draws file and row)."""
+    from fupin_sim.errors import InputError
+
+    out = []
+    for i, d in enumerate(draws):
+        try:
+            out.append(scenario.with_options(parameters=d))
+        except InputError as e:
+            raise InputError(f"does not fit scenario {scenario.name!r}: {e.where}: {e.detail}", file=file,
+                             where=f"row {i + 2}") from None
+    return out

@@ -1,0 +1,135 @@
+"""Parameter draws (fupin_sim/abc.py): ABC-SMC narrows them to parameter sets that fit,
+and ensembles and forecasts run over them."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import fupin_sim as fs
+from fupin_sim.abc import read_draws
+from fupin_sim.calibrate import calibrate, load_spec, synthetic_targets
+from fupin_sim.errors import InputError
+
+TRUTH = {"income.wage_growth": 0.05, "income.operating_growth": 0.08}
+TARGET_ROWS = ("year,metric,value,sd\n2017,income_wage_per_capita,1,1\n2019,income_wage_per_capita,1,1\n"
+               "2017,income_operating_per_capita,1,1\n2019,income_operating_per_capita,1,1\n")
+
+
+def _spec(rounds: int) -> dict:
+    return {"name": "abc", "scenario": "baseline", "households": 300, "years": [2016, 2019], "targets": ["t.csv"],
+            "parameters": {"income.wage_growth": {"range": [0.0, 0.2]},
+                           "income.operating_growth": {"range": [-0.05, 0.15]}},
+            "replicates": 1, "seed": 3, "optimizer": {"popsize": 3, "maxiter": 1, "seed": 1, "polish": "none"},
+            "abc": {"samples": 40, "quantile": 0.25, "seed": 5, "rounds": rounds}}
+
+
+@pytest.fixture(scope="module")
+def folder(tmp_path_factory):
+    d = tmp_path_factory.mktemp("abc")
+    (d / "t.csv").write_text(TARGET_ROWS)
+    synthetic_targets(load_spec(_spec(1), base_dir=d), TRUTH).to_csv(d / "t.csv", index=False)
+    return d
+
+
+@pytest.fixture(scope="module")
+def rejection(folder):
+    return calibrate(load_spec(_spec(1), base_dir=folder), folder / "rejection")
+
+
+@pytest.fixture(scope="module")
+def smc(folder):
+    return calibrate(load_spec(_spec(4), base_dir=folder), folder / "smc")
+
+
+def test_rejection_keeps_the_nearest_quantile(rejection):
+    every = pd.read_csv(rejection.out / "abc_draws.csv")
+    draws = pd.read_csv(rejection.out / "draws.csv")
+    assert len(every) == 40 and len(draws) == 10 == len(rejection.draws)
+    assert draws["distance"].max() <= every["distance"].quantile(0.25) + 1e-12
+    assert sorted(draws["particle"]) == sorted(every.loc[every["accepted"], "draw"])  # equal weights: each once
+    fs.load_scenario("baseline").with_options(parameters=json.loads(draws["overrides"].iloc[0]))
+
+
+def test_smc_narrows_the_draws_to_parameter_sets_that_fit(rejection, smc):
+    """One round over the whole box keeps draws that miss the targets; four SMC rounds keep
+    only draws that fit (every target within 2 sd), centred on the true values."""
+    rounds = smc.manifest["abc"]["rounds"]
+    tolerances = [r["tolerance"] for r in rounds]
+    assert len(rounds) == 4 and all(b < a for a, b in zip(tolerances, tolerances[1:]))
+    assert rejection.manifest["abc"]["draws_within_2sd"] < 0.5
+    assert smc.manifest["abc"]["draws_within_2sd"] == 1.0
+    draws = pd.read_csv(smc.out / "draws.csv")
+    for label, truth in TRUTH.items():
+        spread = draws[label].std()
+        assert spread < 0.5 * pd.read_csv(rejection.out / "draws.csv")[label].std()
+        assert abs(draws[label].mean() - truth) < 0.01, (label, draws[label].mean())
+    every = pd.read_csv(smc.out / "abc_draws.csv")
+    last = every[every["round"] == 3]
+    assert last["weight"].sum() == pytest.approx(1.0)
+    assert (last.loc[~last["accepted"], "weight"] == 0).all()
+    assert (last.loc[last["accepted"], "distance"] <= tolerances[-1]).all()
+
+
+def test_smc_reruns_from_its_trial_log(folder, smc):
+    again = calibrate(load_spec(_spec(4), base_dir=folder), folder / "smc")
+    assert again.manifest["execution"]["evaluated"] == 0
+    pd.testing.assert_frame_equal(pd.read_csv(folder / "smc" / "draws.csv"), smc.draws.reset_index(drop=True),
+                                  check_dtype=False)
+
+
+def test_an_ensemble_runs_replicate_r_with_draw_r_mod_n(smc):
+    draws = read_draws(smc.out)
+    sc = fs.load_scenario("baseline").with_options(households=300, years=(2016, 2018))
+    result = fs.run(sc, reps=len(draws) + 2, draws=smc.out)
+    reps = result.replicates
+    assert (reps.groupby("rep")["draw"].first().to_numpy() == np.arange(len(draws) + 2) % len(draws)).all()
+    man = result.manifest["parameter_draws"]
+    assert man["count"] == len(draws) and man["used"] == len(draws) and man["sets"] == draws
+    for r in (1, len(draws) + 1):  # the same draw and seed as a lone run
+        seed = int(reps.loc[reps["rep"] == r, "seed"].iloc[0])
+        alone = fs.run(sc.with_options(parameters=draws[r % len(draws)]), seed=seed).summary
+        ours = reps[reps["rep"] == r].drop(columns=["rep", "seed", "draw"]).reset_index(drop=True)
+        pd.testing.assert_frame_equal(ours, alone, check_dtype=False)
+
+
+def test_forecast_over_draws_from_the_command_line(smc, tmp_path, capsys):
+    from fupin_sim.cli import main
+
+    sim = fs.Simulation(fs.load_scenario("consolidation").with_options(households=200, years=(2016, 2020)), seed=2)
+    sim.run()
+    fs.write_register(sim.state.to_population(), tmp_path / "reg")
+    assert main(["forecast", str(tmp_path / "reg"), "--horizon", "2", "--reps", "4", "--draws", str(smc.out),
+                 "--out", str(tmp_path / "fc")]) == 0
+    man = json.loads((tmp_path / "fc" / "manifest.json").read_text())
+    assert man["parameter_sets"] == read_draws(smc.out) and man["parameter_draws_file"] == str(smc.out)
+
+
+@pytest.mark.parametrize("content, message", [
+    (None, "parameter draws not found"),
+    ("draw,x\n0,1\n", "has no 'overrides' column"),
+    ('draw,overrides\n0,"{""income.wage_growth"": 0.1}"\n1,not json\n', "row 3: column overrides: expected a JSON mapping"),
+])
+def test_bad_draws_files(tmp_path, content, message):
+    path = tmp_path / "draws.csv"
+    if content is not None:
+        path.write_text(content)
+    with pytest.raises(InputError, match=message) as e:
+        read_draws(path)
+    assert str(path) in str(e.value)
+
+
+def test_a_draw_that_does_not_fit_the_scenario_names_its_row(tmp_path):
+    path = tmp_path / "draws.csv"
+    path.write_text('draw,overrides\n0,"{""income.wage_growth"": 0.1}"\n1,"{""income.wage_grwth"": 0.1}"\n')
+    with pytest.raises(InputError, match=r"draws.csv: row 3: does not fit scenario 'baseline'.*unknown parameter "
+                                         r"\(did you mean 'income.wage_growth'\?\)"):
+        fs.run("baseline", households=100, years=(2016, 2017), reps=2, draws=path)
+
+
+def test_a_calibration_without_abc_has_no_draws(tmp_path):
+    (tmp_path / "result.json").write_text("{}")
+    with pytest.raises(InputError, match="writes draws.csv only when its spec has `abc:`"):
+        read_draws(tmp_path)
