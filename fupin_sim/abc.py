@@ -3,14 +3,21 @@ simulated moments lie near the targets, for ensembles and forecasts to run over
 (`fupin-sim run --draws`, `fupin-sim forecast --draws`), so that their bands carry the
 parameters' uncertainty as well as chance.
 
-Round 0 is rejection ABC over a Latin hypercube of the bounds (a uniform prior): the
-`quantile` of draws nearest the targets are kept. One round over the whole box keeps draws
-that fit poorly when only a small part of it fits, so with `rounds` > 1 the search goes on
-as ABC-SMC (population Monte Carlo; Beaumont et al. 2009, Biometrika 96:983): each round
+Round 0 draws from the bounds (a uniform prior) by Latin hypercube and keeps the `quantile`
+of draws nearest the targets (rejection ABC). When only a small part of the box fits (Jiangsu:
+the expenditure deduction within a few hundredths of 0), such draws miss it, so when the
+best fit is known, half of round 0 is drawn around it instead (a normal kernel of 2% of
+each range, truncated to the bounds) and every kept draw is weighted by prior / the mixture
+it came from (defensive importance sampling: the prior half keeps other modes in reach).
+With `rounds` > 1 the search goes on as ABC-SMC (population Monte Carlo; Beaumont et al. 2009, Biometrika 96:983): each round
 draws `samples` proposals from the last round's weighted particles, each moved by a normal
 kernel with twice their weighted variance, truncated to the bounds; it keeps those within
 a tolerance that only shrinks (the `quantile` of this round's distances, at most the last
-round's), weighted by prior / Σ_j w_j K(θ | θ_j) so that they sample the ABC posterior at
+round's) down to `tolerance`, the distance that means "consistent with the targets", which
+it takes as soon as two draws are within it. By default that is the 95% quantile of χ² with
+as many degrees of freedom as fitted targets (times their mean weight): if the targets' sds
+were independent measurement errors, the true parameters' distance would exceed it only one
+time in twenty. Kept draws are weighted by prior / Σ_j w_j K(θ | θ_j) so that they sample the ABC posterior at
 that tolerance. `draws.csv` is an equal-weight sample of the last round's particles
 (systematic resampling: a parameter set may appear more than once) in random order, so
 that fewer replicates than draws still use a random subset; every evaluation goes
@@ -24,30 +31,44 @@ import numpy as np
 import pandas as pd
 from scipy.stats import truncnorm
 
-def abc_tables(spec, ev) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
+def abc_tables(spec, ev, best=None) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
     """Every proposal (`abc_draws.csv`: round, parameters, distance, accepted, weight), the
-    equal-weight draws of the last round (`draws.csv`) and a summary for the manifest."""
+    equal-weight draws of the last round (`draws.csv`) and a summary for the manifest.
+    `best`: the best-fitting parameter vector, around which half of round 0 is drawn."""
     from fupin_sim.sweep import unit_sample
 
     a = spec.abc
     lo = np.array([b[0] for b in spec.bounds])
     hi = np.array([b[1] for b in spec.bounds])
     rng = np.random.default_rng(a["seed"])
-    xs = lo + unit_sample("latin_hypercube", len(lo), a["samples"], a["seed"]) * (hi - lo)
+    n_box = a["samples"] if best is None else a["samples"] - a["samples"] // 2
+    xs = lo + unit_sample("latin_hypercube", len(lo), n_box, a["seed"]) * (hi - lo)
+    if best is not None:
+        centre = np.asarray(best, dtype=float)[None]
+        local = 0.02 * (hi - lo)
+        xs = np.vstack([xs, _propose(centre, np.ones(1), local, lo, hi, a["samples"] - n_box, rng)])
     tables, rounds = [], []
+    floor = a["tolerance"] if a.get("tolerance") is not None else default_tolerance(spec.targets["weight"])
     tolerance = np.inf
     particles = weights = scale = None
     for r in range(a["rounds"]):
         if r:
             xs = _propose(particles, weights, scale, lo, hi, a["samples"], rng)
         d = np.asarray(ev.distances(list(xs), phase="abc"))
-        tolerance = min(tolerance, float(np.quantile(d, a["quantile"])))
+        tolerance = floor if (d <= floor).sum() >= 2 else min(tolerance, float(np.quantile(d, a["quantile"])))
         keep = d <= tolerance
         if keep.sum() < 2:  # too few to move on from: the last round's particles stand
             tables.append(_round_table(spec, r, xs, d, np.zeros(len(d), bool), np.zeros(len(d))))
             rounds.append({"round": r, "tolerance": tolerance, "accepted": 0})
             break
-        w = np.ones(int(keep.sum())) if r == 0 else 1.0 / _kernel_mixture(xs[keep], particles, weights, scale, lo, hi)
+        if r:
+            w = 1.0 / _kernel_mixture(xs[keep], particles, weights, scale, lo, hi)
+        elif best is None:
+            w = np.ones(int(keep.sum()))
+        else:  # prior / (share from the box × prior + share around the best × kernel); prior = 1 / volume
+            share = n_box / len(xs)
+            w = 1.0 / (share / np.prod(hi - lo) + (1 - share) * _kernel_mixture(xs[keep], centre, np.ones(1), local,
+                                                                                 lo, hi))
         w /= w.sum()
         full = np.zeros(len(d))
         full[keep] = w
@@ -66,9 +87,18 @@ def abc_tables(spec, ev) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
     draws.insert(0, "particle", last["draw"].to_numpy()[picks])
     draws.insert(0, "draw", np.arange(len(draws)))
     effective = float(1.0 / np.sum(last["weight"].to_numpy() ** 2))
-    summary = {"rounds": rounds, "evaluations": int(len(every)), "draws": int(len(draws)),
+    summary = {"rounds": rounds, "target_tolerance": floor, "evaluations": int(len(every)), "draws": int(len(draws)),
                "effective_sample_size": effective, "bounds": dict(zip(spec.labels, map(list, spec.bounds)))}
     return every, draws, summary
+
+
+def default_tolerance(weights) -> float:
+    """χ²(0.95) with one degree of freedom per fitted target (weight > 0), times their mean weight."""
+    from scipy.stats import chi2
+
+    w = np.asarray(weights, dtype=float)
+    w = w[w > 0]
+    return float(chi2.ppf(0.95, len(w)) * w.mean())
 
 
 def _round_table(spec, r: int, xs: np.ndarray, d: np.ndarray, keep: np.ndarray, w: np.ndarray) -> pd.DataFrame:

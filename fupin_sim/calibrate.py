@@ -15,7 +15,8 @@ A calibration spec is a YAML file (or the same content as a dict):
     replicates: 2                   # runs per evaluation, with FIXED seeds (common random numbers)
     seed: 11                        # the replicates' seeds derive from it (as `fupin-sim run --reps`)
     optimizer: {popsize: 6, maxiter: 8, seed: 1, tol: 0.01, polish: nelder-mead, polish_maxiter: 30}
-    abc: {samples: 64, quantile: 0.25, seed: 2, rounds: 3}   # optional: parameter draws (fupin_sim/abc.py)
+    abc: {samples: 64, quantile: 0.25, seed: 2, rounds: 3}   # optional: parameter draws (fupin_sim/abc.py;
+                                                             # `tolerance` defaults to χ²(0.95, fitted targets))
 
 The distance is Σ weight × ((simulated − observed) / sd)² over the target rows; the
 simulated moment is the mean over the replicates. Every replicate uses the same seeds at
@@ -71,7 +72,7 @@ TOP_KEYS = ("name", "description", "scenario", "households", "years", "targets",
             "optimizer", "abc")
 PARAMETER_KEYS = ("range", "scale", "element")
 OPTIMIZER_KEYS = ("popsize", "maxiter", "seed", "tol", "polish", "polish_maxiter")
-ABC_KEYS = ("samples", "quantile", "seed", "rounds")
+ABC_KEYS = ("samples", "quantile", "seed", "rounds", "tolerance")
 TARGET_COLUMNS = ("year", "metric", "value", "sd")
 TARGET_OPTIONAL = ("weight", "bound", "source", "note")
 BOUNDS = ("point", "lower", "upper")  # what the observed value is: the value, or a bound on it
@@ -491,12 +492,18 @@ def load_spec(spec: str | Path | dict | CalibrationSpec, *, base_dir: str | Path
     if data.get("abc") is not None:
         raw_abc = data["abc"]
         if not isinstance(raw_abc, dict):
-            raise InputError("expected a mapping (samples, quantile, seed, rounds)", file=file, where="abc")
+            raise InputError("expected a mapping (samples, quantile, seed, rounds, tolerance)", file=file,
+                             where="abc")
         check_keys(raw_abc, ABC_KEYS, file, "abc")
         abc = {"samples": whole(raw_abc.get("samples", 64), file, "abc.samples", 2),
                "quantile": float(number(raw_abc.get("quantile", 0.1), file, "abc.quantile")),
                "seed": whole(raw_abc.get("seed", seed), file, "abc.seed", 0),
-               "rounds": whole(raw_abc.get("rounds", 1), file, "abc.rounds", 1)}
+               "rounds": whole(raw_abc.get("rounds", 1), file, "abc.rounds", 1),
+               "tolerance": None if raw_abc.get("tolerance") is None
+               else float(number(raw_abc["tolerance"], file, "abc.tolerance"))}
+        if abc["tolerance"] is not None and not abc["tolerance"] > 0:
+            raise InputError(f"expected a distance above 0, got {abc['tolerance']!r}", file=file,
+                             where="abc.tolerance")
         if not 0 < abc["quantile"] <= 1:
             raise InputError(f"expected a share in (0, 1], got {abc['quantile']!r}", file=file, where="abc.quantile")
 
@@ -832,7 +839,7 @@ def calibrate(spec: str | Path | dict | CalibrationSpec, out: str | Path | None 
     if spec.abc is not None:
         from fupin_sim.abc import abc_tables
 
-        every, draws, abc_summary = abc_tables(spec, ev)
+        every, draws, abc_summary = abc_tables(spec, ev, best=x)
         abc_summary["draws_within_2sd"] = _share_within(spec, ev, draws)
         tables = every, draws
     seconds = time.perf_counter() - t_start

@@ -18,12 +18,12 @@ TARGET_ROWS = ("year,metric,value,sd\n2017,income_wage_per_capita,1,1\n2019,inco
                "2017,income_operating_per_capita,1,1\n2019,income_operating_per_capita,1,1\n")
 
 
-def _spec(rounds: int) -> dict:
+def _spec(rounds: int, **abc) -> dict:
     return {"name": "abc", "scenario": "baseline", "households": 300, "years": [2016, 2019], "targets": ["t.csv"],
             "parameters": {"income.wage_growth": {"range": [0.0, 0.2]},
                            "income.operating_growth": {"range": [-0.05, 0.15]}},
             "replicates": 1, "seed": 3, "optimizer": {"popsize": 3, "maxiter": 1, "seed": 1, "polish": "none"},
-            "abc": {"samples": 40, "quantile": 0.25, "seed": 5, "rounds": rounds}}
+            "abc": {"samples": 40, "quantile": 0.25, "seed": 5, "rounds": rounds, **abc}}
 
 
 @pytest.fixture(scope="module")
@@ -44,33 +44,60 @@ def smc(folder):
     return calibrate(load_spec(_spec(4), base_dir=folder), folder / "smc")
 
 
-def test_rejection_keeps_the_nearest_quantile(rejection):
+def test_round_0_keeps_the_draws_within_the_tolerance(rejection):
+    """Round 0: half the draws from the box, half around the best fit; those within the
+    tolerance kept with importance weights (prior / the mixture they came from), then
+    resampled. The tolerance is χ²(0.95, 4 targets) = 9.49 once two draws are within it."""
     every = pd.read_csv(rejection.out / "abc_draws.csv")
     draws = pd.read_csv(rejection.out / "draws.csv")
-    assert len(every) == 40 and len(draws) == 10 == len(rejection.draws)
-    assert draws["distance"].max() <= every["distance"].quantile(0.25) + 1e-12
-    assert sorted(draws["particle"]) == sorted(every.loc[every["accepted"], "draw"])  # equal weights: each once
+    (r0,) = rejection.manifest["abc"]["rounds"]
+    assert r0["tolerance"] == rejection.manifest["abc"]["target_tolerance"] == pytest.approx(9.4877, abs=1e-4)
+    assert len(every) == 40 and (every["accepted"] == (every["distance"] <= r0["tolerance"])).all()
+    assert len(draws) == r0["accepted"] == len(rejection.draws) >= 2
+    kept = every[every["accepted"]].set_index("draw")["weight"]
+    assert kept.sum() == pytest.approx(1.0) and (every.loc[~every["accepted"], "weight"] == 0).all()
+    counts = draws["particle"].value_counts()
+    for particle, w in kept.items():  # systematic resampling: floor or ceil of n × weight copies
+        assert np.floor(w * len(draws)) <= counts.get(particle, 0) <= np.ceil(w * len(draws))
     fs.load_scenario("baseline").with_options(parameters=json.loads(draws["overrides"].iloc[0]))
 
 
-def test_smc_narrows_the_draws_to_parameter_sets_that_fit(rejection, smc):
-    """One round over the whole box keeps draws that miss the targets; four SMC rounds keep
-    only draws that fit (every target within 2 sd), centred on the true values."""
+def test_smc_draws_fit_and_centre_on_the_truth(smc):
+    """After four rounds the draws are within the tolerance and centre on the true values,
+    with under half the box's spread."""
     rounds = smc.manifest["abc"]["rounds"]
-    tolerances = [r["tolerance"] for r in rounds]
-    assert len(rounds) == 4 and all(b < a for a, b in zip(tolerances, tolerances[1:]))
-    assert rejection.manifest["abc"]["draws_within_2sd"] < 0.5
-    assert smc.manifest["abc"]["draws_within_2sd"] == 1.0
+    tolerance = smc.manifest["abc"]["target_tolerance"]
+    assert len(rounds) == 4 and all(r["tolerance"] == tolerance for r in rounds)
+    share = smc.manifest["abc"]["draws_within_2sd"]
+    assert share == np.mean([(np.abs(_z(smc, row)) <= 2).all() for _, row in pd.read_csv(smc.out / "draws.csv").iterrows()])
     draws = pd.read_csv(smc.out / "draws.csv")
+    assert (draws["distance"] <= tolerance).all()
     for label, truth in TRUTH.items():
-        spread = draws[label].std()
-        assert spread < 0.5 * pd.read_csv(rejection.out / "draws.csv")[label].std()
         assert abs(draws[label].mean() - truth) < 0.01, (label, draws[label].mean())
+        assert draws[label].std() < 0.5 * 0.2 / np.sqrt(12)  # half the box's sd
     every = pd.read_csv(smc.out / "abc_draws.csv")
     last = every[every["round"] == 3]
     assert last["weight"].sum() == pytest.approx(1.0)
-    assert (last.loc[~last["accepted"], "weight"] == 0).all()
-    assert (last.loc[last["accepted"], "distance"] <= tolerances[-1]).all()
+    assert (last.loc[last["accepted"], "distance"] <= tolerance).all()
+
+
+def _z(result, row) -> np.ndarray:
+    """z of each target at a draw, from the trial log (what the manifest's share counts)."""
+    from fupin_sim.calibrate import target_z
+
+    spec = load_spec(_spec(4), base_dir=result.out.parent)
+    logged = [json.loads(line) for line in (result.out / "trials.jsonl").read_text().splitlines()]
+    rec = next(r for r in logged if np.allclose(r["x"], [row[k] for k in spec.labels], rtol=0, atol=1e-12))
+    return target_z(np.asarray(rec["replicates"], float).mean(axis=0), spec.targets)
+
+
+def test_a_tolerance_out_of_reach_shrinks_round_by_round(folder):
+    """With a tolerance no draw reaches, each round keeps the nearest quarter of its
+    proposals, at most the last round's tolerance: the tolerances fall."""
+    r = calibrate(load_spec(_spec(3, tolerance=1e-9), base_dir=folder), folder / "shrink")
+    tolerances = [x["tolerance"] for x in r.manifest["abc"]["rounds"]]
+    assert len(tolerances) == 3 and tolerances[0] > tolerances[1] > tolerances[2] > 1e-9
+    assert r.manifest["abc"]["rounds"][0]["accepted"] == 10
 
 
 def test_smc_reruns_from_its_trial_log(folder, smc):

@@ -143,6 +143,18 @@ def test_bad_parameters(tmp_path, params, message):
         load_spec(_spec(parameters=params), base_dir=tmp_path)
 
 
+@pytest.mark.parametrize("abc, message", [
+    ({"rounds": 0}, r"abc.rounds"),
+    ({"tolerance": 0}, r"abc.tolerance: expected a distance above 0, got 0.0"),
+    ({"quantile": 1.5}, r"abc.quantile: expected a share in \(0, 1\], got 1.5"),
+    ({"round": 3}, r"abc.*unknown key.*did you mean 'rounds'"),
+])
+def test_bad_abc_settings(tmp_path, abc, message):
+    _write(tmp_path, TARGET_ROWS)
+    with pytest.raises(InputError, match=message):
+        load_spec(_spec(abc=abc), base_dir=tmp_path)
+
+
 def test_element_and_scale_overrides(tmp_path):
     _write(tmp_path, TARGET_ROWS)
     spec = load_spec(_spec(parameters={"population.income_ratio": {"range": [0.5, 1.2], "element": [0, 0]},
@@ -278,6 +290,7 @@ def test_bundled_fits_reproduce_their_targets(name):
     calibration/README.md at the specs' own households and seeds: every fitted target within
     2 sd, the specs' tolerance (Jiangsu's all within 1 sd). Inner Mongolia's national income
     series is a comparison (weight 0): in the table, out of the distance."""
+    from fupin_sim.abc import read_draws, scenarios_over
     from fupin_sim.calibrate import Evaluator, fit_counts, fit_table
 
     spec = load_spec(ROOT / "calibration" / f"{name}.yaml")
@@ -299,3 +312,5 @@ def test_bundled_fits_reproduce_their_targets(name):
         compared = fit[fit["role"] == "comparison"]
         assert list(compared["metric"].unique()) == ["income_per_capita_filed"], shown
         assert (compared["contribution"] == 0).all()
+    draws = read_draws(ROOT / "calibration" / "fitted" / f"{name}_draws.csv")
+    assert len(draws) >= 20 and len(scenarios_over(fitted, draws)) == len(draws)  # the kept draws fit it
