@@ -64,7 +64,7 @@ import pandas as pd
 
 from fupin_sim.errors import InputError, close_match
 from fupin_sim.params import numbers_in
-from fupin_sim.scenario import Scenario, load_scenario, resolve_path
+from fupin_sim.scenario import RULES, Scenario, load_scenario, resolve_path
 from fupin_sim.specs import check_keys, number, scaled, sized_scenario, whole
 from fupin_sim.yamlfile import read_mapping
 
@@ -344,7 +344,7 @@ def _is_number(v) -> bool:
 
 def _parameter(path: str, node, scenario: Scenario, file) -> FitParameter:
     where = f"parameters.{path}"
-    paths = scenario.params.paths()
+    paths = scenario.parameter_paths()
     if path not in paths:
         raise InputError(f"unknown parameter{close_match(path, paths)}", file=file, where=where)
     if not isinstance(node, dict):
@@ -353,7 +353,7 @@ def _parameter(path: str, node, scenario: Scenario, file) -> FitParameter:
     scale = node.get("scale", False)
     if not isinstance(scale, bool):
         raise InputError(f"expected true or false, got {scale!r}", file=file, where=f"{where}.scale")
-    base = scenario.params[path].value
+    base = scenario.parameter(path).value
     element = node.get("element")
     if element is not None:
         if isinstance(element, int) and not isinstance(element, bool):
@@ -399,7 +399,7 @@ def _parameter(path: str, node, scenario: Scenario, file) -> FitParameter:
     p = FitParameter(path, low, high, base, scale, element)
     for i, x in enumerate((low, high)):
         try:
-            scenario.params.override({path: p.override(x)})
+            scenario.with_parameters({path: p.override(x)})
         except InputError as e:
             raise InputError(f"{('low', 'high')[i]} bound {x!r} is not allowed: {e.detail}", file=file,
                              where=f"{where}.range[{i}]") from None
@@ -762,16 +762,23 @@ def fitted_scenario(spec: CalibrationSpec, x, distance: float, out: Path | None)
     else:
         base = str(ref)
     where = spec.file or "a spec given in code"
-    params = {}
+    params, rules = {}, {}
     for path, value in spec.overrides(x).items():
-        params[path] = {"value": value, "confidence": "low",
-                        "source": f"calibrated: fupin-sim calibrate {where} (targets "
-                                  f"{', '.join(Path(f).name for f in spec.target_files)}; distance {distance:.3g}; "
-                                  f"{spec.scenario.households or 'preset'} households, {spec.replicates} replicates)"}
+        leaf = {"value": value, "confidence": "low",
+                "source": f"calibrated: fupin-sim calibrate {where} (targets "
+                          f"{', '.join(Path(f).name for f in spec.target_files)}; distance {distance:.3g}; "
+                          f"{spec.scenario.households or 'preset'} households, {spec.replicates} replicates)"}
+        if path.startswith(RULES):  # an instrument's rule goes under its entry in `interventions:`
+            label, rule = spec.scenario.instrument_rule(path)
+            rules.setdefault(label, {"rules": {}})["rules"][rule] = leaf
+        else:
+            params[path] = leaf
     data = {"name": f"{spec.scenario.name}_calibrated_{spec.name}" if spec.name != spec.scenario.name
             else f"{spec.name}_calibrated",
             "description": f"{spec.scenario.name} with parameters fitted by calibration '{spec.name}'",
             "extends": base, "parameters": params}
+    if rules:
+        data["interventions"] = rules
     if spec.years_given:
         data["years"] = list(spec.scenario.years)
     return data

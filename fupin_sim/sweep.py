@@ -53,7 +53,7 @@ import numbers
 import os
 import sys
 import time
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -265,7 +265,7 @@ def _bool(value, file, where) -> bool:
 
 def _flatten_parameters(tree: dict, scenario: Scenario, file, prefix: str = ""):
     """Yield (path, settings) for dotted keys or nested groups of parameters."""
-    paths = scenario.params.paths()
+    paths = scenario.parameter_paths()
     groups = {p.rsplit(".", i)[0] for p in paths for i in range(1, p.count(".") + 1)}
     for key, node in tree.items():
         path = f"{prefix}.{key}" if prefix else str(key)
@@ -280,7 +280,7 @@ def _flatten_parameters(tree: dict, scenario: Scenario, file, prefix: str = ""):
 
 def _check_override(scenario: Scenario, p: SweptParameter, x, file, where: str, label: str) -> None:
     try:
-        scenario.params.override({p.path: p.override(x)})
+        scenario.with_parameters({p.path: p.override(x)})
     except InputError as e:
         raise InputError(f"{label} {x!r} is not allowed: {e.detail}", file=file, where=where) from None
 
@@ -292,7 +292,7 @@ def _parameter(path: str, node, scenario: Scenario, file) -> SweptParameter:
     check_keys(node, PARAMETER_KEYS, file, where)
     scale = _bool(node.get("scale", False), file, f"{where}.scale")
     integer = _bool(node.get("integer", False), file, f"{where}.integer")
-    base = scenario.params[path].value
+    base = scenario.parameter(path).value
     if not scale:
         numbers_only = base.values() if isinstance(base, dict) else [base]
         for v in numbers_only:
@@ -489,15 +489,9 @@ class RunTask:
 
 
 def with_overrides(scenario: Scenario, overrides: dict) -> Scenario:
-    """`scenario.with_options(parameters=overrides)` without re-reading the parameter files:
-    the overrides are validated against the scenario's own parameters (the sweep checked
-    them at its spec's bounds already). A test checks both give identical runs."""
-    if not overrides:
-        return scenario
-    params = scenario.params.override(overrides, file=scenario.file, where="sweep")
-    data = dict(scenario.data)
-    data["parameters"] = {**(data.get("parameters") or {}), **overrides}
-    return replace(scenario, params=params, data=data)
+    """`scenario` with a run's overrides (model parameters and instrument rules), without
+    re-reading the parameter files: the sweep checked them at its spec's bounds already."""
+    return scenario.with_parameters(overrides, where="sweep")
 
 
 def _peak_rss_mb() -> float | None:

@@ -226,6 +226,25 @@ def test_outputs_and_fitted_scenario_runs(fitted):
     assert list(summary["year"]) == [2016, 2017, 2018, 2019]
 
 
+def test_an_instruments_rule_is_calibrated_and_written_under_its_entry(synthetic, tmp_path):
+    """A rule (`interventions.<label>.<rule>`) is fitted like a parameter; the fitted
+    scenario sets it under `interventions:` with its source, and runs with it."""
+    import yaml
+
+    spec = _spec(parameters={"income.wage_growth": {"range": [0.0, 0.2]},
+                             "interventions.industry_linkage.annual_gain": {"range": [0, 4800]}},
+                 optimizer={"popsize": 3, "maxiter": 1, "seed": 1, "polish": "none"})
+    r = calibrate(load_spec(spec, base_dir=synthetic), tmp_path / "out")
+    data = yaml.safe_load((tmp_path / "out" / "fitted.yaml").read_text())
+    leaf = data["interventions"]["industry_linkage"]["rules"]["annual_gain"]
+    assert leaf["value"] == r.best["interventions.industry_linkage.annual_gain"]
+    assert leaf["source"].startswith("calibrated") and "interventions.industry_linkage.annual_gain" not in data["parameters"]
+    sc = fs.load_scenario(tmp_path / "out" / "fitted.yaml")
+    assert sc.parameter("interventions.industry_linkage.annual_gain").value == leaf["value"]
+    assert [it.label for it in sc.programme.items] == [it.label for it in fs.load_scenario("baseline").programme.items]
+    fs.run(sc.with_options(households=200, years=(2016, 2017)), seed=1)
+
+
 def test_trial_log_resume_reuses_every_evaluation(synthetic, fitted):
     lines = (fitted.out / "trials.jsonl").read_text().splitlines()
     assert len(lines) == fitted.manifest["execution"]["evaluated"]
