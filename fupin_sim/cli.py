@@ -5,7 +5,7 @@
     fupin-sim generate [--preset P] [--households N] [--year Y] [--seed S] [--format csv|parquet] --out DIR
     fupin-sim params [--preset P] [--grep TEXT]
     fupin-sim diff A B
-    fupin-sim compare BASE ALT [ALT ...] [--reps R] [--households N] [--years A-B] [--seed S] [--n-jobs J] --out DIR
+    fupin-sim compare BASE ALT [ALT ...] [--reps R] [--households N] [--years A-B] [--seed S] [--n-jobs J] [--draws CAL] --out DIR
     fupin-sim sweep SPEC [--n-jobs J] [--scheduler ADDRESS] [--batch-size B] [--progress|--no-progress] --out DIR
     fupin-sim calibrate SPEC [--n-jobs J] [--progress] --out DIR
     fupin-sim forecast REGISTER --scenario S --horizon H [--reps R] [--n-jobs J] --out DIR
@@ -91,6 +91,8 @@ def parser() -> argparse.ArgumentParser:
     cmp.add_argument("--years", help="first-last simulated years, e.g. 2016-2020")
     cmp.add_argument("--seed", type=_seed, help="base seed of the replicates (default: the baseline's)")
     cmp.add_argument("--n-jobs", type=_n_jobs, default=1, help="processes (-1: all cores)")
+    cmp.add_argument("--draws", help="a calibration folder (or its draws.csv): replicate r of every scenario runs "
+                                     "with parameter draw r mod their number")
     cmp.add_argument("--out", required=True, help="output folder")
 
     for name, text in (("sweep", "run a parameter sweep from a spec file (resumable)"),
@@ -204,7 +206,7 @@ def cmd_compare(args) -> int:
     from fupin_sim.compare import compare
 
     result = compare(args.baseline, args.alternatives, reps=args.reps, n_jobs=args.n_jobs,
-                     households=args.households, years=args.years, seed=args.seed)
+                     households=args.households, years=args.years, seed=args.seed, draws=args.draws)
     out = result.write(args.out)
     man = result.manifest
     print(f"{man['baseline']['name']} vs {', '.join(man['alternatives'])}, {man['years'][0]}-{man['years'][1]}, "

@@ -251,7 +251,7 @@ def paired_table(base_runs: list[pd.DataFrame], alt_runs: dict[str, list[pd.Data
 
 
 def compare(baseline, alternatives, reps: int = 10, n_jobs: int = 1, *, households: int | None = None,
-            years=None, seed: int | None = None) -> Comparison:
+            years=None, seed: int | None = None, draws=None) -> Comparison:
     """Run `baseline` and each alternative with the same `reps` replicate seeds and compare
     them pair by pair.
 
@@ -259,7 +259,10 @@ def compare(baseline, alternatives, reps: int = 10, n_jobs: int = 1, *, househol
     `alternatives` is one of those, a list, or a dict {label: scenario}. `households`,
     `years` and `seed` override every scenario (the alternatives always run with the
     baseline's seeds; their own `seed:` is not used). Results do not depend on `n_jobs`.
+    `draws` (a calibration folder or its draws.csv): replicate r of every scenario runs with
+    parameter draw r mod their number, so the intervals carry parameter uncertainty too.
     """
+    from fupin_sim.abc import read_draws, scenarios_over
     from fupin_sim.ensemble import replicate_seeds
     from fupin_sim.results import package_version
 
@@ -272,7 +275,9 @@ def compare(baseline, alternatives, reps: int = 10, n_jobs: int = 1, *, househol
     if any(sc.seed != base.seed for sc in alts.values()):
         notes.append(f"alternatives run with the baseline's replicate seeds (base seed {base.seed}), not their own")
     scenarios = [base, *alts.values()]
-    runs = _run_all([(sc, s) for sc in scenarios for s in seeds], n_jobs)
+    sets = read_draws(draws) if draws is not None else None
+    per_rep = [scenarios_over(sc, sets, str(draws)) if sets else [sc] for sc in scenarios]
+    runs = _run_all([(over[r % len(over)], s) for over in per_rep for r, s in enumerate(seeds)], n_jobs)
     by_scenario = [runs[i * reps:(i + 1) * reps] for i in range(len(scenarios))]
     base_runs, alt_runs = by_scenario[0], dict(zip(alts, by_scenario[1:]))
     table = paired_table(base_runs, alt_runs, notes)
@@ -287,6 +292,10 @@ def compare(baseline, alternatives, reps: int = 10, n_jobs: int = 1, *, househol
            "years": list(base.years), "households": base.households, "seed": base.seed, "replicates": int(reps),
            "replicate_seeds": seeds, "confidence_level": LEVEL,
            "differences": "alternative minus baseline, replicate by replicate; CI from Student's t over replicates"}
+    if sets:
+        man["parameter_draws"] = {"file": str(draws), "count": len(sets), "used": min(int(reps), len(sets)),
+                                  "rule": "replicate r of every scenario runs with draw r mod count", "sets": sets}
+        replicates.insert(3, "draw", replicates["rep"] % len(sets))
     return Comparison(table=table, replicates=replicates, manifest=man, notes=notes)
 
 

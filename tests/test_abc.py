@@ -122,6 +122,24 @@ def test_an_ensemble_runs_replicate_r_with_draw_r_mod_n(smc):
         pd.testing.assert_frame_equal(ours, alone, check_dtype=False)
 
 
+def test_a_comparison_pairs_each_replicate_on_one_draw(smc):
+    """Replicate r of the baseline and of the alternative run with the same draw and seed,
+    so the paired differences carry parameter uncertainty without losing the pairing."""
+    from fupin_sim.compare import compare
+
+    draws = read_draws(smc.out)
+    cmp = compare("baseline", "health_cap_3000", reps=3, households=300, years=(2016, 2017), draws=smc.out)
+    reps = cmp.replicates
+    assert list(reps.groupby(["scenario", "rep"])["draw"].first()) == [0, 1, 2] * 2
+    assert cmp.manifest["parameter_draws"]["sets"] == draws
+    base = fs.load_scenario("baseline").with_options(households=300, years=(2016, 2017))
+    for r in range(3):
+        seed = int(reps.loc[(reps["scenario"] == "baseline") & (reps["rep"] == r), "seed"].iloc[0])
+        alone = fs.run(base.with_parameters(draws[r]), seed=seed).summary
+        ours = reps[(reps["scenario"] == "baseline") & (reps["rep"] == r)]
+        assert (ours["registered_poor"].to_numpy() == alone["registered_poor"].to_numpy()).all()
+
+
 def test_forecast_over_draws_from_the_command_line(smc, tmp_path, capsys):
     from fupin_sim.cli import main
 
