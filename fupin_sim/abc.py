@@ -1,35 +1,40 @@
 """Parameter uncertainty by approximate Bayesian computation (ABC): parameter sets whose
-simulated moments lie near the targets, for ensembles and forecasts to run over
-(`fupin-sim run --draws`, `fupin-sim forecast --draws`), so that their bands carry the
-parameters' uncertainty as well as chance.
+simulated moments lie near the targets, for ensembles, comparisons and forecasts to run
+over (`--draws`), so that their bands carry the parameters' uncertainty as well as chance.
 
-Round 0 draws from the bounds (a uniform prior) by Latin hypercube and keeps the `quantile`
-of draws nearest the targets (rejection ABC). When only a small part of the box fits (Jiangsu:
-the expenditure deduction within a few hundredths of 0), such draws miss it, so when the
-best fit is known, half of round 0 is drawn around it instead (a normal kernel of 2% of
-each range, truncated to the bounds) and every kept draw is weighted by prior / the mixture
-it came from (defensive importance sampling: the prior half keeps other modes in reach).
-With `rounds` > 1 the search goes on as ABC-SMC (population Monte Carlo; Beaumont et al. 2009, Biometrika 96:983): each round
-draws `samples` proposals from the last round's weighted particles, each moved by a normal
-kernel with twice their weighted variance, truncated to the bounds; it keeps those within
-a tolerance that only shrinks (the `quantile` of this round's distances, at most the last
-round's) down to `tolerance`, the distance that means "consistent with the targets", which
-it takes as soon as two draws are within it. By default that is the 95% quantile of χ² with
-as many degrees of freedom as fitted targets (times their mean weight): if the targets' sds
-were independent measurement errors, the true parameters' distance would exceed it only one
-time in twenty. Kept draws are weighted by prior / Σ_j w_j K(θ | θ_j) so that they sample the ABC posterior at
-that tolerance. `draws.csv` is an equal-weight sample of the last round's particles
-(systematic resampling: a parameter set may appear more than once) in random order, so
-that fewer replicates than draws still use a random subset; every evaluation goes
-through the calibration's trial log, so a rerun reuses it.
+- **Round 0** is rejection ABC over the bounds (a uniform prior). Half of its draws come
+  from a Latin hypercube of the box; when the best fit is known, the other half come from
+  a normal kernel of 2% of each range around it, truncated to the bounds. A narrow valley
+  of good fits is then found even when box draws miss it, and each kept draw is weighted
+  by prior / the mixture it came from (defensive importance sampling: the box half keeps
+  other modes in reach).
+- **Rounds 1, 2, ...** are ABC-SMC (population Monte Carlo; Beaumont et al. 2009,
+  Biometrika 96:983). Each draws `samples` proposals from the last round's weighted
+  particles, moved by a normal kernel with twice their weighted variance, truncated to
+  the bounds; kept draws are weighted by prior / Σ_j w_j K(θ | θ_j), so they sample the
+  ABC posterior at the round's tolerance.
+- **The tolerance** only shrinks: the `quantile` of the round's distances, at most the last
+  round's, down to `tolerance`, the distance that means "consistent with the targets",
+  which it takes as soon as two draws are within it. By default that is χ²(0.95) with one
+  degree of freedom per fitted target (times their mean weight): if the targets' sds were
+  independent measurement errors, the true parameters would miss it one time in twenty.
+- **`draws.csv`** is an equal-weight sample of the last round (systematic resampling: a
+  parameter set may appear more than once), in random order, so that fewer replicates than
+  draws still use a random subset.
+
+Every evaluation goes through the calibration's trial log, so a rerun reuses it.
 """
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 from scipy.stats import truncnorm
+
+from fupin_sim.errors import InputError
+
 
 def abc_tables(spec, ev, best=None) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
     """Every proposal (`abc_draws.csv`: round, parameters, distance, accepted, weight), the
@@ -57,7 +62,7 @@ def abc_tables(spec, ev, best=None) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
         d = np.asarray(ev.distances(list(xs), phase="abc"))
         tolerance = floor if (d <= floor).sum() >= 2 else min(tolerance, float(np.quantile(d, a["quantile"])))
         keep = d <= tolerance
-        if keep.sum() < 2:  # too few to move on from: the last round's particles stand
+        if r and keep.sum() < 2:  # too few to move on from: the last round's particles stand
             tables.append(_round_table(spec, r, xs, d, np.zeros(len(d), bool), np.zeros(len(d))))
             rounds.append({"round": r, "tolerance": tolerance, "accepted": 0})
             break
@@ -141,10 +146,6 @@ def read_draws(path) -> list[dict]:
     """The parameter draws of a calibration: its output folder or its `draws.csv`, as a
     list of scenario parameter overrides (replicate r of an ensemble or a forecast runs with
     draw r mod their number). Errors name the file and row."""
-    from pathlib import Path
-
-    from fupin_sim.errors import InputError
-
     path = Path(path)
     file = path / "draws.csv" if path.is_dir() else path
     if not file.is_file():
@@ -174,8 +175,6 @@ def read_draws(path) -> list[dict]:
 def scenarios_over(scenario, draws: list[dict], file: str | None = None) -> list:
     """`scenario` with each draw's overrides (validated: an unknown parameter names the
     draws file and row)."""
-    from fupin_sim.errors import InputError
-
     out = []
     for i, d in enumerate(draws):
         try:

@@ -73,7 +73,6 @@ class Scenario:
             data["parameters"] = _merge(data.get("parameters") or {}, parameters)
         return _build(data, self.file, where="option", declared=self.declared_years)
 
-
     def parameter_paths(self) -> list[str]:
         """What sweeps, sensitivity analyses, calibrations and parameter draws may vary: the
         model parameters, and each instrument's rules as `interventions.<label>.<rule>`."""
