@@ -152,7 +152,10 @@ class YearFunds:
                 break
             remaining = self.remaining[ln.name]
             upper = lower + remaining[area]
-            part = np.clip(np.minimum(cum, upper) - np.maximum(start, lower), 0.0, None)
+            if lower == 0.0 and upper >= cum[-1] and cost.min() >= 0:  # the first line pays it all (an
+                part = cum - start  # entitlement, often): the same values as below, as 0 <= start <= cum
+            else:
+                part = np.clip(np.minimum(cum, upper) - np.maximum(start, lower), 0.0, None)
             parts[ln.name] = part
             self._take(instrument, ln.name, area, part.sum())
             lower = upper
