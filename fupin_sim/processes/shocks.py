@@ -56,6 +56,15 @@ def insurance_layers(cost: np.ndarray, insured: np.ndarray, poor: np.ndarray, p)
     return {"basic_insurance": basic, "critical_insurance": critical, "left": left - critical}
 
 
+def classes(edges: np.ndarray, u: np.ndarray) -> np.ndarray:
+    """`np.searchsorted(edges, u, side="right")` for a few edges: how many edges are <= each u,
+    counted edge by edge (comparisons in float64, as searchsorted's), four times as fast."""
+    out = np.zeros(len(u), dtype=np.intp)
+    for edge in np.asarray(edges, dtype=np.float64):
+        out += u >= edge
+    return out
+
+
 def onsets(u: np.ndarray, rate_by_age: np.ndarray, age: np.ndarray, already: np.ndarray) -> np.ndarray:
     """Persons whose draw falls under their age's onset rate and who are not yet ill (or
     disabled): the test runs only on the few percent whose draw is under the highest rate."""
@@ -86,8 +95,7 @@ def step(state, p, rs, year: int) -> dict:
 
     # costs of the admitted: severity class, then a lognormal spread within the class
     u_sev, u_cost = rs.uniform_pair("shocks.illness_cost", year, pid[admitted])
-    severity = np.minimum(np.searchsorted(np.cumsum(p["health.severity_shares"]), u_sev, side="right"),
-                          len(p["health.severity_cost"]) - 1)
+    severity = np.minimum(classes(np.cumsum(p["health.severity_shares"]), u_sev), len(p["health.severity_cost"]) - 1)
     sd = p["health.cost_sd"]
     cost = np.asarray(p["health.severity_cost"], float)[severity] * np.exp(sd * ndtri(u_cost) - 0.5 * sd * sd)
     ha = hh[admitted]
