@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from fupin_sim.population.rules import wsum
+from fupin_sim.population.rules import select, wsum
 
 from fupin_sim.interventions.base import Instrument
 from fupin_sim.population import schema as S
@@ -61,7 +61,7 @@ class Dibao(Instrument):
         truly = pc < standard
         reached = ((truly & (u >= rules["exclusion_error"]))
                    | (~truly & (pc < 1.5 * standard) & (u < rules["inclusion_error"])))
-        return near[reached]
+        return select(near, reached)
 
     def cost(self, ctx, rules, rows):
         extra = rules["vulnerable_extra"] * rules["standard"] * ctx.count("vulnerable")[rows]
@@ -80,7 +80,7 @@ class Tekun(Instrument):
     def eligible(self, ctx, rules, rows):
         h = ctx.h
         rows = ctx.among(rows, (h["size"] == 1) & (h["labour_units"] == 0))  # alone, without labour
-        return rows[_gross_per_capita(ctx, rows) < rules["standard"]]
+        return select(rows, _gross_per_capita(ctx, rows) < rules["standard"])
 
     def cost(self, ctx, rules, rows):
         return np.maximum(rules["standard"] - _gross_per_capita(ctx, rows), 0.0)

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from fupin_sim.population import schema as S
-from fupin_sim.population.rules import poverty_line
+from fupin_sim.population.rules import poverty_line, select
 
 TARGETS = {
     "registered": "registered poor, and exited households while support is kept after exit (脱贫不脱政策)",
@@ -95,7 +95,7 @@ class Context:
         group = self._groups.get(id(rows))
         if group is not None and group[0] is rows:
             return np.flatnonzero(group[1] & cond)
-        return rows[cond[rows]]
+        return select(rows, cond[rows])
 
     def cases_of(self, rows: np.ndarray, cases_hh: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """The cases (admissions, patients, students: entries that each belong to the household
