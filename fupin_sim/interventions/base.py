@@ -67,7 +67,7 @@ class Context:
         """This year's per-capita income net of medical and schooling costs (the poverty test),
         for all households or only `rows`."""
         h = self.h
-        pick = (lambda a: a) if rows is None else (lambda a: a[rows])
+        pick = (lambda a: a) if rows is None else (lambda a: a.take(rows))  # take: a fifth faster than a[rows]
         net = pick(h["income_wage"]) + pick(h["income_operating"])  # the same operations as
         net += pick(h["income_property"])                            # status.test_income, with
         net += pick(h["income_transfer"])                            # fewer temporaries
