@@ -46,6 +46,7 @@ class State:
                                          if k != "household_id"}  # derived from `hh` when written out
         self.p["hh"] = pop.household_index()
         self.p["age"] = self.p["age"].astype(np.int16)
+        self._person_buffers: dict[str, np.ndarray] = {}  # see `resize_persons`
         self.n = len(hh)
         # person ids for births: unique and a function of (household id, year) only, so one
         # household's births never shift another's ids (common random numbers)
@@ -64,6 +65,21 @@ class State:
     @property
     def persons(self) -> int:
         return len(self.p["person_id"])
+
+    def resize_persons(self, n: int) -> None:
+        """Make every person column `n` rows long, keeping its first rows (new rows are not
+        set). Columns are views of buffers kept with some headroom, so a table that grows by
+        a few births a year is copied now and then rather than every year."""
+        for k, column in self.p.items():
+            buffer = self._person_buffers.get(k)
+            if buffer is None or column.base is not buffer:  # a column set from outside
+                buffer = column
+            if n > len(buffer):
+                grown = np.empty(n + n // 50, dtype=column.dtype)
+                grown[:len(column)] = column
+                buffer = grown
+            self._person_buffers[k] = buffer
+            self.p[k] = buffer[:n]
 
     def set_labour(self, rows: np.ndarray, values: np.ndarray, p) -> None:
         """Change the labour capacity of persons `rows`, keeping households' labour units current."""
