@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from fupin_sim.population.rules import select, wsum
+from fupin_sim.population.rules import select
 
 from fupin_sim.interventions.base import Instrument
 from fupin_sim.population import schema as S
@@ -126,8 +126,7 @@ class MonitoringAssistance(Instrument):
         return rows[(self._gap(ctx, rows) > 0) & (ctx.h["status"][rows] != S.POOR)]
 
     def capacity(self, ctx, rules):
-        households = wsum(ctx.h["weight"], ctx.h["size"] > 0)
-        return rules["capacity_per_10k_households"] * households / 1e4
+        return rules["capacity_per_10k_households"] * ctx.households / 1e4
 
     def cost(self, ctx, rules, rows):
         return np.minimum(self._gap(ctx, rows), rules["max_amount"])

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from fupin_sim.population import schema as S
-from fupin_sim.population.rules import poverty_line, select
+from fupin_sim.population.rules import poverty_line, select, wsum
 
 TARGETS = {
     "registered": "registered poor, and exited households while support is kept after exit (脱贫不脱政策)",
@@ -58,6 +58,14 @@ class Context:
     @property
     def h(self):
         return self.state.h
+
+    @property
+    def households(self) -> float:
+        """Households of the population (weighted, with members), once a year: instruments'
+        capacities are set per 10,000 of them, and nobody is born or dies in this step."""
+        if "households" not in self._counts:
+            self._counts["households"] = wsum(self.h["weight"], self.h["size"] > 0)
+        return self._counts["households"]
 
     @property
     def line(self) -> float:

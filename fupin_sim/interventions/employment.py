@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from fupin_sim.population.rules import select, wsum
+from fupin_sim.population.rules import select
 
 from fupin_sim.interventions.base import Instrument
 from fupin_sim.population import schema as S
@@ -38,8 +38,7 @@ class LabourTransfer(Instrument):
     columns = {"migrant": (np.bool_, False)}
 
     def capacity(self, ctx, rules):
-        households = wsum(ctx.h["weight"], ctx.h["size"] > 0)
-        return rules["placements_per_10k_households"] * households / 1e4
+        return rules["placements_per_10k_households"] * ctx.households / 1e4
 
     def carry(self, ctx, rules):
         h = ctx.h
@@ -80,8 +79,7 @@ class _Post(Instrument):
         return select(rows, ctx.h["labour_units"][rows] > 0)
 
     def capacity(self, ctx, rules):
-        households = wsum(ctx.h["weight"], ctx.h["size"] > 0)
-        return rules["posts_per_10k_households"] * households / 1e4
+        return rules["posts_per_10k_households"] * ctx.households / 1e4
 
     def cost(self, ctx, rules, rows):
         return np.full(len(rows), float(rules["pay"]))
