@@ -45,7 +45,9 @@ def step(state, p, rs, year: int) -> dict:
     fertile = (age >= lo) & (age <= hi) & (pp["sex"] == 1) & alive
     women = np.bincount(pp["hh"].take(np.flatnonzero(fertile)), minlength=state.n)
     mothers = np.flatnonzero(women != 0)  # nonzero() over a bool mask is several times faster than over int64
-    p_birth = 1.0 - (1.0 - p["demography.fertility"]) ** women[mothers]
+    # the chance of a birth by the number of women: one power per count, not one per household
+    by_women = 1.0 - (1.0 - p["demography.fertility"]) ** np.arange(women.max(initial=0) + 1)
+    p_birth = by_women.take(women.take(mothers))
     born = mothers[rs.uniform("demography.birth", year, h["household_id"][mothers]) < p_birth]
     # a newborn's id is a function of (household id, year) alone (common random numbers)
     new_pid = state.birth_id_base + (year - state.first_year) * state.birth_id_stride + h["household_id"][born]
