@@ -111,9 +111,19 @@ class Context:
         Instruments work on their candidates' cases only, often a fifth of all or less, and
         their sums per household come out as over all cases (the same cases, in the same order)."""
         mine = np.flatnonzero(self.mask_of(rows).take(cases_hh))
+        return mine, self.positions_in(rows).take(cases_hh.take(mine))
+
+    def positions_in(self, rows: np.ndarray) -> np.ndarray:
+        """Each household's position in `rows`, over all households (undefined for the others);
+        kept for a whole target group, whose cases several instruments look up."""
+        group = self._groups.get(id(rows))
+        if group is not None and group[0] is rows and len(group) > 2:
+            return group[2]
         at = np.empty(self.state.n, dtype=np.int64)
         at[rows] = np.arange(len(rows))
-        return mine, at.take(cases_hh.take(mine))
+        if group is not None and group[0] is rows:
+            self._groups[id(rows)] = (*group, at)
+        return at
 
     def mask_of(self, rows: np.ndarray) -> np.ndarray:
         """`rows` as a mask over all households (a whole target group's own mask: do not change it)."""
