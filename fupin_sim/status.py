@@ -25,11 +25,13 @@ def guarantees_met(state, p) -> np.ndarray:
     return ok
 
 
-def test_income(state, p, total: np.ndarray | None = None) -> np.ndarray:
-    """Per-capita income used for the poverty test (yuan/person/year)."""
+def test_income(state, p, total: np.ndarray | None = None, expense: np.ndarray | None = None) -> np.ndarray:
+    """Per-capita income used for the poverty test (yuan/person/year); `total` income and
+    `expense` (out-of-pocket medical and schooling costs) when the caller has them."""
     h = state.h
     total = state.income_total() if total is None else total
-    net = total - p["exit.deduct_expenditure"] * (h["oop"] + h["school_cost"])
+    expense = h["oop"] + h["school_cost"] if expense is None else expense
+    net = total - p["exit.deduct_expenditure"] * expense
     return net / np.maximum(h["size"], 1)
 
 
@@ -60,7 +62,8 @@ def step(state, p, rs, year: int) -> dict:
     h = state.h
     line = poverty_line(p)
     total = state.income_total()
-    y = test_income(state, p, total)
+    expense = h["oop"] + h["school_cost"]
+    y = test_income(state, p, total, expense)
     ok = guarantees_met(state, p)
     status = h["status"]
     alive = h["size"] > 0
@@ -87,7 +90,6 @@ def step(state, p, rs, year: int) -> dict:
     status[~alive] = S.NONPOOR
 
     state.scalars["previous_line"] = line  # next year's anti-poverty insurance trigger
-    expense = h["oop"] + h["school_cost"]
     h["monitored"] = alive & (status != S.POOR) & (
         (y < p["monitoring.income_multiple"] * line)
         | (expense > p["monitoring.expenditure_share"] * np.maximum(total, 0.0)))
