@@ -17,7 +17,7 @@ import numpy as np
 from scipy.special import ndtri
 
 from fupin_sim.population import schema as S
-from fupin_sim.population.rules import MAX_AGE, age_table, wsum
+from fupin_sim.population.rules import MAX_AGE, age_table, select, wsum
 
 PAYERS = ("basic_insurance", "critical_insurance")
 
@@ -82,7 +82,7 @@ def onsets(u: np.ndarray, rate_by_age: np.ndarray, age: np.ndarray, already: np.
     """Persons whose draw falls under their age's onset rate and who are not yet ill (or
     disabled): the test runs only on the few percent whose draw is under the highest rate."""
     rows = np.flatnonzero(u < rate_by_age.max())
-    return rows[(u.take(rows) < rate_by_age.take(age.take(rows))) & ~already.take(rows)]
+    return select(rows, (u.take(rows) < rate_by_age.take(age.take(rows))) & ~already.take(rows))
 
 
 def step(state, p, rs, year: int) -> dict:
