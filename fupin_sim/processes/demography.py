@@ -26,11 +26,11 @@ def step(state, p, rs, year: int) -> dict:
     pp["age"] += 1
     np.minimum(pp["age"], MAX_AGE, out=pp["age"])
     age = pp["age"]
-    u_death, u_school = rs.uniform_pair("demography.death_school", year, pp["person_id"])
-
-    # deaths
-    alive = u_death >= mortality_table(p).take(age)
-    dead = np.flatnonzero(~alive)
+    # deaths: the first draw of the pair under the age's mortality (tested on the draw's bits)
+    dies, u_school = rs.below("demography.death_school", year, pp["person_id"], "pair",
+                              [(mortality_table(p), age), None])
+    dead = np.flatnonzero(dies)
+    alive = ~dies
     dead_hh = pp["hh"].take(dead)
     deaths = float(h["weight"][dead_hh].sum())
     state.set_labour(dead, np.zeros(len(dead), np.int8), p)  # the dead no longer count as labour

@@ -17,7 +17,7 @@ import numpy as np
 from scipy.special import ndtri
 
 from fupin_sim.population import schema as S
-from fupin_sim.population.rules import MAX_AGE, age_table, select, wsum
+from fupin_sim.population.rules import MAX_AGE, age_table, wsum
 
 PAYERS = ("basic_insurance", "critical_insurance")
 
@@ -78,13 +78,6 @@ def classes(edges: np.ndarray, u: np.ndarray) -> np.ndarray:
     return out
 
 
-def onsets(u: np.ndarray, rate_by_age: np.ndarray, age: np.ndarray, already: np.ndarray) -> np.ndarray:
-    """Persons whose draw falls under their age's onset rate and who are not yet ill (or
-    disabled): the test runs only on the few percent whose draw is under the highest rate."""
-    rows = np.flatnonzero(u < rate_by_age.max())
-    return select(rows, (u.take(rows) < rate_by_age.take(age.take(rows))) & ~already.take(rows))
-
-
 def step(state, p, rs, year: int) -> dict:
     h, pp = state.h, state.p
     hh, pid, age = pp["hh"], pp["person_id"], pp["age"]
@@ -97,14 +90,18 @@ def step(state, p, rs, year: int) -> dict:
     registered = h["status"] != S.NONPOOR  # poor and exited households keep the health policies
     poor_p = registered.take(hh)
     chronic = pp["chronic"]
-    u_admit, u_chronic, u_disabled = rs.uniform_triple("shocks.illness", year, pid)
     index = poor_p.astype(np.int16)  # (registered * 2 + chronic) * (MAX_AGE + 1) + age, in int16
     index *= 2
     index += chronic
     index *= MAX_AGE + 1
     index += age
-    rate = state.scalars["admission_table"].take(index)
-    admitted = np.flatnonzero(u_admit < rate)
+    # the triple of draws under the admission rate and the two onset rates, each person's
+    # by age (and more): tested on the draws' bits, without making them
+    admit, chronic_onset, disabled_onset = rs.below(
+        "shocks.illness", year, pid, "triple", [(state.scalars["admission_table"], index),
+                                                 (age_table(p["health.chronic_onset"]), age),
+                                                 (age_table(p["disability.onset"]), age)])
+    admitted = np.flatnonzero(admit)
 
     # costs of the admitted: severity class, then a lognormal spread within the class
     u_sev, u_cost = rs.uniform_pair("shocks.illness_cost", year, pid[admitted])
@@ -130,8 +127,8 @@ def step(state, p, rs, year: int) -> dict:
                                    minlength=n)
 
     # onset of chronic illness and disability (they lower labour capacity from now on)
-    new_chronic = onsets(u_chronic, age_table(p["health.chronic_onset"]), age, chronic)
-    new_disabled = onsets(u_disabled, age_table(p["disability.onset"]), age, pp["disabled"])
+    new_chronic = np.flatnonzero(chronic_onset & ~chronic)  # those not yet ill (or disabled)
+    new_disabled = np.flatnonzero(disabled_onset & ~pp["disabled"])
     chronic[new_chronic] = True
     pp["disabled"][new_disabled] = True
     labour = pp["labour"]
