@@ -44,7 +44,9 @@ class State:
         self.h: dict[str, np.ndarray] = {k: np.array(hh[k]) for k in hh.names()}
         self.p: dict[str, np.ndarray] = {k: np.array(pop.persons[k]) for k in pop.persons.names()
                                          if k != "household_id"}  # derived from `hh` when written out
-        self.p["hh"] = pop.household_index()
+        # intp, which take(), bincount() and indexing use: an int32 column was converted for
+        # every lookup over the persons (a pass and a 20 MB array at 10^6 households)
+        self.p["hh"] = pop.household_index().astype(np.intp)
         self.p["age"] = self.p["age"].astype(np.int16)
         self._person_buffers: dict[str, np.ndarray] = {}  # see `resize_persons`
         self.n = len(hh)
