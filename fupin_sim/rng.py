@@ -93,14 +93,25 @@ def _uniforms(ids: np.ndarray, key: int, fields: tuple[tuple, ...], finish=None,
     return outs
 
 
-def _box_muller(u1: np.ndarray, u2: np.ndarray) -> None:
-    """Two uniforms into two independent standard normals, in place."""
+def _radius(u1: np.ndarray, u2: np.ndarray) -> np.ndarray:
+    """Box–Muller's radius sqrt(−2 ln u1), with u2 turned into the angle 2π·u2 in place."""
     r = np.log(u1)
     r *= np.float32(-2.0)
     np.sqrt(r, out=r)
     u2 *= np.float32(2.0 * np.pi)
+    return r
+
+
+def _box_muller(u1: np.ndarray, u2: np.ndarray) -> None:
+    """Two uniforms into two independent standard normals, in place."""
+    r = _radius(u1, u2)
     np.multiply(r, np.cos(u2), out=u1)
     np.multiply(r, np.sin(u2), out=u2)
+
+
+def _box_muller_first(u1: np.ndarray, u2: np.ndarray) -> None:
+    """The first of the two normals only, into u1."""
+    np.multiply(_radius(u1, u2), np.cos(u2), out=u1)
 
 
 def _limits(thresholds, bits: int):
@@ -166,7 +177,8 @@ class RandomStreams:
         return z1, z2
 
     def normal(self, name: str, year: int, ids: np.ndarray) -> np.ndarray:
-        return self.normal_pair(name, year, ids)[0]
+        """The first of `normal_pair` (the second is not worked out)."""
+        return _uniforms(ids, stream_key(self.seed, name, year), _PAIR, _box_muller_first)[0]
 
     def replicate_seed(self, rep: int) -> int:
         """Seed of replicate `rep`, derived from this base seed (rep 0 is the base seed)."""

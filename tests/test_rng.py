@@ -64,3 +64,9 @@ def test_below_is_exactly_comparing_the_uniforms():
     b1, b2, b3 = rs.below("b", 2021, ids, "triple", [0.37, float(second[5]), (table, index)])
     assert np.array_equal(b1, first < 0.37) and np.array_equal(b2, second < float(second[5]))
     assert np.array_equal(b3, third < table[index]) and b1.dtype == b3.dtype == bool
+
+
+def test_normal_is_the_first_of_the_pair():
+    rs = RandomStreams(5)
+    ids = np.arange(100_003) * 3 + 1
+    assert np.array_equal(rs.normal("x", 2020, ids), rs.normal_pair("x", 2020, ids)[0])
