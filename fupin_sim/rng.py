@@ -150,13 +150,13 @@ class RandomStreams:
         return tuple(_uniforms(ids, stream_key(self.seed, name, year), _TRIPLE))
 
     def below(self, name: str, year: int, ids: np.ndarray, kind: str, thresholds: list) -> list[np.ndarray]:
-        """The uniforms of `uniform_pair` or `uniform_triple` (`kind`: "pair" or "triple") for
-        `ids`, each tested against its threshold: where one is given (a number, or `(table,
-        index)` for table[index] per id), whether u < it, as a bool array; else u itself.
+        """The uniforms of `uniform`, `uniform_pair` or `uniform_triple` (`kind`: "one", "pair"
+        or "triple") for `ids`, each tested against its threshold: where one is given (a number,
+        or `(table, index)` for table[index] per id), whether u < it, as a bool array; else u.
         Exactly as drawing and comparing, but done on the hash's bits block by block
         (u = (k + ½) / 2^bits is below t exactly when k < ⌈t·2^bits − ½⌉): neither the uniforms
         nor a threshold per id are made, which saves passes over millions of persons."""
-        fields = {"pair": _PAIR, "triple": _TRIPLE}[kind]
+        fields = {"one": (_HI23,), "pair": _PAIR, "triple": _TRIPLE}[kind]
         tests = []
         for (shift, mask, _), t in zip(fields, thresholds, strict=True):
             if t is None:

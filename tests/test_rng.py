@@ -64,6 +64,9 @@ def test_below_is_exactly_comparing_the_uniforms():
     b1, b2, b3 = rs.below("b", 2021, ids, "triple", [0.37, float(second[5]), (table, index)])
     assert np.array_equal(b1, first < 0.37) and np.array_equal(b2, second < float(second[5]))
     assert np.array_equal(b3, third < table[index]) and b1.dtype == b3.dtype == bool
+    odds = np.linspace(0.0, 1.0, 200)  # float64 thresholds compare as float64
+    assert np.array_equal(rs.below("c", 2022, ids, "one", [(odds, index)])[0],
+                          rs.uniform("c", 2022, ids) < odds[index])
 
 
 def test_normal_is_the_first_of_the_pair():

@@ -47,8 +47,8 @@ def step(state, p, rs, year: int) -> dict:
     mothers = np.flatnonzero(women != 0)  # nonzero() over a bool mask is several times faster than over int64
     # the chance of a birth by the number of women: one power per count, not one per household
     by_women = 1.0 - (1.0 - p["demography.fertility"]) ** np.arange(women.max(initial=0) + 1)
-    p_birth = by_women.take(women.take(mothers))
-    born = mothers[rs.uniform("demography.birth", year, h["household_id"][mothers]) < p_birth]
+    born = mothers[rs.below("demography.birth", year, h["household_id"].take(mothers), "one",
+                            [(by_women, women.take(mothers))])[0]]
     # a newborn's id is a function of (household id, year) alone (common random numbers)
     new_pid = state.birth_id_base + (year - state.first_year) * state.birth_id_stride + h["household_id"][born]
     sex = rs.uniform("demography.birth_sex", year, new_pid) < 0.485  # about 106 boys per 100 girls
