@@ -77,7 +77,7 @@ def _replace_dead(state, dead: np.ndarray, newborn: dict, u: np.ndarray) -> np.n
     slots = dead[:n_born] if n_born <= len(dead) else np.concatenate([dead, np.arange(n, m)])
     holes = dead[n_born:]  # ascending; those at m and beyond go with the cut
     low = holes[:np.searchsorted(holes, m)]
-    tail = np.ones(n - m, dtype=bool) if m < n else np.zeros(0, dtype=bool)
+    tail = np.ones(max(n - m, 0), dtype=bool)
     tail[holes[len(low):] - m] = False
     movers = m + np.flatnonzero(tail)  # the living beyond the cut, one for each hole before it
     state.resize_persons(max(m, n))
