@@ -79,13 +79,15 @@ def step(state, p, rs, year: int) -> dict:
     dissolved_poor = (status == S.POOR) & ~alive  # every member died this year
     dissolved_exited = (status == S.EXITED) & ~alive
 
-    status[exits] = S.EXITED
-    h["year_exited"][exits] = year
-    status[relapses | new_poor] = S.POOR
-    h["relapses"][relapses] += 1
-    new_rows = np.flatnonzero(new_poor)
+    # by rows: each flow's few percent of households are found once, not by a mask per column
+    exit_rows, relapse_rows, new_rows = np.flatnonzero(exits), np.flatnonzero(relapses), np.flatnonzero(new_poor)
+    status[exit_rows] = S.EXITED
+    h["year_exited"][exit_rows] = year
+    status[relapse_rows] = S.POOR
+    status[new_rows] = S.POOR
+    h["relapses"][relapse_rows] += 1
     h["cause"][new_rows] = infer_cause(state, new_rows, total)
-    h["year_registered"][new_poor] = year
+    h["year_registered"][new_rows] = year
     # a household whose members have all died leaves the register
     status[~alive] = S.NONPOOR
 
