@@ -12,7 +12,9 @@ standard normals. Uniforms are (k + ½) / 2^bits, strictly inside (0, 1).
 """
 from __future__ import annotations
 
+import math
 import zlib
+from fractions import Fraction
 
 import numpy as np
 
@@ -43,16 +45,19 @@ def stream_key(seed: int, name: str, year: int) -> int:
 _BLOCK = 1 << 15  # ids hashed per block: the 64-bit intermediates stay in the core's cache
 
 
-def _uniforms(ids: np.ndarray, key: int, fields: tuple[tuple, ...], finish=None) -> list[np.ndarray]:
+def _uniforms(ids: np.ndarray, key: int, fields: tuple[tuple, ...], finish=None, tests=None) -> list[np.ndarray]:
     """Float32 uniforms from the hash of each id, one array per (shift, mask, scale) field:
     ((z >> shift) & mask + ½) · scale, then `finish(*block)` on each block of them in place.
+    A field with a test `(limits, index)` gives instead whether (z >> shift) & mask < limits
+    (or limits[index] for each id): see `RandomStreams.below`.
     Hashed block by block, which is about three times as fast at 10^6 ids as whole-array
     passes (each pass over 8 MB and more would go to memory); every element gets exactly the
     same operations either way (blocks are a multiple of any SIMD width, so even the
     vectorised float functions' tail handling falls on the same elements)."""
     ids = np.ascontiguousarray(ids, dtype=np.int64).view(np.uint64)
     n = len(ids)
-    outs = [np.empty(n, dtype=np.float32) for _ in fields]
+    tests = tests or [None] * len(fields)
+    outs = [np.empty(n, dtype=np.float32 if test is None else np.bool_) for test in tests]
     z = np.empty(min(n, _BLOCK), dtype=np.uint64)
     tmp = np.empty_like(z)
     bits = np.empty(len(z), dtype=np.int32)
@@ -70,10 +75,14 @@ def _uniforms(ids: np.ndarray, key: int, fields: tuple[tuple, ...], finish=None)
         zb *= _M2
         np.right_shift(zb, np.uint64(31), out=tb)
         zb ^= tb
-        for out, (shift, mask, scale) in zip(outs, fields):
+        for out, (shift, mask, scale), test in zip(outs, fields, tests):
             np.right_shift(zb, shift, out=tb)
             if mask is not None:
                 tb &= mask
+            if test is not None:
+                limits, index = test
+                np.less(tb, limits if index is None else limits.take(index[i:i + m]), out=out[i:i + m])
+                continue
             np.copyto(b32, tb, casting="unsafe")  # under 2^24: exact as int32 and float32, and
             u = out[i:i + _BLOCK]
             np.copyto(u, b32, casting="unsafe")  # int32 -> float32 converts faster than uint64 -> float32
@@ -84,14 +93,38 @@ def _uniforms(ids: np.ndarray, key: int, fields: tuple[tuple, ...], finish=None)
     return outs
 
 
-def _box_muller(u1: np.ndarray, u2: np.ndarray) -> None:
-    """Two uniforms into two independent standard normals, in place."""
+def _radius(u1: np.ndarray, u2: np.ndarray) -> np.ndarray:
+    """Box–Muller's radius sqrt(−2 ln u1), with u2 turned into the angle 2π·u2 in place."""
     r = np.log(u1)
     r *= np.float32(-2.0)
     np.sqrt(r, out=r)
     u2 *= np.float32(2.0 * np.pi)
+    return r
+
+
+def _box_muller(u1: np.ndarray, u2: np.ndarray) -> None:
+    """Two uniforms into two independent standard normals, in place."""
+    r = _radius(u1, u2)
     np.multiply(r, np.cos(u2), out=u1)
     np.multiply(r, np.sin(u2), out=u2)
+
+
+def _box_muller_first(u1: np.ndarray, u2: np.ndarray) -> None:
+    """The first of the two normals only, into u1."""
+    np.multiply(_radius(u1, u2), np.cos(u2), out=u1)
+
+
+def _limits(thresholds, bits: int):
+    """For each threshold t, the k below which a field of `bits` bits gives a uniform
+    (k + ½) / 2^bits < t: ⌈t·2^bits − ½⌉ within [0, 2^bits], worked out exactly (a table of
+    thresholds is small). A Python float compares with float32 uniforms as a float32."""
+    if isinstance(thresholds, float):
+        thresholds = np.float32(thresholds)
+    t = np.asarray(thresholds)
+    top = 1 << bits
+    limits = [0 if not x > 0 else top if x >= 1 else min(math.ceil(Fraction(x) * top - Fraction(1, 2)), top)
+              for x in t.ravel().tolist()]  # not x > 0: NaN too, which nothing is below
+    return np.array(limits, dtype=np.uint64).reshape(t.shape)[()]
 
 
 _SCALE21 = np.float32(1.0 / (1 << 21))
@@ -116,6 +149,24 @@ class RandomStreams:
         """Three independent float32 uniforms in (0, 1) per id (21 bits each)."""
         return tuple(_uniforms(ids, stream_key(self.seed, name, year), _TRIPLE))
 
+    def below(self, name: str, year: int, ids: np.ndarray, kind: str, thresholds: list) -> list[np.ndarray]:
+        """The uniforms of `uniform`, `uniform_pair` or `uniform_triple` (`kind`: "one", "pair"
+        or "triple") for `ids`, each tested against its threshold: where one is given (a number,
+        or `(table, index)` for table[index] per id), whether u < it, as a bool array; else u.
+        Exactly as drawing and comparing, but done on the hash's bits block by block
+        (u = (k + ½) / 2^bits is below t exactly when k < ⌈t·2^bits − ½⌉): neither the uniforms
+        nor a threshold per id are made, which saves passes over millions of persons."""
+        fields = {"one": (_HI23,), "pair": _PAIR, "triple": _TRIPLE}[kind]
+        tests = []
+        for (shift, mask, _), t in zip(fields, thresholds, strict=True):
+            if t is None:
+                tests.append(None)
+                continue
+            table, index = t if isinstance(t, tuple) else (t, None)
+            bits = 64 - int(shift) if mask is None else int(mask).bit_length()
+            tests.append((_limits(table, bits), index))
+        return _uniforms(ids, stream_key(self.seed, name, year), fields, tests=tests)
+
     def uniform(self, name: str, year: int, ids: np.ndarray) -> np.ndarray:
         """One float32 uniform in (0, 1) per id."""
         return _uniforms(ids, stream_key(self.seed, name, year), (_HI23,))[0]
@@ -126,7 +177,8 @@ class RandomStreams:
         return z1, z2
 
     def normal(self, name: str, year: int, ids: np.ndarray) -> np.ndarray:
-        return self.normal_pair(name, year, ids)[0]
+        """The first of `normal_pair` (the second is not worked out)."""
+        return _uniforms(ids, stream_key(self.seed, name, year), _PAIR, _box_muller_first)[0]
 
     def replicate_seed(self, rep: int) -> int:
         """Seed of replicate `rep`, derived from this base seed (rep 0 is the base seed)."""

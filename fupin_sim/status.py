@@ -25,11 +25,13 @@ def guarantees_met(state, p) -> np.ndarray:
     return ok
 
 
-def test_income(state, p, total: np.ndarray | None = None) -> np.ndarray:
-    """Per-capita income used for the poverty test (yuan/person/year)."""
+def test_income(state, p, total: np.ndarray | None = None, expense: np.ndarray | None = None) -> np.ndarray:
+    """Per-capita income used for the poverty test (yuan/person/year); `total` income and
+    `expense` (out-of-pocket medical and schooling costs) when the caller has them."""
     h = state.h
     total = state.income_total() if total is None else total
-    net = total - p["exit.deduct_expenditure"] * (h["oop"] + h["school_cost"])
+    expense = h["oop"] + h["school_cost"] if expense is None else expense
+    net = total - p["exit.deduct_expenditure"] * expense
     return net / np.maximum(h["size"], 1)
 
 
@@ -60,7 +62,8 @@ def step(state, p, rs, year: int) -> dict:
     h = state.h
     line = poverty_line(p)
     total = state.income_total()
-    y = test_income(state, p, total)
+    expense = h["oop"] + h["school_cost"]
+    y = test_income(state, p, total, expense)
     ok = guarantees_met(state, p)
     status = h["status"]
     alive = h["size"] > 0
@@ -76,18 +79,19 @@ def step(state, p, rs, year: int) -> dict:
     dissolved_poor = (status == S.POOR) & ~alive  # every member died this year
     dissolved_exited = (status == S.EXITED) & ~alive
 
-    status[exits] = S.EXITED
-    h["year_exited"][exits] = year
-    status[relapses | new_poor] = S.POOR
-    h["relapses"][relapses] += 1
-    new_rows = np.flatnonzero(new_poor)
+    # by rows: each flow's few percent of households are found once, not by a mask per column
+    exit_rows, relapse_rows, new_rows = np.flatnonzero(exits), np.flatnonzero(relapses), np.flatnonzero(new_poor)
+    status[exit_rows] = S.EXITED
+    h["year_exited"][exit_rows] = year
+    status[relapse_rows] = S.POOR
+    status[new_rows] = S.POOR
+    h["relapses"][relapse_rows] += 1
     h["cause"][new_rows] = infer_cause(state, new_rows, total)
-    h["year_registered"][new_poor] = year
+    h["year_registered"][new_rows] = year
     # a household whose members have all died leaves the register
     status[~alive] = S.NONPOOR
 
     state.scalars["previous_line"] = line  # next year's anti-poverty insurance trigger
-    expense = h["oop"] + h["school_cost"]
     h["monitored"] = alive & (status != S.POOR) & (
         (y < p["monitoring.income_multiple"] * line)
         | (expense > p["monitoring.expenditure_share"] * np.maximum(total, 0.0)))

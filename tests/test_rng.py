@@ -49,3 +49,27 @@ def test_replicate_seeds_are_distinct_and_reproducible():
     seeds = [RandomStreams(5).replicate_seed(r) for r in range(100)]
     assert seeds[0] == 5 and len(set(seeds)) == 100
     assert seeds == [RandomStreams(5).replicate_seed(r) for r in range(100)]
+
+
+def test_below_is_exactly_comparing_the_uniforms():
+    rs = RandomStreams(3)
+    ids = np.arange(200_000) * 7 + 11
+    index = (ids % 200).astype(np.int16)
+    table = np.random.default_rng(1).random(200).astype(np.float32) ** 3
+    hi, lo = rs.uniform_pair("a", 2020, ids)
+    table[:8] = [0.0, 1.0, 1e-30, np.float32(2**-24), *hi[:4]]  # edges, and thresholds equal to draws
+    below_hi, same_lo = rs.below("a", 2020, ids, "pair", [(table, index), None])
+    assert np.array_equal(below_hi, hi < table[index]) and np.array_equal(same_lo, lo)
+    first, second, third = rs.uniform_triple("b", 2021, ids)
+    b1, b2, b3 = rs.below("b", 2021, ids, "triple", [0.37, float(second[5]), (table, index)])
+    assert np.array_equal(b1, first < 0.37) and np.array_equal(b2, second < float(second[5]))
+    assert np.array_equal(b3, third < table[index]) and b1.dtype == b3.dtype == bool
+    odds = np.linspace(0.0, 1.0, 200)  # float64 thresholds compare as float64
+    assert np.array_equal(rs.below("c", 2022, ids, "one", [(odds, index)])[0],
+                          rs.uniform("c", 2022, ids) < odds[index])
+
+
+def test_normal_is_the_first_of_the_pair():
+    rs = RandomStreams(5)
+    ids = np.arange(100_003) * 3 + 1
+    assert np.array_equal(rs.normal("x", 2020, ids), rs.normal_pair("x", 2020, ids)[0])

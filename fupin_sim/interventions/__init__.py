@@ -179,13 +179,13 @@ class Programme:
             keep = unit > 0
             if not keep.all():
                 rows, unit = rows[keep], unit[keep]
-            weights = h["weight"][rows]
+            weights = h["weight"].take(rows)
             real = unit * (1.0 + it.overhead_share) * weights
             def keys(it=it, rows=rows):
                 return it.instrument.first_keys(ctx, rows) + priority_keys(ctx, list(it.priority), rows)
 
             pos, charges = funds.ration(it.label, rows, real, keys, loan=it.instrument.loan,
-                                        capacity=it.instrument.capacity(ctx, rules))
+                                        capacity=it.instrument.capacity(ctx, rules), weights=weights)
             if len(pos) < len(rows):
                 served, unit, weights = rows[pos], unit[pos], weights[pos]
             else:  # everyone (`pos` is then 0, 1, ...)

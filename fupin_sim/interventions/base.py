@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from fupin_sim.population import schema as S
-from fupin_sim.population.rules import poverty_line
+from fupin_sim.population.rules import poverty_line, select, wsum
 
 TARGETS = {
     "registered": "registered poor, and exited households while support is kept after exit (脱贫不脱政策)",
@@ -60,6 +60,14 @@ class Context:
         return self.state.h
 
     @property
+    def households(self) -> float:
+        """Households of the population (weighted, with members), once a year: instruments'
+        capacities are set per 10,000 of them, and nobody is born or dies in this step."""
+        if "households" not in self._counts:
+            self._counts["households"] = wsum(self.h["weight"], self.h["size"] > 0)
+        return self._counts["households"]
+
+    @property
     def line(self) -> float:
         return poverty_line(self.p)
 
@@ -67,7 +75,7 @@ class Context:
         """This year's per-capita income net of medical and schooling costs (the poverty test),
         for all households or only `rows`."""
         h = self.h
-        pick = (lambda a: a) if rows is None else (lambda a: a[rows])
+        pick = (lambda a: a) if rows is None else (lambda a: a.take(rows))  # take: a fifth faster than a[rows]
         net = pick(h["income_wage"]) + pick(h["income_operating"])  # the same operations as
         net += pick(h["income_property"])                            # status.test_income, with
         net += pick(h["income_transfer"])                            # fewer temporaries
@@ -95,7 +103,7 @@ class Context:
         group = self._groups.get(id(rows))
         if group is not None and group[0] is rows:
             return np.flatnonzero(group[1] & cond)
-        return rows[cond[rows]]
+        return select(rows, cond[rows])
 
     def cases_of(self, rows: np.ndarray, cases_hh: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """The cases (admissions, patients, students: entries that each belong to the household
@@ -103,9 +111,19 @@ class Context:
         Instruments work on their candidates' cases only, often a fifth of all or less, and
         their sums per household come out as over all cases (the same cases, in the same order)."""
         mine = np.flatnonzero(self.mask_of(rows).take(cases_hh))
+        return mine, self.positions_in(rows).take(cases_hh.take(mine))
+
+    def positions_in(self, rows: np.ndarray) -> np.ndarray:
+        """Each household's position in `rows`, over all households (undefined for the others);
+        kept for a whole target group, whose cases several instruments look up."""
+        group = self._groups.get(id(rows))
+        if group is not None and group[0] is rows and len(group) > 2:
+            return group[2]
         at = np.empty(self.state.n, dtype=np.int64)
         at[rows] = np.arange(len(rows))
-        return mine, at.take(cases_hh.take(mine))
+        if group is not None and group[0] is rows:
+            self._groups[id(rows)] = (*group, at)
+        return at
 
     def mask_of(self, rows: np.ndarray) -> np.ndarray:
         """`rows` as a mask over all households (a whole target group's own mask: do not change it)."""

@@ -13,6 +13,7 @@ from __future__ import annotations
 import numpy as np
 
 from fupin_sim.interventions.base import Instrument
+from fupin_sim.population.rules import select
 
 
 class Microloan(Instrument):
@@ -69,9 +70,9 @@ class Microloan(Instrument):
 
     def eligible(self, ctx, rules, rows):
         h = ctx.h
-        rows = rows[(h["labour_units"][rows] >= 1) & (h["loan_balance"][rows] == 0)]
+        rows = select(rows, (h["labour_units"][rows] >= 1) & (h["loan_balance"][rows] == 0))
         wants = ctx.rs.uniform("microloan.take_up", ctx.year, h["household_id"][rows]) < rules["take_up"]
-        return rows[wants]
+        return select(rows, wants)
 
     def cost(self, ctx, rules, rows):
         return np.full(len(rows), float(rules["amount"]))

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from fupin_sim.population.rules import wsum
+from fupin_sim.population.rules import select
 
 from fupin_sim.interventions.base import Instrument
 from fupin_sim.population import schema as S
@@ -18,7 +18,7 @@ class SkillsTraining(Instrument):
     category = "in_kind"
 
     def eligible(self, ctx, rules, rows):
-        return rows[ctx.count("trainable")[rows] > 0]
+        return select(rows, ctx.count("trainable")[rows] > 0)
 
     def cost(self, ctx, rules, rows):
         return rules["cost_per_person"] * ctx.count("trainable")[rows]
@@ -38,8 +38,7 @@ class LabourTransfer(Instrument):
     columns = {"migrant": (np.bool_, False)}
 
     def capacity(self, ctx, rules):
-        households = wsum(ctx.h["weight"], ctx.h["size"] > 0)
-        return rules["placements_per_10k_households"] * households / 1e4
+        return rules["placements_per_10k_households"] * ctx.households / 1e4
 
     def carry(self, ctx, rules):
         h = ctx.h
@@ -49,7 +48,7 @@ class LabourTransfer(Instrument):
         h["migrant"][away[~stays]] = False
 
     def eligible(self, ctx, rules, rows):
-        return rows[(ctx.h["labour_units"][rows] >= 1) & ~ctx.h["migrant"][rows]]
+        return select(rows, (ctx.h["labour_units"][rows] >= 1) & ~ctx.h["migrant"][rows])
 
     def cost(self, ctx, rules, rows):
         return np.full(len(rows), float(rules["cost_per_person"]))
@@ -77,11 +76,10 @@ class _Post(Instrument):
         return f"post_{self.name}"
 
     def eligible(self, ctx, rules, rows):
-        return rows[ctx.h["labour_units"][rows] > 0]
+        return select(rows, ctx.h["labour_units"][rows] > 0)
 
     def capacity(self, ctx, rules):
-        households = wsum(ctx.h["weight"], ctx.h["size"] > 0)
-        return rules["posts_per_10k_households"] * households / 1e4
+        return rules["posts_per_10k_households"] * ctx.households / 1e4
 
     def cost(self, ctx, rules, rows):
         return np.full(len(rows), float(rules["pay"]))
@@ -104,4 +102,4 @@ class ForestRanger(_Post):
 
     def eligible(self, ctx, rules, rows):
         rows = super().eligible(ctx, rules, rows)
-        return rows[ctx.h["region_type"][rows] != S.CODE["region_type"]["urban_fringe"]]  # rural
+        return select(rows, ctx.h["region_type"][rows] != S.CODE["region_type"]["urban_fringe"])  # rural

@@ -95,18 +95,21 @@ class YearFunds:
         return sorted(usable, key=lambda ln: ln.instruments is None)
 
     def ration(self, instrument: str, rows: np.ndarray, cost: np.ndarray, order_keys,
-               loan: bool = False, capacity: float | None = None) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+               loan: bool = False, capacity: float | None = None,
+               weights: np.ndarray | None = None) -> tuple[np.ndarray, dict[str, np.ndarray]]:
         """Serve `rows` (household rows, with real-yuan `cost` each) in priority order while the
         lines last. `order_keys()` gives the priority sort keys; it is only called (and the
         households only sorted) when money or capacity runs short. Returns the served
-        positions (into `rows`) and the charge to each line that paid (a line missing paid nothing)."""
+        positions (into `rows`) and the charge to each line that paid (a line missing paid nothing).
+        `weights`: the rows' household weights, when the caller has them (for `capacity`)."""
         lines = self.lines_for(instrument, loan)
         if len(rows) == 0 or not lines:
             return np.zeros(0, dtype=np.int64), {}
         h = self.state.h
         split = lines[0].allocation is not None
         held_total = sum(self.remaining[ln.name].sum() for ln in lines)
-        weights = h["weight"][rows] if capacity is not None else None
+        if capacity is not None and weights is None:
+            weights = h["weight"].take(rows)
         short = (split or cost.sum() > held_total
                  or (capacity is not None and weights.sum() > capacity + 1e-9))
         if not short:  # everyone is served, in row order
@@ -152,7 +155,10 @@ class YearFunds:
                 break
             remaining = self.remaining[ln.name]
             upper = lower + remaining[area]
-            part = np.clip(np.minimum(cum, upper) - np.maximum(start, lower), 0.0, None)
+            if lower == 0.0 and upper >= cum[-1] and cost.min() >= 0:  # the first line pays it all (an
+                part = cum - start  # entitlement, often): the same values as below, as 0 <= start <= cum
+            else:
+                part = np.clip(np.minimum(cum, upper) - np.maximum(start, lower), 0.0, None)
             parts[ln.name] = part
             self._take(instrument, ln.name, area, part.sum())
             lower = upper

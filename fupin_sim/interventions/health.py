@@ -67,8 +67,8 @@ class ChronicAssistance(Instrument):
         each = np.minimum(rules["rate"] * np.maximum(cc["cost"].take(mine) - rules["threshold"], 0.0),
                           rules["max_amount"])
         relief = np.bincount(local, weights=each, minlength=len(rows))
-        helped = relief > 0
-        self._helped = rows[helped], relief[helped]
+        helped = np.flatnonzero(relief > 0)
+        self._helped = rows.take(helped), relief.take(helped)
         return self._helped[0]
 
     def cost(self, ctx, rules, rows):  # right after eligible(), on the same state

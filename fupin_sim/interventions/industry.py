@@ -8,6 +8,7 @@ from __future__ import annotations
 import numpy as np
 
 from fupin_sim.interventions.base import Instrument
+from fupin_sim.population.rules import select
 
 
 class _Stream(Instrument):
@@ -32,7 +33,7 @@ class IndustryMenu(_Stream):
     columns = {"boost_industry": (np.float64, 0.0)}
 
     def eligible(self, ctx, rules, rows):
-        return rows[ctx.h["labour_units"][rows] >= 1]
+        return select(rows, ctx.h["labour_units"][rows] >= 1)
 
     def cost(self, ctx, rules, rows):
         workers = np.floor(ctx.h["labour_units"][rows])  # able-bodied persons, two partial workers as one
@@ -52,7 +53,7 @@ class IndustryLinkage(_Stream):
 
     def eligible(self, ctx, rules, rows):
         lu = ctx.h["labour_units"][rows]
-        return rows[(lu > 0) & (lu < 1.5)]  # weak labour: at most one full worker
+        return select(rows, (lu > 0) & (lu < 1.5))  # weak labour: at most one full worker
 
     def cost(self, ctx, rules, rows):
         return rules["cost_per_person"] * ctx.h["size"][rows]
@@ -92,7 +93,7 @@ class Solar(Instrument):
         h["solar_years_left"][paying] -= 1
 
     def eligible(self, ctx, rules, rows):
-        return rows[ctx.h["labour_units"][rows] == 0]
+        return select(rows, ctx.h["labour_units"][rows] == 0)
 
     def cost(self, ctx, rules, rows):
         return np.full(len(rows), float(rules["share_cost"]))

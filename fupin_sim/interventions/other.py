@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from fupin_sim.population.rules import wsum
+from fupin_sim.population.rules import select, wsum
 
 from fupin_sim.interventions.base import Instrument
 from fupin_sim.interventions.health import claims_split
@@ -22,8 +22,8 @@ class EducationSubsidy(Instrument):
         each = np.array([0.0, *rules["stage_amounts"]]).take(stage)
         each += rules["university_grant"] * ((stage == S.UNIVERSITY) & (age == ctx.p["education.stage_ages"][3]))
         amounts = np.bincount(at, weights=each, minlength=len(rows))
-        paid = amounts > 0
-        self._amounts = rows[paid], amounts[paid]
+        paid = np.flatnonzero(amounts > 0)
+        self._amounts = rows.take(paid), amounts.take(paid)
         return self._amounts[0]
 
     def cost(self, ctx, rules, rows):  # called right after eligible(), on the same state
@@ -41,7 +41,7 @@ class HousingRenovation(Instrument):
     category = "in_kind"
 
     def eligible(self, ctx, rules, rows):
-        return rows[~ctx.h["housing_safe"][rows]]
+        return select(rows, ~ctx.h["housing_safe"][rows])
 
     def cost(self, ctx, rules, rows):
         return np.full(len(rows), float(rules["subsidy"]))

@@ -8,6 +8,7 @@ import numpy as np
 
 from fupin_sim.interventions.base import Instrument
 from fupin_sim.population import schema as S
+from fupin_sim.population.rules import select
 
 
 class Relocation(Instrument):
@@ -30,7 +31,7 @@ class Relocation(Instrument):
             h["follow_up_years"][due] -= 1
 
     def eligible(self, ctx, rules, rows):
-        return rows[ctx.h["harsh_area"][rows]]
+        return select(rows, ctx.h["harsh_area"][rows])
 
     def cost(self, ctx, rules, rows):
         return rules["cost_per_person"] * ctx.h["size"][rows]

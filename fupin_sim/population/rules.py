@@ -53,3 +53,10 @@ def wsum(weights: np.ndarray, values: np.ndarray) -> float:
     """Σ weights × values, single-threaded: `@` would call BLAS, whose threads contend on a
     busy machine (and in joblib workers) for a reduction that one core does in a millisecond."""
     return float(np.einsum("i,i->", weights, values, dtype=np.float64))
+
+
+def select(values: np.ndarray, flags: np.ndarray) -> np.ndarray:
+    """`values[flags]` for a boolean `flags`, through the flags' positions: boolean indexing
+    branches on every element and is up to six times slower when about half the flags are set
+    (eligibility tests over a target group); the positions cost no more when few or most are."""
+    return values.take(np.flatnonzero(flags))

@@ -42,10 +42,19 @@ class State:
         self.year = int(pop.year)
         hh = pop.households
         self.h: dict[str, np.ndarray] = {k: np.array(hh[k]) for k in hh.names()}
-        self.p: dict[str, np.ndarray] = {k: np.array(pop.persons[k]) for k in pop.persons.names()
-                                         if k != "household_id"}  # derived from `hh` when written out
-        self.p["hh"] = pop.household_index()
-        self.p["age"] = self.p["age"].astype(np.int16)
+        columns = {k: np.asarray(pop.persons[k]) for k in pop.persons.names()
+                   if k != "household_id"}  # derived from `hh` when written out
+        columns["hh"] = pop.household_index()
+        # hh as intp, which take(), bincount() and indexing use: an int32 column was converted
+        # for every lookup over the persons (a pass and a 20 MB array at 10^6 households)
+        dtypes = {"hh": np.intp, "age": np.int16}
+        self.p: dict[str, np.ndarray] = {}
+        self._person_buffers: dict[str, np.ndarray] = {}  # with room for births: `resize_persons`
+        for k, column in columns.items():
+            rows = len(column)
+            self._person_buffers[k] = np.empty(rows + rows // 8, dtype=dtypes.get(k, column.dtype))
+            self.p[k] = self._person_buffers[k][:rows]
+            self.p[k][:] = column
         self.n = len(hh)
         # person ids for births: unique and a function of (household id, year) only, so one
         # household's births never shift another's ids (common random numbers)
@@ -64,6 +73,22 @@ class State:
     @property
     def persons(self) -> int:
         return len(self.p["person_id"])
+
+    def resize_persons(self, n: int) -> None:
+        """Make every person column `n` rows long, keeping its first rows (new rows are not
+        set). Columns are views of buffers kept with an eighth more rows, so a table that
+        grows by births is copied once in a while (never in a 20-year run of the bundled
+        scenarios: persons grow by ~3% to 2025), not every year."""
+        for k, column in self.p.items():
+            buffer = self._person_buffers.get(k)
+            if buffer is None or column.base is not buffer:  # a column set from outside
+                buffer = column
+            if n > len(buffer):
+                grown = np.empty(n + n // 8, dtype=column.dtype)
+                grown[:len(column)] = column
+                buffer = grown
+            self._person_buffers[k] = buffer
+            self.p[k] = buffer[:n]
 
     def set_labour(self, rows: np.ndarray, values: np.ndarray, p) -> None:
         """Change the labour capacity of persons `rows`, keeping households' labour units current."""

@@ -47,7 +47,9 @@ def step(state, p, rs, year: int) -> dict:
     op_perm, op_tran = rs.normal_pair("income.operating", year, hid)
 
     h["wage_level"] *= (1.0 + p["income.wage_growth"]) * _lognormal_factor(wage_perm, sd_p)
-    h["income_wage"] = h["labour_units"] * h["wage_level"] * _lognormal_factor(wage_tran, sd_t)
+    wage = h["labour_units"] * h["wage_level"]  # products in place: fewer temporaries over every household
+    wage *= _lognormal_factor(wage_tran, sd_t)
+    h["income_wage"] = wage
 
     h["operating_level"] *= (1.0 + p["income.operating_growth"]) * _lognormal_factor(op_perm, sd_p)
     price = state.scalars["livestock_price"]
@@ -56,11 +58,15 @@ def step(state, p, rs, year: int) -> dict:
     state.scalars["livestock_price"] = price
     pastoral = h["region_type"] == S.CODE["region_type"]["pastoral"]
     covariate = (1.0 - covariate_loss(state, p, rs, year)) * np.where(pastoral, np.exp(price), 1.0)
-    has_labour = np.where(h["labour_units"] > 0, 1.0, p["income.operating_without_labour"])
-    h["income_operating"] = h["operating_level"] * has_labour * covariate * _lognormal_factor(op_tran, sd_t)
+    operating = h["operating_level"] * np.where(h["labour_units"] > 0, 1.0, p["income.operating_without_labour"])
+    operating *= covariate
+    operating *= _lognormal_factor(op_tran, sd_t)
+    h["income_operating"] = operating
 
     h["property_base"] *= 1.0 + p["income.property_growth"]
     h["income_property"] = h["property_base"].copy()  # instruments add their streams on top each year
     h["transfer_base"] *= 1.0 + p["income.transfer_growth"]
-    h["income_transfer"] = h["transfer_base"] + 12.0 * p["income.pension_monthly"] * h["pensioners"]
+    transfer = 12.0 * p["income.pension_monthly"] * h["pensioners"]
+    transfer += h["transfer_base"]
+    h["income_transfer"] = transfer
     return {"livestock_price_index": float(np.exp(price)), "drought_village_share": state.scalars["drought_villages"]}
