@@ -12,9 +12,7 @@ standard normals. Uniforms are (k + ½) / 2^bits, strictly inside (0, 1).
 """
 from __future__ import annotations
 
-import math
 import zlib
-from fractions import Fraction
 
 import numpy as np
 
@@ -116,15 +114,16 @@ def _box_muller_first(u1: np.ndarray, u2: np.ndarray) -> None:
 
 def _limits(thresholds, bits: int):
     """For each threshold t, the k below which a field of `bits` bits gives a uniform
-    (k + ½) / 2^bits < t: ⌈t·2^bits − ½⌉ within [0, 2^bits], worked out exactly (a table of
-    thresholds is small). A Python float compares with float32 uniforms as a float32."""
+    (k + ½) / 2^bits < t: ⌈t·2^bits − ½⌉ within [0, 2^bits]. Exact in float64: t·2^bits only
+    shifts the exponent, and for t < 1 and bits ≤ 52 subtracting ½ stays on t·2^bits's grid.
+    A Python float compares with float32 uniforms as a float32."""
     if isinstance(thresholds, float):
         thresholds = np.float32(thresholds)
-    t = np.asarray(thresholds)
-    top = 1 << bits
-    limits = [0 if not x > 0 else top if x >= 1 else min(math.ceil(Fraction(x) * top - Fraction(1, 2)), top)
-              for x in t.ravel().tolist()]  # not x > 0: NaN too, which nothing is below
-    return np.array(limits, dtype=np.uint64).reshape(t.shape)[()]
+    t = np.asarray(thresholds, dtype=np.float64)
+    top = float(1 << bits)
+    k = np.minimum(np.ceil(t * top - 0.5), top)
+    k = np.where(t > 0, k, 0.0)  # not t > 0: NaN too, which nothing is below
+    return k.astype(np.uint64)[()]
 
 
 _SCALE21 = np.float32(1.0 / (1 << 21))
