@@ -64,7 +64,7 @@ import pandas as pd
 
 from fupin_sim.errors import InputError, close_match
 from fupin_sim.params import numbers_in
-from fupin_sim.scenario import RULES, Scenario, load_scenario, resolve_path
+from fupin_sim.scenario import BUDGETS, RULES, Scenario, load_scenario, resolve_path
 from fupin_sim.specs import check_keys, number, scaled, sized_scenario, whole
 from fupin_sim.yamlfile import read_mapping
 
@@ -762,7 +762,7 @@ def fitted_scenario(spec: CalibrationSpec, x, distance: float, out: Path | None)
     else:
         base = str(ref)
     where = spec.file or "a spec given in code"
-    params, rules = {}, {}
+    params, rules, budgets = {}, {}, {}
     for path, value in spec.overrides(x).items():
         leaf = {"value": value, "confidence": "low",
                 "source": f"calibrated: fupin-sim calibrate {where} (targets "
@@ -771,6 +771,8 @@ def fitted_scenario(spec: CalibrationSpec, x, distance: float, out: Path | None)
         if path.startswith(RULES):  # an instrument's rule goes under its entry in `interventions:`
             label, rule = spec.scenario.instrument_rule(path)
             rules.setdefault(label, {"rules": {}})["rules"][rule] = leaf
+        elif path.startswith(BUDGETS):  # a budget line's amounts (no source field there)
+            budgets[spec.scenario.budget_line(path)] = {"amounts": value}
         else:
             params[path] = leaf
     data = {"name": f"{spec.scenario.name}_calibrated_{spec.name}" if spec.name != spec.scenario.name
@@ -779,6 +781,8 @@ def fitted_scenario(spec: CalibrationSpec, x, distance: float, out: Path | None)
             "extends": base, "parameters": params}
     if rules:
         data["interventions"] = rules
+    if budgets:
+        data["budgets"] = budgets
     if spec.years_given:
         data["years"] = list(spec.scenario.years)
     return data

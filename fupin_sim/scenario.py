@@ -33,6 +33,7 @@ TOP_KEYS = {"name", "description", "extends", "population", "years", "seed", "pa
 POPULATION_KEYS = {"preset", "households", "register", "seed"}
 BUNDLED = Path(__file__).resolve().parent / "scenarios"
 RULES = "interventions."  # parameter paths `interventions.<label>.<rule>`: an instrument's rules
+BUDGETS = "budgets."  # and `budgets.<line>.amounts`: a limited budget line's yuan a year
 
 
 @dataclass
@@ -75,15 +76,20 @@ class Scenario:
 
     def parameter_paths(self) -> list[str]:
         """What sweeps, sensitivity analyses, calibrations and parameter draws may vary: the
-        model parameters, and each instrument's rules as `interventions.<label>.<rule>`."""
-        return self.params.paths() + [f"{RULES}{it.label}.{rule}" for it in self.programme.items
-                                      for rule in it.rules.paths()]
+        model parameters, each instrument's rules as `interventions.<label>.<rule>`, and each
+        limited budget line's amounts as `budgets.<line>.amounts` (a number: every year)."""
+        return (self.params.paths()
+                + [f"{RULES}{it.label}.{rule}" for it in self.programme.items for rule in it.rules.paths()]
+                + [f"{BUDGETS}{name}.amounts" for name in self._limited_lines()])
 
     def parameter(self, path: str):
-        """The `Param` at a path of :meth:`parameter_paths` (KeyError if there is none)."""
+        """The `Param` at a path of :meth:`parameter_paths` (for a budget line, its amounts);
+        KeyError if there is none."""
         if path.startswith(RULES):
             label, rule = self.instrument_rule(path)
             return self._item(label).rules[rule]
+        if path.startswith(BUDGETS):
+            return BudgetAmounts(self.data["budgets"][self.budget_line(path)]["amounts"])
         return self.params[path]
 
     def with_parameters(self, overrides: dict, where: str = "parameters") -> "Scenario":
@@ -91,7 +97,7 @@ class Scenario:
         without re-reading the parameter files: the fast path of sweeps and calibrations."""
         if not overrides:
             return self
-        model = {k: v for k, v in overrides.items() if not str(k).startswith(RULES)}
+        model = {k: v for k, v in overrides.items() if not str(k).startswith((RULES, BUDGETS))}
         data = dict(self.data)
         params = self.params.override(model, file=self.file, where=where) if model else self.params
         if model:
@@ -118,6 +124,15 @@ class Scenario:
                 items.append(it)
             data["interventions"] = entries
             programme = Programme(items, list(programme.lines))
+        amounts = {self.budget_line(k, where): v for k, v in overrides.items() if str(k).startswith(BUDGETS)}
+        if amounts:
+            from fupin_sim.interventions import with_budgets
+
+            budgets = dict(data["budgets"])
+            for name, value in amounts.items():
+                budgets[name] = {**budgets[name], "amounts": value}
+            data["budgets"] = budgets
+            programme = with_budgets(programme, budgets, self.declared_years or self.years, self.file, where)
         return replace(self, params=params, data=data, programme=programme)
 
     def _item(self, label: str):
@@ -138,6 +153,30 @@ class Scenario:
             raise InputError(f"{label!r} has no rule {rule!r}{close_match(rule, known)}; its rules: {known}",
                              file=self.file, where=f"{where}.{path}")
         return label, rule
+
+    def _limited_lines(self) -> list[str]:
+        """Budget lines with amounts in yuan (not `unlimited`)."""
+        return [name for name, entry in (self.data.get("budgets") or {}).items()
+                if isinstance(entry, dict) and entry.get("amounts", "unlimited") != "unlimited"]
+
+    def budget_line(self, path: str, where: str = "parameters") -> str:
+        """The line of a `budgets.<line>.amounts` path, or an InputError."""
+        lines = self._limited_lines()
+        name = str(path)[len(BUDGETS):].removesuffix(".amounts")
+        if str(path).endswith(".amounts") and name in lines:
+            return name
+        if name in (self.data.get("budgets") or {}):
+            why = f"budget line {name!r} is unlimited (an entitlement): it has no amounts to vary"
+        else:
+            paths = [f"{BUDGETS}{n}.amounts" for n in lines]
+            why = f"not a limited budget line's amounts{close_match(str(path), paths)}; limited lines: {lines}"
+        raise InputError(why, file=self.file, where=f"{where}.{path}")
+
+
+@dataclass
+class BudgetAmounts:
+    """A budget line's `amounts` as a parameter value (yuan a year, or {year: yuan})."""
+    value: Any
 
 
 def diff(a: "Scenario", b: "Scenario") -> list[tuple[str, object, object]]:

@@ -209,6 +209,28 @@ def test_an_instruments_rule_is_swept_like_a_parameter(tmp_path):
     assert result.iloc[-1][list(expected)].to_dict() == expected
 
 
+def test_a_budget_line_is_swept_like_a_parameter(tmp_path):
+    """`budgets.<line>.amounts` varies a limited line's yuan a year: the industry instruments
+    it funds spend more as it grows until everyone eligible is served, never more than the
+    line and the pool they may also draw on; an unlimited line has no amounts to vary."""
+    industry = ["industry_menu", "industry_linkage", "collective_economy", "solar", "housing_renovation"]
+    spec = load_spec(write_spec(tmp_path, parameters={
+        "budgets.integrated_agriculture.amounts": {"values": [0, 10_000_000, 45_000_000]}},
+        design={"type": "grid"}, replicates=1, households=2000, common_random_numbers=True,
+        outputs={f"spending_{name}": "sum" for name in industry}))
+    result = run_sweep(spec, tmp_path / "out").results.sort_values("budgets.integrated_agriculture.amounts")
+    spent = result[[f"spending_{name}_sum" for name in industry]].sum(axis=1).to_numpy()
+    assert spent[0] < spent[1] <= spent[2], spent
+    for amount in (0, 10_000_000):
+        run = simulate(spec.scenario.with_parameters({"budgets.integrated_agriculture.amounts": amount}), seed=3)
+        line = run.budget[run.budget["line"] == "integrated_agriculture"]
+        assert (line["available"] == amount).all() and (line["spent"] <= amount + 1e-6).all()
+    with pytest.raises(InputError, match="budget line 'civil_affairs' is unlimited"):
+        spec.scenario.with_parameters({"budgets.civil_affairs.amounts": 1.0})
+    with pytest.raises(InputError, match="a budget cannot be negative, got -1"):
+        spec.scenario.with_parameters({"budgets.integrated_agriculture.amounts": -1})
+
+
 @pytest.mark.parametrize("path", ["interventions.industry_linkge.annual_gain",
                                   "interventions.industry_linkage.annual_gian"])
 def test_an_unknown_instrument_or_rule_is_named(tmp_path, path):

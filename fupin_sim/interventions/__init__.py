@@ -264,6 +264,16 @@ def parse(data: dict, years: tuple[int, int], file: str | None) -> Programme:
     return Programme(items, lines)
 
 
+def with_budgets(programme: Programme, budgets: dict, years: tuple[int, int], file, where: str) -> Programme:
+    """The programme with its budget lines re-read from `budgets` (a scenario's mapping),
+    validated as in a file; errors name `where` (e.g. the sweep) before the line's key."""
+    try:
+        lines = _parse_budgets(budgets, [it.label for it in programme.items], years, file)
+    except InputError as e:
+        raise InputError(e.detail, file=e.file, where=f"{where}.{e.where}") from None
+    return Programme(list(programme.items), lines)
+
+
 def _mapping(entry, known: set[str], file, where: str) -> dict:
     """A settings mapping whose keys are all known (an unknown one is named, with a close match)."""
     if not isinstance(entry, dict):
