@@ -271,7 +271,7 @@ def test_cli_sweep_and_its_errors(tmp_path, capsys):
 
 
 def test_the_bundled_example_specs_are_valid():
-    for name in ("baseline_sweep.yaml", "baseline_sensitivity.yaml"):
+    for name in ("baseline_sweep.yaml", "baseline_sensitivity.yaml", "funding_sweep.yaml"):
         path = ROOT / "scenarios" / "sweeps" / name
         spec = load_spec(path, kind="sensitivity" if "sensitivity" in name else "sweep")
         assert spec.parameters and spec.outputs and len(spec.design_table()) >= 8
