@@ -526,9 +526,7 @@ def trial_key(x) -> str:
 
 def evaluate_point(scenario: Scenario, overrides: dict, seeds: list[int], cells: list[tuple[str, int]]) -> list[list]:
     """Worker: the target cells' moments for each replicate seed (no disk access)."""
-    from fupin_sim.sweep import with_overrides
-
-    sc = with_overrides(scenario, overrides)
+    sc = scenario.with_parameters(overrides, where="calibration")
     out = []
     for s in seeds:
         m = simulate_moments(sc, s).set_index("year")

@@ -488,12 +488,6 @@ class RunTask:
     overrides: dict
 
 
-def with_overrides(scenario: Scenario, overrides: dict) -> Scenario:
-    """`scenario` with a run's overrides (model parameters and instrument rules), without
-    re-reading the parameter files: the sweep checked them at its spec's bounds already."""
-    return scenario.with_parameters(overrides, where="sweep")
-
-
 def _peak_rss_mb() -> float | None:
     try:
         import resource
@@ -512,7 +506,7 @@ def run_batch(scenario: Scenario, tasks: list[RunTask], outputs: tuple[Output, .
     for task in tasks:
         t0 = time.perf_counter()
         try:
-            sc = with_overrides(scenario, task.overrides)
+            sc = scenario.with_parameters(task.overrides, where="sweep")  # checked at the spec's bounds
             sim = Simulation(sc, seed=task.seed)
             t1 = time.perf_counter()
             while not sim.done:
