@@ -257,13 +257,21 @@ def _read_merged(path: Path, seen: tuple[Path, ...]) -> dict:
 
 
 def _merge(base: dict, over: dict) -> dict:
+    """`over` on top of `base`, mapping by mapping; a value (a dated one, {year: value}, or a
+    leaf with `value:`) replaces the base's whole, as parameter overrides do."""
     out = copy.deepcopy(base)
     for k, v in over.items():
-        if isinstance(v, dict) and isinstance(out.get(k), dict) and k != "years":
+        if isinstance(v, dict) and isinstance(out.get(k), dict) and k != "years" and not (
+                _is_value(v) or _is_value(out[k])):
             out[k] = _merge(out[k], v)
         else:
             out[k] = copy.deepcopy(v)
     return out
+
+
+def _is_value(node: dict) -> bool:
+    """A mapping that is one value, not a group of settings: dated, or a leaf with `value:`."""
+    return "value" in node or (bool(node) and all(isinstance(k, int) and not isinstance(k, bool) for k in node))
 
 
 def _int(value: Any, file, where, low: int | None = None, high: int | None = None) -> int:

@@ -121,3 +121,17 @@ def test_bad_rule_overrides_name_the_path(overrides, message):
     with pytest.raises(InputError) as err:
         load_scenario("baseline").with_parameters(overrides, where="sweep")
     assert message in str(err.value)
+
+
+def test_an_extending_file_replaces_a_dated_value_whole(tmp_path):
+    """A dated value ({year: value}) or a leaf with `value:` in an extending file replaces
+    the base file's value, as a parameter override does: its years are not merged into the
+    base's (a calibrated scale factor on a schedule the base sets is written as a leaf)."""
+    (tmp_path / "base.yaml").write_text("name: b\nextends: jiangsu\n"
+                                        "parameters:\n  poverty_line.jiangsu: {2016: 6000, 2018: 6500}\n")
+    (tmp_path / "leaf.yaml").write_text("name: l\nextends: base.yaml\nparameters:\n  poverty_line.jiangsu:\n"
+                                        "    value: {2016: 6600, 2018: 7150}\n    source: calibrated\n")
+    (tmp_path / "dated.yaml").write_text("name: d\nextends: base.yaml\n"
+                                         "parameters:\n  poverty_line.jiangsu: {2016: 7000}\n")
+    assert load_scenario(tmp_path / "leaf.yaml").params["poverty_line.jiangsu"].value == {2016: 6600, 2018: 7150}
+    assert load_scenario(tmp_path / "dated.yaml").params["poverty_line.jiangsu"].value == {2016: 7000}
