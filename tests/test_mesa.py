@@ -294,13 +294,30 @@ def test_household_agents_refused_above_the_limit(mm):
 
 
 @pytest.mark.filterwarnings("ignore::UserWarning")  # solara's hook check on mesa's own SolaraViz code
+def _render_controls(model, *panels):
+    """The page's model creator, `panels` (each built from the model parameters) and controls
+    around `model`, rendered without a browser: (the reactive model, its parameters, the
+    rendered context)."""
+    import solara
+    from mesa.visualization.solara_viz import ModelController, ModelCreator
+
+    from fupin_sim import mesa_page
+
+    reactive, params, r = solara.reactive(model), solara.reactive({}), solara.reactive
+    _, rc = solara.render(solara.Column(children=[
+        ModelCreator(reactive, mesa_page.MODEL_PARAMS, model_parameters=params),
+        *(panel(params) for panel in panels),
+        ModelController(reactive, model_parameters=params, play_interval=r(100), render_interval=r(1),
+                        use_threads=r(False))]), handle_error=False)
+    return reactive, params, rc
+
+
 def test_planner_page_renders_steps_and_resets():
     """The SolaraViz page (optional: needs solara and altair), rendered without a browser."""
     pytest.importorskip("solara")
     pytest.importorskip("altair")
     import ipyvuetify as v
     import solara
-    from mesa.visualization.solara_viz import ModelController, ModelCreator
 
     from fupin_sim import mesa_page
 
@@ -319,11 +336,7 @@ def test_planner_page_renders_steps_and_resets():
     assert any("baseline, 500 households, seed 1: not started, runs 2016–2020" in t for t in texts), texts
     assert any("all budgets × 1, central special × 1" in t for t in texts), texts
 
-    reactive, params, r = solara.reactive(model), solara.reactive({}), solara.reactive
-    _, rc = solara.render(solara.Column(children=[
-        ModelCreator(reactive, mesa_page.MODEL_PARAMS, model_parameters=params),
-        ModelController(reactive, model_parameters=params, play_interval=r(100), render_interval=r(1),
-                        use_threads=r(False))]), handle_error=False)
+    reactive, params, rc = _render_controls(model)
     rc.find(v.Btn, children=["Step"]).widget.click()
     assert reactive.value.year == 2016 == reactive.value.datacollector.get_model_vars_dataframe()["year"].iloc[-1]
     sliders = {w.label: w for w in rc.find(v.Slider).widgets}
@@ -347,18 +360,11 @@ def test_planner_page_instrument_panel_follows_the_scenario():
     pytest.importorskip("solara")
     pytest.importorskip("altair")
     import ipyvuetify as v
-    import solara
-    from mesa.visualization.solara_viz import ModelController, ModelCreator
 
     from fupin_sim import mesa_page
 
     model = mesa_page.PlannerModel(households=500)
-    reactive, params, r = solara.reactive(model), solara.reactive({}), solara.reactive
-    box, rc = solara.render(solara.Column(children=[
-        ModelCreator(reactive, mesa_page.MODEL_PARAMS, model_parameters=params),
-        mesa_page.InstrumentSliders(params),
-        ModelController(reactive, model_parameters=params, play_interval=r(100), render_interval=r(1),
-                        use_threads=r(False))]), handle_error=False)
+    reactive, params, rc = _render_controls(model, mesa_page.InstrumentSliders)
 
     def instrument_sliders():
         return [w.label for w in rc.find(v.Slider).widgets

@@ -43,6 +43,7 @@ def test_planner_page_in_headless_chromium(tmp_path):
             _cannot_run(f"{module} is not installed, needed for {why} (pip install '.[page-test]')")
     said = []
     try:
-        check.run_check(chromium, tmp_path, timeout=90, say=said.append)
+        check.run_check(chromium, tmp_path, timeout=90, say=said.append)  # raises at the first failed check
     finally:
         print("\n".join(said))
+    assert any(line.startswith("all checks passed") for line in said), said
