@@ -68,19 +68,20 @@ def step(state, p, rs, year: int) -> dict:
     status = h["status"]
     alive = h["size"] > 0
     below = (y < line) & alive
-    identification = p["exit.identification"]
-    identified = (True if identification >= 1.0 else  # certain: no draw needed, and no other stream moves
-                  rs.uniform("status.identification", year, h["household_id"]) < identification)
-
     exits = (status == S.POOR) & (y >= line * p["exit.income_ratio"]) & ok & alive
-    relapses = (status == S.EXITED) & (below | ~ok) & identified & alive
-    new_poor = (status == S.NONPOOR) & below & identified
-    exited_before = (status == S.EXITED) & alive
-    dissolved_poor = (status == S.POOR) & ~alive  # every member died this year
-    dissolved_exited = (status == S.EXITED) & ~alive
+    relapses = (status == S.EXITED) & (below | ~ok) & alive
+    new_poor = (status == S.NONPOOR) & below
+    exited_before = wsum(h["weight"], (status == S.EXITED) & alive)
+    dissolved = np.flatnonzero(~alive)  # every member died this year
+    dissolved_status = status.take(dissolved)
 
     # by rows: each flow's few percent of households are found once, not by a mask per column
     exit_rows, relapse_rows, new_rows = np.flatnonzero(exits), np.flatnonzero(relapses), np.flatnonzero(new_poor)
+    identification = p["exit.identification"]
+    if identification < 1.0:  # certain: no draw needed, and no other stream moves
+        # drawn for the candidates only: a household's draw is the same whoever else is drawn
+        relapse_rows, new_rows = (rows[rs.uniform("status.identification", year, h["household_id"].take(rows))
+                                       < identification] for rows in (relapse_rows, new_rows))
     status[exit_rows] = S.EXITED
     h["year_exited"][exit_rows] = year
     status[relapse_rows] = S.POOR
@@ -89,20 +90,25 @@ def step(state, p, rs, year: int) -> dict:
     h["cause"][new_rows] = infer_cause(state, new_rows, total)
     h["year_registered"][new_rows] = year
     # a household whose members have all died leaves the register
-    status[~alive] = S.NONPOOR
+    status[dissolved] = S.NONPOOR
 
     state.scalars["previous_line"] = line  # next year's anti-poverty insurance trigger
     h["monitored"] = alive & (status != S.POOR) & (
         (y < p["monitoring.income_multiple"] * line)
         | (expense > p["monitoring.expenditure_share"] * np.maximum(total, 0.0)))
 
-    return metrics(state, y, total, line, exits=exits, relapses=relapses, new_poor=new_poor,
-                   exited_before=exited_before, dissolved_poor=dissolved_poor, dissolved_exited=dissolved_exited)
+    w = h["weight"]
+    flows = {name: float(w.take(rows).sum()) for name, rows in (
+        ("exits", exit_rows), ("relapses", relapse_rows), ("new_poor", new_rows),
+        ("dissolved_poor", dissolved[dissolved_status == S.POOR]),
+        ("dissolved_exited", dissolved[dissolved_status == S.EXITED]))}
+    return metrics(state, y, total, line, exited_before=exited_before, **flows)
 
 
-def metrics(state, y, total, line, *, exits, relapses, new_poor, exited_before, dissolved_poor,
-            dissolved_exited) -> dict:
-    """The year's aggregates, weighted by household weights (persons by household size)."""
+def metrics(state, y, total, line, **flows: float) -> dict:
+    """The year's aggregates, weighted by household weights (persons by household size);
+    `flows`: the year's weighted register flows (exits, relapses, new_poor, dissolved_poor,
+    dissolved_exited) and the exited households at the start of the year (exited_before)."""
     h = state.h
     w = h["weight"]
     wp = w * h["size"]
@@ -115,9 +121,6 @@ def metrics(state, y, total, line, *, exits, relapses, new_poor, exited_before, 
     registered = h["status"] == S.POOR
     reg_persons = wsum(wp, registered)
     poor_persons = wsum(wp, poor)
-    flows = {name: wsum(w, rows) for name, rows in
-             (("exits", exits), ("relapses", relapses), ("new_poor", new_poor), ("exited_before", exited_before),
-              ("dissolved_poor", dissolved_poor), ("dissolved_exited", dissolved_exited))}
     out = {
         "households": wsum(w, h["size"] > 0),
         "persons": persons,

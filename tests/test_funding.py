@@ -48,8 +48,27 @@ def test_rationing_serves_the_lowest_incomes_first():
 def test_strict_priority_and_common_random_tie_breaks():
     from fupin_sim.interventions.funding import priority_order
 
-    keys = [np.array([2, 1, 1, 0, 1]), np.array([0.5, 0.1, 0.2, 0.9, 0.05], np.float32)]
-    assert list(priority_order(keys, 5)) == [3, 4, 1, 2, 0]
+    keys, draws = [np.array([2, 1, 1, 0, 1])], np.array([0.5, 0.1, 0.2, 0.9, 0.05], np.float32)
+    assert list(priority_order(keys, lambda at: draws if at is None else draws[at], 5)) == [3, 4, 1, 2, 0]
+
+
+def test_priority_head_matches_a_full_sort_and_draws_only_the_head():
+    from fupin_sim.interventions.funding import priority_order
+
+    rng = np.random.default_rng(3)
+    n, limit = 20_000, 300
+    flags = -(rng.random(n) < 0.3).astype(np.int8)
+    income = np.round(rng.normal(4000, 1500, n), -2)  # many exact ties, for the draw to break
+    draws = rng.random(n).astype(np.float32)
+    asked = []
+
+    def tie(at):
+        asked.append(n if at is None else len(at))
+        return draws if at is None else draws[at]
+
+    order = priority_order([flags, income], tie, limit)
+    assert list(order[:limit]) == list(np.lexsort([draws, income, flags])[:limit])
+    assert asked and max(asked) < n // 10  # drawn for the head only
 
 
 def test_more_budget_never_lowers_coverage():

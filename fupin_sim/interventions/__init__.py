@@ -13,7 +13,7 @@ from importlib import resources
 
 import numpy as np
 
-from fupin_sim.population.rules import wsum
+from fupin_sim.population.rules import select, wsum
 import yaml
 
 from fupin_sim.errors import InputError, close_match
@@ -173,7 +173,7 @@ class Programme:
             rules = it.rules.at(year)
             rows = ctx.target_rows(it.targets)
             if it.instrument.once:
-                rows = rows[~h[f"served_{it.label}"][rows]]
+                rows = select(rows, ~h[f"served_{it.label}"].take(rows))
             rows = it.instrument.eligible(ctx, rules, rows)
             unit = np.asarray(it.instrument.cost(ctx, rules, rows), dtype=np.float64)
             keep = unit > 0

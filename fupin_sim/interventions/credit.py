@@ -33,19 +33,20 @@ class Microloan(Instrument):
         if not len(rows):
             return
         # the borrowers' columns are gathered once and written back once
-        funds, w, balance = ctx.funds, h["weight"][rows], h["loan_balance"][rows]
-        operating = h["income_operating"][rows]
-        operating += h["loan_invested"][rows] * rules["return_on_investment"]
+        funds, w, balance = ctx.funds, h["weight"].take(rows), h["loan_balance"].take(rows)
+        operating = h["income_operating"].take(rows)
+        operating += h["loan_invested"].take(rows) * rules["return_on_investment"]
         interest = balance * rules["interest_rate"]
         due = interest * rules["interest_subsidy"]
         paid = funds.charge(self.name, rows, due * w, "interest_subsidy") / w
         operating -= interest - paid  # what the subsidy does not cover, the household pays
         h["income_operating"][rows] = operating
 
-        income = h["income_wage"][rows] + operating + h["income_property"][rows] + h["income_transfer"][rows]
-        shocked = h["oop"][rows] + h["school_cost"][rows] > ctx.p["monitoring.expenditure_share"] * np.maximum(income, 1)
+        income = h["income_wage"].take(rows) + operating + h["income_property"].take(rows) + h["income_transfer"].take(rows)
+        shocked = (h["oop"].take(rows) + h["school_cost"].take(rows)
+                   > ctx.p["monitoring.expenditure_share"] * np.maximum(income, 1))
         risk = rules["default_rate"] * np.where(shocked, rules["default_after_shock"], 1.0)
-        default = ctx.rs.uniform("microloan.default", ctx.year, h["household_id"][rows]) < risk
+        default = ctx.rs.uniform("microloan.default", ctx.year, h["household_id"].take(rows)) < risk
         gone = rows[default]
         if len(gone):
             lost, w_gone = balance[default], w[default]

@@ -118,13 +118,15 @@ class YearFunds:
                 self._take(instrument, lines[0].name, 0, cost.sum())
                 return everyone, {lines[0].name: cost}
             return everyone, self._pay(instrument, lines, 0, cost, np.cumsum(cost))
-        tie = self.rs.uniform(f"priority.{instrument}", self.year, h["household_id"][rows])
-        keys = [*order_keys(), tie]  # the first key is the most important; the draw breaks ties
+        ids = h["household_id"].take(rows)
+
+        def tie(at):  # the draw that breaks ties of the priority keys (the first key is the most important)
+            return self.rs.uniform(f"priority.{instrument}", self.year, ids if at is None else ids.take(at))
         if capacity is not None:
             limit = int(np.ceil(capacity / max(weights.min(), 1e-300))) + 1
         else:
             limit = int(np.ceil(held_total / max(cost.min(), 1e-300))) + 1 if not split else len(rows)
-        order = priority_order(keys, limit)
+        order = priority_order(order_keys(), tie, limit)
         if capacity is not None:  # a limit on how many households can be served (posts, caseload)
             order = order[np.cumsum(weights[order]) <= capacity + 1e-9]
         served = np.zeros(len(rows), dtype=bool)
@@ -239,28 +241,35 @@ def earmark(lines: list[BudgetLine], year: int, scale: dict[str, float],
     return out + own
 
 
-def priority_order(keys: list[np.ndarray], limit: int) -> np.ndarray:
-    """Positions in lexicographic order of `keys` (first key first, the last one the
-    tie-breaking draw): exact for at least the first `limit` positions, all rationing needs.
+def priority_order(keys: list[np.ndarray], tie, limit: int) -> np.ndarray:
+    """Positions in lexicographic order of `keys` (first key first), exact ties broken by the
+    draw `tie(positions)` (all positions for None): exact for at least the first `limit`
+    positions, all rationing needs. The draw is made only for the positions that need it.
 
     With few to serve out of many, it partitions on one composite of the keys (all but the
-    last two must be whole numbers, e.g. flags) and sorts only the head exactly, instead of
+    last must be whole numbers, e.g. flags) and sorts only the head exactly, instead of
     sorting every candidate; otherwise it sorts everything.
     """
+    if not keys:  # the draw is the only key
+        keys, tie = [tie(None)], None
+
+    def ordered(at=None):
+        ranked = keys if at is None else [k[at] for k in keys]
+        return lex_order(ranked if tie is None else [*ranked, tie(at)])
+
     n = len(keys[0])
-    ranked = keys[:-1] or keys  # the draw only separates exact ties
-    if limit >= n // 4 or any(not np.array_equal(k, np.round(k)) for k in ranked[:-1]):
-        return lex_order(keys)
+    if limit >= n // 4 or any(not np.array_equal(k, np.round(k)) for k in keys[:-1]):
+        return ordered()
     composite = np.zeros(n)
-    for k in ranked[:-1]:  # whole-number keys, scaled so that an earlier key always dominates
+    for k in keys[:-1]:  # whole-number keys, scaled so that an earlier key always dominates
         k = k.astype(np.float64)
         composite = composite * (k.max() - k.min() + 2.0) + (k - k.min())
-    last = ranked[-1].astype(np.float64)
+    last = keys[-1].astype(np.float64)
     span = last.max() - last.min()
     composite = composite * 2.0 + (last - last.min()) / (span if span > 0 else 1.0)  # in [0, 1]
     bound = np.partition(composite, limit)[limit]
     head = np.flatnonzero(composite <= bound)  # holds every position that can be among the first `limit`
-    return head[lex_order([k[head] for k in keys])]
+    return head[ordered(head)]
 
 
 def lex_order(keys: list[np.ndarray]) -> np.ndarray:

@@ -56,10 +56,14 @@ def step(state, p, rs, year: int) -> dict:
     price = p["shocks.livestock_price_rho"] * price + p["shocks.livestock_price_sd"] * float(
         rs.normal("shocks.livestock_price", year, _REGION)[0])
     state.scalars["livestock_price"] = price
-    pastoral = h["region_type"] == S.CODE["region_type"]["pastoral"]
-    covariate = (1.0 - covariate_loss(state, p, rs, year)) * np.where(pastoral, np.exp(price), 1.0)
-    operating = h["operating_level"] * np.where(h["labour_units"] > 0, 1.0, p["income.operating_without_labour"])
-    operating *= covariate
+    # factors applied to the rows they concern only (the others' factor is 1, exactly)
+    covariate = np.subtract(1.0, covariate_loss(state, p, rs, year)).astype(np.float64)  # in float32, as the loss
+    pastoral = np.flatnonzero(h["region_type"] == S.CODE["region_type"]["pastoral"])
+    covariate[pastoral] *= np.exp(price)
+    level = h["operating_level"]
+    operating = level * covariate
+    idle = np.flatnonzero(h["labour_units"] <= 0)
+    operating[idle] = level.take(idle) * p["income.operating_without_labour"] * covariate.take(idle)
     operating *= _lognormal_factor(op_tran, sd_t)
     h["income_operating"] = operating
 
