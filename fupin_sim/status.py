@@ -44,16 +44,16 @@ def infer_cause(state, rows: np.ndarray, total: np.ndarray) -> np.ndarray:
     flag = np.zeros(state.n, dtype=bool)
     flag[rows] = True
     members = np.flatnonzero(flag.take(pp["hh"]))
-    local = np.searchsorted(rows, pp["hh"][members])
-    disabled = np.bincount(local, weights=pp["disabled"][members], minlength=len(rows)) > 0
-    aged = np.bincount(local, weights=pp["age"][members] < 65, minlength=len(rows)) == 0
+    local = np.searchsorted(rows, pp["hh"].take(members))
+    disabled = np.bincount(local, weights=pp["disabled"].take(members), minlength=len(rows)) > 0
+    aged = np.bincount(local, weights=pp["age"].take(members) < 65, minlength=len(rows)) == 0
     income = np.maximum(total[rows], 1.0)
     cause = np.full(len(rows), c["skills"], dtype=np.int8)
-    cause[h["labour_units"][rows] == 0] = c["other"]
+    cause[h["labour_units"].take(rows) == 0] = c["other"]
     cause[aged] = c["aged"]
     cause[disabled] = c["disability"]
-    cause[h["school_cost"][rows] > 0.25 * income] = c["schooling"]
-    cause[h["oop"][rows] > 0.25 * income] = c["illness"]
+    cause[h["school_cost"].take(rows) > 0.25 * income] = c["schooling"]
+    cause[h["oop"].take(rows) > 0.25 * income] = c["illness"]
     return cause
 
 

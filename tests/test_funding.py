@@ -126,6 +126,30 @@ def test_random_programmes_balance_to_the_yuan(trial):
     assert np.isfinite(result.summary.select_dtypes("number").to_numpy()).all()
 
 
+def test_cached_per_capita_income_is_always_current(monkeypatch):
+    """The per-capita income the instruments rank by is kept between instruments and worked
+    out again only for the households served since: with every instrument ranking by it and
+    money short, it must equal a fresh computation at every use."""
+    from fupin_sim.interventions.base import Context
+
+    cached, uses = Context.per_capita_income, []
+
+    def checked(self, rows=None):
+        out = cached(self, rows)
+        fresh = self._per_capita_income(rows)
+        assert np.array_equal(out, fresh, equal_nan=True)
+        uses.append(len(out))
+        return out
+
+    monkeypatch.setattr(Context, "per_capita_income", checked)
+    interventions = {name: {"priority": ["lowest_income"]} for name in sorted(REGISTRY)}
+    budgets = {"pooled": {"source": "central_special", "instruments": "all", "amounts": 4e6},
+               "bank": {"source": "bank_credit", "instruments": ["microloan"], "amounts": 2e6}}
+    result = fs.run(scenario_with(interventions, budgets, years=(2016, 2019)))
+    assert len(uses) > 4 * len(REGISTRY) // 2  # ranked by it in every year
+    check_books(result)
+
+
 def test_bundled_consolidation_books_balance():
     check_books(fs.run("consolidation", households=3000, seed=1))
 

@@ -166,6 +166,7 @@ class Programme:
         spent_before = len(self.ledger.rows)
         for it in active:
             it.instrument.carry(ctx, it.rules.at(year))
+        ctx.changed()  # the carried streams changed incomes anywhere
         # what earlier support still yields (carried streams) stays part of a household's income
         # in a register; what the instruments pay now they would pay again (see programme_*)
         before = {s: h[f"income_{s}"].copy() for s in INCOME_SOURCES}
@@ -186,16 +187,18 @@ class Programme:
 
             pos, charges = funds.ration(it.label, rows, real, keys, loan=it.instrument.loan,
                                         capacity=it.instrument.capacity(ctx, rules), weights=weights)
-            if len(pos) < len(rows):
+            if len(pos) < len(rows):  # the others' charges are 0: booked without them, the sums are the same
                 served, unit, weights = rows[pos], unit[pos], weights[pos]
+                charges = {name: part.take(pos) for name, part in charges.items()}
             else:  # everyone (`pos` is then 0, 1, ...)
                 served = rows
             split = it.instrument.serve(ctx, rules, served, unit) or {it.instrument.category: 1.0}
+            ctx.changed(served)
             o = it.overhead_share
             shares = {k: v / (1.0 + o) for k, v in split.items()}
             if o:
                 shares["overhead"] = o / (1.0 + o)
-            funds.book(it.label, rows, charges, shares)
+            funds.book(it.label, served, charges, shares)
             if it.instrument.once:
                 h[f"served_{it.label}"][served] = True
             out[f"served_{it.label}"] = float(weights.sum())

@@ -11,25 +11,26 @@ from fupin_sim.interventions.base import Instrument
 from fupin_sim.population import schema as S
 
 
-def _gross_per_capita(ctx, rows: np.ndarray | None = None) -> np.ndarray:
-    """Income per person before costs: what a means test counts (for all households or `rows`)."""
+def _gross_per_capita(ctx, rows: np.ndarray) -> np.ndarray:
+    """Income per person before costs of households `rows`: what a means test counts."""
     h = ctx.h
-    pick = (lambda a: a) if rows is None else (lambda a: a.take(rows))  # take: a fifth faster than a[rows]
-    total = pick(h["income_wage"]) + pick(h["income_operating"])
-    total += pick(h["income_property"])
-    total += pick(h["income_transfer"])
-    total /= np.maximum(pick(h["size"]), 1)
+    total = h["income_wage"].take(rows) + h["income_operating"].take(rows)  # take: a fifth faster than a[rows]
+    total += h["income_property"].take(rows)
+    total += h["income_transfer"].take(rows)
+    total /= np.maximum(h["size"].take(rows), 1)
     return total
 
 
-def _assessed_per_capita(ctx, imputed_earnings: float) -> np.ndarray:
-    """Income per person as the 低保 means test assesses it: wage income counted at no less
-    than `imputed_earnings` per labour unit (labour units weigh members by capacity, as the
-    test's 劳动力系数 does), so a household that can work is not topped up as one that cannot."""
-    pc = _gross_per_capita(ctx)
+def _assessed_per_capita(ctx, imputed_earnings: float, rows: np.ndarray) -> np.ndarray:
+    """Income per person of households `rows` as the 低保 means test assesses it: wage income
+    counted at no less than `imputed_earnings` per labour unit (labour units weigh members by
+    capacity, as the test's 劳动力系数 does), so a household that can work is not topped up
+    as one that cannot. Never below the gross income per person."""
+    pc = _gross_per_capita(ctx, rows)
     if imputed_earnings > 0:
         h = ctx.h
-        pc += np.maximum(imputed_earnings * h["labour_units"] - h["income_wage"], 0.0) / np.maximum(h["size"], 1)
+        imputed = imputed_earnings * h["labour_units"].take(rows) - h["income_wage"].take(rows)
+        pc += np.maximum(imputed, 0.0) / np.maximum(h["size"].take(rows), 1)
     return pc
 
 
@@ -54,18 +55,31 @@ class Dibao(Instrument):
         return h["dibao_propensity"]
 
     def eligible(self, ctx, rules, rows):
-        pc = self._pc = _assessed_per_capita(ctx, rules["imputed_earnings"])
         standard = rules["standard"]
-        near = ctx.among(rows, pc < max(standard, 1.5 * standard))  # nobody above can be reached
-        pc, u = pc[near], self._propensity(ctx)[near]
+        reach = max(standard, 1.5 * standard)  # nobody assessed above it can be reached
+        h = ctx.h
+        # as the assessed income is at least the gross, households are first cut on gross
+        # income (by a bound a little wide, so that rounding can drop nobody): only the
+        # few left are assessed (two in five at the bundled standards)
+        total = h["income_wage"] + h["income_operating"]
+        total += h["income_property"]
+        total += h["income_transfer"]
+        near = ctx.among(rows, total < (reach + abs(reach) * 1e-9) * np.maximum(h["size"], 1))
+        pc = _assessed_per_capita(ctx, rules["imputed_earnings"], near)
+        at = np.flatnonzero(pc < reach)
+        near, pc = near.take(at), pc.take(at)
+        u = self._propensity(ctx).take(near)
         truly = pc < standard
-        reached = ((truly & (u >= rules["exclusion_error"]))
-                   | (~truly & (pc < 1.5 * standard) & (u < rules["inclusion_error"])))
-        return select(near, reached)
+        reached = np.flatnonzero((truly & (u >= rules["exclusion_error"]))
+                                 | (~truly & (pc < 1.5 * standard) & (u < rules["inclusion_error"])))
+        self._assessed = near.take(reached), pc.take(reached)
+        return self._assessed[0]
 
-    def cost(self, ctx, rules, rows):
-        extra = rules["vulnerable_extra"] * rules["standard"] * ctx.count("vulnerable")[rows]
-        gap = np.maximum(rules["standard"] - self._pc[rows], 0.0) * ctx.h["size"][rows]  # eligible() just ran
+    def cost(self, ctx, rules, rows):  # right after eligible(), on the same state
+        assessed, pc = self._assessed
+        pc = pc if len(rows) == len(assessed) else pc[np.searchsorted(assessed, rows)]
+        extra = rules["vulnerable_extra"] * rules["standard"] * ctx.count("vulnerable").take(rows)
+        gap = np.maximum(rules["standard"] - pc, 0.0) * ctx.h["size"].take(rows)
         return gap + extra
 
     def serve(self, ctx, rules, rows, amount):
@@ -120,10 +134,10 @@ class MonitoringAssistance(Instrument):
 
     def _gap(self, ctx, rows):
         threshold = ctx.p["monitoring.income_multiple"] * ctx.line
-        return np.maximum(threshold - ctx.per_capita_income(rows), 0.0) * ctx.h["size"][rows]
+        return np.maximum(threshold - ctx.per_capita_income(rows), 0.0) * ctx.h["size"].take(rows)
 
     def eligible(self, ctx, rules, rows):
-        return rows[(self._gap(ctx, rows) > 0) & (ctx.h["status"][rows] != S.POOR)]
+        return rows[(self._gap(ctx, rows) > 0) & (ctx.h["status"].take(rows) != S.POOR)]
 
     def capacity(self, ctx, rules):
         return rules["capacity_per_10k_households"] * ctx.households / 1e4

@@ -71,8 +71,8 @@ class Microloan(Instrument):
 
     def eligible(self, ctx, rules, rows):
         h = ctx.h
-        rows = select(rows, (h["labour_units"][rows] >= 1) & (h["loan_balance"][rows] == 0))
-        wants = ctx.rs.uniform("microloan.take_up", ctx.year, h["household_id"][rows]) < rules["take_up"]
+        rows = select(rows, (h["labour_units"].take(rows) >= 1) & (h["loan_balance"].take(rows) == 0))
+        wants = ctx.rs.uniform("microloan.take_up", ctx.year, h["household_id"].take(rows)) < rules["take_up"]
         return select(rows, wants)
 
     def cost(self, ctx, rules, rows):

@@ -48,7 +48,7 @@ class LabourTransfer(Instrument):
         h["migrant"][away[~stays]] = False
 
     def eligible(self, ctx, rules, rows):
-        return select(rows, (ctx.h["labour_units"][rows] >= 1) & ~ctx.h["migrant"][rows])
+        return select(rows, (ctx.h["labour_units"].take(rows) >= 1) & ~ctx.h["migrant"].take(rows))
 
     def cost(self, ctx, rules, rows):
         return np.full(len(rows), float(rules["cost_per_person"]))
@@ -76,7 +76,7 @@ class _Post(Instrument):
         return f"post_{self.name}"
 
     def eligible(self, ctx, rules, rows):
-        return select(rows, ctx.h["labour_units"][rows] > 0)
+        return select(rows, ctx.h["labour_units"].take(rows) > 0)
 
     def capacity(self, ctx, rules):
         return rules["posts_per_10k_households"] * ctx.households / 1e4
@@ -102,4 +102,4 @@ class ForestRanger(_Post):
 
     def eligible(self, ctx, rules, rows):
         rows = super().eligible(ctx, rules, rows)
-        return select(rows, ctx.h["region_type"][rows] != S.CODE["region_type"]["urban_fringe"])  # rural
+        return select(rows, ctx.h["region_type"].take(rows) != S.CODE["region_type"]["urban_fringe"])  # rural

@@ -180,7 +180,7 @@ class YearFunds:
         """Write charges to the ledger by region, split across categories by shares."""
         if not charges:
             return
-        region = self.state.h["region_type"][rows]
+        region = self.state.h["region_type"].take(rows)
         by_name = {ln.name: ln for ln in self.lines}
         for name, amounts in charges.items():
             per_region = np.bincount(region, weights=amounts, minlength=len(S.CATEGORIES["region_type"]))
@@ -315,7 +315,7 @@ def _dense_rank(k: np.ndarray) -> tuple[np.ndarray, int]:
 def _area_of(line: BudgetLine, state, rows: np.ndarray) -> np.ndarray:
     if line.allocation is None:
         return np.zeros(len(rows), dtype=np.int64)
-    return state.h["village"][rows].astype(np.int64)
+    return state.h["village"].take(rows).astype(np.int64)
 
 
 def _allocate(line: BudgetLine, amount: float, state) -> np.ndarray:

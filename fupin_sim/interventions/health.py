@@ -41,7 +41,7 @@ class HealthAssistance(Instrument):
         oop = assistance_and_cap(adm["cost"].take(mine), left, rules)["out_of_pocket"]
         relief = np.bincount(local, weights=left - oop, minlength=len(rows))
         self._cases = rows, mine, local, oop, relief
-        return rules["premium"] * ctx.h["size"][rows] + relief
+        return rules["premium"] * ctx.h["size"].take(rows) + relief
 
     def serve(self, ctx, rules, rows, amount):  # right after cost(), on the same state
         h = ctx.h
@@ -86,7 +86,7 @@ class SupplementaryInsurance(Instrument):
     category = "insurance_claim"
 
     def cost(self, ctx, rules, rows):
-        return rules["premium"] * ctx.h["size"][rows]
+        return rules["premium"] * ctx.h["size"].take(rows)
 
     def serve(self, ctx, rules, rows, amount):
         adm = ctx.state.admissions
@@ -96,7 +96,7 @@ class SupplementaryInsurance(Instrument):
         adm["left"][mine] = left - claim
         per_household = np.bincount(local, weights=claim, minlength=len(rows))
         ctx.h["oop"][rows] -= per_household
-        w = ctx.h["weight"][rows]
+        w = ctx.h["weight"].take(rows)
         return claims_split(wsum(per_household, w), wsum(amount, w))
 
 

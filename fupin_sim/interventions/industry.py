@@ -33,10 +33,10 @@ class IndustryMenu(_Stream):
     columns = {"boost_industry": (np.float64, 0.0)}
 
     def eligible(self, ctx, rules, rows):
-        return select(rows, ctx.h["labour_units"][rows] >= 1)
+        return select(rows, ctx.h["labour_units"].take(rows) >= 1)
 
     def cost(self, ctx, rules, rows):
-        workers = np.floor(ctx.h["labour_units"][rows])  # able-bodied persons, two partial workers as one
+        workers = np.floor(ctx.h["labour_units"].take(rows))  # able-bodied persons, two partial workers as one
         return rules["amount_per_worker"] * np.maximum(workers, 1)
 
     def serve(self, ctx, rules, rows, amount):
@@ -52,11 +52,11 @@ class IndustryLinkage(_Stream):
     columns = {"boost_linkage": (np.float64, 0.0)}
 
     def eligible(self, ctx, rules, rows):
-        lu = ctx.h["labour_units"][rows]
+        lu = ctx.h["labour_units"].take(rows)
         return select(rows, (lu > 0) & (lu < 1.5))  # weak labour: at most one full worker
 
     def cost(self, ctx, rules, rows):
-        return rules["cost_per_person"] * ctx.h["size"][rows]
+        return rules["cost_per_person"] * ctx.h["size"].take(rows)
 
     def serve(self, ctx, rules, rows, amount):
         ctx.h["boost_linkage"][rows] += rules["annual_gain"]
@@ -93,7 +93,7 @@ class Solar(Instrument):
         h["solar_years_left"][paying] -= 1
 
     def eligible(self, ctx, rules, rows):
-        return select(rows, ctx.h["labour_units"][rows] == 0)
+        return select(rows, ctx.h["labour_units"].take(rows) == 0)
 
     def cost(self, ctx, rules, rows):
         return np.full(len(rows), float(rules["share_cost"]))
@@ -124,20 +124,20 @@ class CollectiveEconomy(Instrument):
             return
         h = ctx.h
         members = ctx.target_rows("registered")
-        village = h["village"][members]
-        count = np.bincount(village, weights=h["weight"][members], minlength=len(seeds))
+        village = h["village"].take(members)
+        count = np.bincount(village, weights=h["weight"].take(members), minlength=len(seeds))
         payout = seeds * rules["annual_return"] * rules["poor_share"] / np.maximum(count, 1e-12)
         h["income_property"][members] += payout[village]
 
     def eligible(self, ctx, rules, rows):
         h = ctx.h
-        rows = rows[self._seeds(ctx)[h["village"][rows]] == 0]  # once per village
-        _, idx = np.unique(h["village"][rows], return_index=True)
+        rows = rows[self._seeds(ctx)[h["village"].take(rows)] == 0]  # once per village
+        _, idx = np.unique(h["village"].take(rows), return_index=True)
         return np.sort(rows[idx])  # one household row stands for its village
 
     def cost(self, ctx, rules, rows):
         # the row stands for the village: its weight must not multiply the village's cost
-        return rules["seed_per_village"] / ctx.h["weight"][rows]
+        return rules["seed_per_village"] / ctx.h["weight"].take(rows)
 
     def serve(self, ctx, rules, rows, amount):
-        self._seeds(ctx)[ctx.h["village"][rows]] += amount * ctx.h["weight"][rows]
+        self._seeds(ctx)[ctx.h["village"].take(rows)] += amount * ctx.h["weight"].take(rows)

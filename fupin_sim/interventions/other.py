@@ -41,7 +41,7 @@ class HousingRenovation(Instrument):
     category = "in_kind"
 
     def eligible(self, ctx, rules, rows):
-        return select(rows, ~ctx.h["housing_safe"][rows])
+        return select(rows, ~ctx.h["housing_safe"].take(rows))
 
     def cost(self, ctx, rules, rows):
         return np.full(len(rows), float(rules["subsidy"]))
@@ -61,7 +61,7 @@ class EcologicalCompensation(Instrument):
 
     def cost(self, ctx, rules, rows):
         per_mu = rules["ban_share"] * rules["grazing_ban"] + (1 - rules["ban_share"]) * rules["balance_reward"]
-        return ctx.h["grassland_mu"][rows] * per_mu
+        return ctx.h["grassland_mu"].take(rows) * per_mu
 
     def serve(self, ctx, rules, rows, amount):
         ctx.h["income_transfer"][rows] += amount
@@ -78,7 +78,7 @@ class AntiPovertyInsurance(Instrument):
     category = "insurance_claim"
 
     def cost(self, ctx, rules, rows):
-        return rules["premium"] * ctx.h["size"][rows]
+        return rules["premium"] * ctx.h["size"].take(rows)
 
     def serve(self, ctx, rules, rows, amount):
         h = ctx.h
@@ -87,5 +87,5 @@ class AntiPovertyInsurance(Instrument):
         triggered = (expense > 0) & (ctx.per_capita_income(rows) <= rules["trigger_multiple"] * previous_line)
         claim = np.where(triggered, rules["pays_share"] * expense, 0.0)
         h["income_transfer"][rows] += claim
-        w = h["weight"][rows]
+        w = h["weight"].take(rows)
         return claims_split(wsum(claim, w), wsum(amount, w))

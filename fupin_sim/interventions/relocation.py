@@ -31,10 +31,10 @@ class Relocation(Instrument):
             h["follow_up_years"][due] -= 1
 
     def eligible(self, ctx, rules, rows):
-        return select(rows, ctx.h["harsh_area"][rows])
+        return select(rows, ctx.h["harsh_area"].take(rows))
 
     def cost(self, ctx, rules, rows):
-        return rules["cost_per_person"] * ctx.h["size"][rows]
+        return rules["cost_per_person"] * ctx.h["size"].take(rows)
 
     def serve(self, ctx, rules, rows, amount):
         h = ctx.h
@@ -43,6 +43,6 @@ class Relocation(Instrument):
         h["housing_safe"][rows] = True
         h["operating_level"][rows] *= rules["operating_kept"]
         h["wage_level"][rows] *= 1.0 + rules["wage_gain"]
-        h["land_rent"][rows] = rules["land_rent"] * h["land_mu"][rows]
+        h["land_rent"][rows] = rules["land_rent"] * h["land_mu"].take(rows)
         h["land_mu"][rows] = 0.0
         h["follow_up_years"][rows] = int(rules["follow_up_years"])

@@ -109,7 +109,7 @@ def step(state, p, rs, year: int) -> dict:
     sd = p["health.cost_sd"]
     cost = np.asarray(p["health.severity_cost"], float)[severity] * np.exp(sd * ndtri(u_cost) - 0.5 * sd * sd)
     ha = hh[admitted]
-    split = insurance_layers(cost, h["insured"][ha], poor_p[admitted], p)
+    split = insurance_layers(cost, h["insured"].take(ha), poor_p[admitted], p)
     n = state.n
     state.admissions = {"hh": ha, "cost": cost, "left": split["left"].copy()}
     # chronic care: a yearly outpatient cost per patient, lognormal around its mean
