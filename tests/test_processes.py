@@ -69,6 +69,22 @@ def test_school_stages_and_entry(params):
     assert (pp["labour"][pp["school"] >= S.HIGH] == S.NO_LABOUR).all()
 
 
+def test_students_leave_school_at_the_last_school_age_and_go_to_work(params):
+    """University ends at the last stage age: nobody that old is still a student (and pays
+    fees), and graduates who are well gain labour capacity that year."""
+    state, prm = fresh_state(params, n=20_000)
+    rs = RandomStreams(7)
+    done = prm.at(2016)["education.stage_ages"][-1]
+    for year in range(2016, 2022):
+        p = prm.at(year)
+        students = state.p["person_id"][(state.p["school"] == S.UNIVERSITY) & (state.p["age"] == done - 1)]
+        demography.step(state, p, rs, year)
+        pp = state.p
+        assert not ((pp["age"] >= done) & (pp["school"] != S.NOT_IN_SCHOOL)).any(), year
+        graduates = np.isin(pp["person_id"], students) & ~pp["disabled"]
+        assert graduates.sum() > 10 and (pp["labour"][graduates] > S.NO_LABOUR).all(), year
+
+
 def test_labour_capacity_follows_age(params):
     state, prm = fresh_state(params)
     p = prm.at(2016)

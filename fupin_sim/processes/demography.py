@@ -106,7 +106,7 @@ def _school_and_labour(state, u: np.ndarray, p) -> None:
     pre, comp, high, uni, done = p["education.stage_ages"]
     start, partial_from, none_from = p["labour.ages"]
     age, school, labour = pp["age"], pp["school"], pp["labour"]
-    young = np.flatnonzero(age < max(done, start + 1))
+    young = np.flatnonzero(age <= max(done, start))  # done: the year they leave school
     a, s, uy = age[young], school[young], u[young]
     stage = np.zeros(len(young), dtype=np.int8)
     set_where(stage, (a >= pre) & (a < comp), S.PRESCHOOL)
