@@ -11,26 +11,27 @@ from fupin_sim.interventions.base import Instrument
 from fupin_sim.population import schema as S
 
 
-def _gross_per_capita(ctx, rows: np.ndarray) -> np.ndarray:
-    """Income per person before costs of households `rows`: what a means test counts."""
+def _gross_per_capita(ctx, rows: np.ndarray | None = None) -> np.ndarray:
+    """Income per person before costs: what a means test counts (for all households or `rows`)."""
     h = ctx.h
-    total = h["income_wage"].take(rows) + h["income_operating"].take(rows)  # take: a fifth faster than a[rows]
-    total += h["income_property"].take(rows)
-    total += h["income_transfer"].take(rows)
-    total /= np.maximum(h["size"].take(rows), 1)
+    pick = (lambda a: a) if rows is None else (lambda a: a.take(rows))  # take: a fifth faster than a[rows]
+    total = pick(h["income_wage"]) + pick(h["income_operating"])
+    total += pick(h["income_property"])
+    total += pick(h["income_transfer"])
+    total /= np.maximum(pick(h["size"]), 1)
     return total
 
 
-def _assessed_per_capita(ctx, imputed_earnings: float, rows: np.ndarray) -> np.ndarray:
-    """Income per person of households `rows` as the 低保 means test assesses it: wage income
-    counted at no less than `imputed_earnings` per labour unit (labour units weigh members by
-    capacity, as the test's 劳动力系数 does), so a household that can work is not topped up
-    as one that cannot. Never below the gross income per person."""
-    pc = _gross_per_capita(ctx, rows)
+def _assessed_per_capita(ctx, imputed_earnings: float) -> np.ndarray:
+    """Income per person as the 低保 means test assesses it: wage income counted at no less
+    than `imputed_earnings` per labour unit (labour units weigh members by capacity, as the
+    test's 劳动力系数 does), so a household that can work is not topped up as one that cannot.
+    For every household: one pass over each column costs less than gathering them for the
+    two in five households under the gross-income reach of the test."""
+    pc = _gross_per_capita(ctx)
     if imputed_earnings > 0:
         h = ctx.h
-        imputed = imputed_earnings * h["labour_units"].take(rows) - h["income_wage"].take(rows)
-        pc += np.maximum(imputed, 0.0) / np.maximum(h["size"].take(rows), 1)
+        pc += np.maximum(imputed_earnings * h["labour_units"] - h["income_wage"], 0.0) / np.maximum(h["size"], 1)
     return pc
 
 
@@ -55,20 +56,10 @@ class Dibao(Instrument):
         return h["dibao_propensity"]
 
     def eligible(self, ctx, rules, rows):
+        pc = _assessed_per_capita(ctx, rules["imputed_earnings"])
         standard = rules["standard"]
-        reach = max(standard, 1.5 * standard)  # nobody assessed above it can be reached
-        h = ctx.h
-        # as the assessed income is at least the gross, households are first cut on gross
-        # income (by a bound a little wide, so that rounding can drop nobody): only the
-        # few left are assessed (two in five at the bundled standards)
-        total = h["income_wage"] + h["income_operating"]
-        total += h["income_property"]
-        total += h["income_transfer"]
-        near = ctx.among(rows, total < (reach + abs(reach) * 1e-9) * np.maximum(h["size"], 1))
-        pc = _assessed_per_capita(ctx, rules["imputed_earnings"], near)
-        at = np.flatnonzero(pc < reach)
-        near, pc = near.take(at), pc.take(at)
-        u = self._propensity(ctx).take(near)
+        near = ctx.among(rows, pc < max(standard, 1.5 * standard))  # nobody above can be reached
+        pc, u = pc.take(near), self._propensity(ctx).take(near)
         truly = pc < standard
         reached = np.flatnonzero((truly & (u >= rules["exclusion_error"]))
                                  | (~truly & (pc < 1.5 * standard) & (u < rules["inclusion_error"])))

@@ -18,17 +18,13 @@ INCOME_COLUMNS = tuple(f"income_{s}" for s in S.INCOME_SOURCES)
 def add_per_row(column: np.ndarray, rows: np.ndarray, weights: np.ndarray | None = None,
                 subtract: bool = False) -> None:
     """`column += np.bincount(rows, weights, minlength=len(column))` (or `-=`), touching only
-    the rows named: the same sums, added in the same order, without building and adding a
-    zero for every other household (two passes over 10^6 rows for the few thousand rows a
-    year's deaths or onsets change)."""
-    if not len(rows):
-        return
-    touched, which = np.unique(rows, return_inverse=True)
-    sums = np.bincount(which, weights, minlength=len(touched))
-    if subtract:
-        column[touched] -= sums
-    else:
-        column[touched] += sums
+    the rows named: `np.add.at`, whose one-dimensional path adds in place, row by row, some
+    twenty times faster than summing per row through a sort (`np.unique`) and far cheaper
+    than a pass over every household for the few thousand rows a year's deaths or onsets
+    change. Exact for what it keeps: counts, and labour units in steps of the partial weight."""
+    if len(rows):
+        ufunc = np.subtract if subtract else np.add
+        ufunc.at(column, rows, column.dtype.type(1) if weights is None else weights)
 
 
 class State:
