@@ -104,17 +104,17 @@ def step(state, p, rs, year: int) -> dict:
     admitted = np.flatnonzero(admit)
 
     # costs of the admitted: severity class, then a lognormal spread within the class
-    u_sev, u_cost = rs.uniform_pair("shocks.illness_cost", year, pid[admitted])
+    u_sev, u_cost = rs.uniform_pair("shocks.illness_cost", year, pid.take(admitted))
     severity = np.minimum(classes(np.cumsum(p["health.severity_shares"]), u_sev), len(p["health.severity_cost"]) - 1)
     sd = p["health.cost_sd"]
     cost = np.asarray(p["health.severity_cost"], float)[severity] * np.exp(sd * ndtri(u_cost) - 0.5 * sd * sd)
-    ha = hh[admitted]
-    split = insurance_layers(cost, h["insured"].take(ha), poor_p[admitted], p)
+    ha = hh.take(admitted)
+    split = insurance_layers(cost, h["insured"].take(ha), poor_p.take(admitted), p)
     n = state.n
     state.admissions = {"hh": ha, "cost": cost, "left": split["left"].copy()}
     # chronic care: a yearly outpatient cost per patient, lognormal around its mean
     chronic_rows = np.flatnonzero(chronic)
-    z = rs.normal("shocks.chronic_cost", year, pid[chronic_rows])
+    z = rs.normal("shocks.chronic_cost", year, pid.take(chronic_rows))
     sd_c = p["health.chronic_cost_sd"]
     chronic_cost = p["health.chronic_cost"] * np.exp(sd_c * z - 0.5 * sd_c * sd_c)
     state.chronic_costs = {"hh": hh.take(chronic_rows), "cost": chronic_cost}
@@ -136,11 +136,12 @@ def step(state, p, rs, year: int) -> dict:
     state.set_labour(new_disabled, np.zeros(len(new_disabled), np.int8), p)
 
     w = h["weight"]
-    wa = w[ha]
+    wa = w.take(ha)
     out = {"admissions": float(wa.sum()), "medical_cost": wsum(cost, wa),
-           "new_chronic": float(w[hh[new_chronic]].sum()), "new_disabled": float(w[hh[new_disabled]].sum())}
+           "new_chronic": float(w.take(hh.take(new_chronic)).sum()),
+           "new_disabled": float(w.take(hh.take(new_disabled)).sum())}
     for payer in PAYERS:
         out[f"paid_{payer}"] = wsum(split[payer], wa)
     out["inpatient_left_after_insurance"] = wsum(split["left"], wa)
-    out["chronic_care_cost"] = wsum(chronic_cost, w[state.chronic_costs["hh"]])
+    out["chronic_care_cost"] = wsum(chronic_cost, w.take(state.chronic_costs["hh"]))
     return out
