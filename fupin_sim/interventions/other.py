@@ -83,7 +83,7 @@ class AntiPovertyInsurance(Instrument):
     def serve(self, ctx, rules, rows, amount):
         h = ctx.h
         previous_line = ctx.state.scalars.get("previous_line", ctx.line)
-        expense = (h["oop"] + h["school_cost"])[rows]
+        expense = h["oop"].take(rows) + h["school_cost"].take(rows)
         triggered = (expense > 0) & (ctx.per_capita_income(rows) <= rules["trigger_multiple"] * previous_line)
         claim = np.where(triggered, rules["pays_share"] * expense, 0.0)
         h["income_transfer"][rows] += claim
