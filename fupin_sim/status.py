@@ -44,7 +44,9 @@ def infer_cause(state, rows: np.ndarray, total: np.ndarray) -> np.ndarray:
     flag = np.zeros(state.n, dtype=bool)
     flag[rows] = True
     members = np.flatnonzero(flag.take(pp["hh"]))
-    local = np.searchsorted(rows, pp["hh"].take(members))
+    at = np.empty(state.n, dtype=np.intp)  # each household's position in `rows` (read for theirs only)
+    at[rows] = np.arange(len(rows))
+    local = at.take(pp["hh"].take(members))
     disabled = np.bincount(local, weights=pp["disabled"].take(members), minlength=len(rows)) > 0
     aged = np.bincount(local, weights=pp["age"].take(members) < 65, minlength=len(rows)) == 0
     income = np.maximum(total[rows], 1.0)

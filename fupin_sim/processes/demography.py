@@ -128,7 +128,9 @@ def _school_and_labour(state, u: np.ndarray, p) -> None:
     set_where(new, stage >= S.HIGH, S.NO_LABOUR)
     changed = np.flatnonzero(new != ly)
     state.set_labour(young.take(changed), new.take(changed), p)
-    at_partial = np.flatnonzero(age == partial_from)
+    old = np.flatnonzero(age >= min(partial_from, none_from))  # one scan of every person for both ages
+    old_age = age.take(old)
+    at_partial = old.take(np.flatnonzero(old_age == partial_from))
     state.set_labour(at_partial, np.minimum(labour.take(at_partial), S.PARTIAL).astype(np.int8), p)
-    at_none = np.flatnonzero((age >= none_from) & (labour > S.NO_LABOUR))
+    at_none = old.take(np.flatnonzero((old_age >= none_from) & (labour.take(old) > S.NO_LABOUR)))
     state.set_labour(at_none, np.zeros(len(at_none), np.int8), p)
