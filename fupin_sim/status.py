@@ -80,7 +80,7 @@ def step(state, p, rs, year: int) -> dict:
     # by rows: each flow's few percent of households are found once, not by a mask per column
     exit_rows, relapse_rows, new_rows = np.flatnonzero(exits), np.flatnonzero(relapses), np.flatnonzero(new_poor)
     identification = p["exit.identification"]
-    if identification < 1.0:  # certain: no draw needed, and no other stream moves
+    if identification < 1.0:  # at 1 no draw is made, so no stream moves
         # drawn for the candidates only: a household's draw is the same whoever else is drawn
         relapse_rows, new_rows = (rows[rs.uniform("status.identification", year, h["household_id"].take(rows))
                                        < identification] for rows in (relapse_rows, new_rows))
