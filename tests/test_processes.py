@@ -85,6 +85,19 @@ def test_students_leave_school_at_the_last_school_age_and_go_to_work(params):
         assert graduates.sum() > 10 and (pp["labour"][graduates] > S.NO_LABOUR).all(), year
 
 
+def test_a_register_student_past_school_age_leaves_school(params):
+    """A register may list a student older than the last school age: the first year ends it."""
+    from helpers import tiny_population
+
+    pop = tiny_population([9000.0, 9000.0], ages=[29, 40])
+    pop.persons.columns["school"][:] = [S.UNIVERSITY, S.NOT_IN_SCHOOL]
+    pop.persons.columns["labour"][:] = [S.NO_LABOUR, S.FULL]
+    state = State(pop, params)
+    demography.step(state, params.at(2020), RandomStreams(8), 2020)
+    assert (state.p["school"] == S.NOT_IN_SCHOOL).all()
+    assert (state.p["labour"] == S.FULL).all()
+
+
 def test_labour_capacity_follows_age(params):
     state, prm = fresh_state(params)
     p = prm.at(2016)

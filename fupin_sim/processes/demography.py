@@ -106,7 +106,9 @@ def _school_and_labour(state, u: np.ndarray, p) -> None:
     pre, comp, high, uni, done = p["education.stage_ages"]
     start, partial_from, none_from = p["labour.ages"]
     age, school, labour = pp["age"], pp["school"], pp["labour"]
-    young = np.flatnonzero(age <= max(done, start))  # done: the year they leave school
+    # by the last school age everyone has left school (and anyone a register still lists as a
+    # student past it leaves now)
+    young = np.flatnonzero((age <= max(done, start)) | (school != S.NOT_IN_SCHOOL))
     a, s, uy = age[young], school[young], u[young]
     stage = np.zeros(len(young), dtype=np.int8)
     set_where(stage, (a >= pre) & (a < comp), S.PRESCHOOL)
