@@ -224,6 +224,33 @@ class Runner:
         return best
 
 
+def against(runner: Runner, other: Runner, scenario: str, n: int, pairs: int) -> list[tuple[dict, dict]]:
+    """`pairs` runs of each engine at `n`, alternating (the other engine first), so that both
+    see the same spells of the host: on a shared virtual machine the host's speed drifts by
+    10-30% within minutes, which a quiet-machine check inside the VM cannot see."""
+    out = []
+    for _ in range(pairs):
+        theirs = other.child("engine", scenario, n)
+        ours = runner.child("engine", scenario, n)
+        print(f"against: {theirs['run_s']:.3f} s then {ours['run_s']:.3f} s", flush=True)
+        out.append((theirs, ours))
+    return out
+
+
+def against_lines(rev: str, commit: str, pairs: list[tuple[dict, dict]]) -> list[str]:
+    theirs, ours = (min(r["run_s"] for r in side) for side in zip(*pairs))
+    top = pairs[0][1]
+    out = [f"`{top['scenario']}` at N={top['n']:,} × {top['years']} years, the engine at {rev} and this one "
+           f"({commit}) run alternately, {rev} first in each pair, so that both see the same spells of the host "
+           "(its speed drifts by 10-30% within minutes here, which the quiet-machine check cannot see). Run s of "
+           "each pair:", "",
+           f"| pair | {rev} | {commit} | change |", "|---:|---:|---:|---:|"]
+    out += [f"| {i} | {a['run_s']:.3f} | {b['run_s']:.3f} | {b['run_s'] / a['run_s'] - 1:+.1%} |"
+            for i, (a, b) in enumerate(pairs, 1)]
+    out += [f"| best | {theirs:.3f} | {ours:.3f} | {ours / theirs - 1:+.1%} |"]
+    return out
+
+
 def export_engine(rev: str) -> Path:
     """`fupin_sim/` (and the `scenarios/` it links to) as committed at `rev`, in a temporary
     folder: a fixed engine to measure while the work tree is being edited, so every child
@@ -393,7 +420,8 @@ def agreement_lines(eng: dict, mesa_run: dict) -> list[str]:
 
 
 def report(m: dict, main: dict[int, dict], like: dict[int, dict], mesa_rows: list[dict], prof: dict | None,
-           years: tuple[int, int], commit: str | None) -> str:
+           years: tuple[int, int], commit: str | None, compared: list[str] | None = None,
+           against_rev: str | None = None) -> str:
     top = main[max(main)]
     ram = f"{m['ram_gib']:.1f} GiB" if m["ram_gib"] else "unknown"
     engine_at = (f"fupin_sim {m['fupin_sim']} at commit {m['commit']}"
@@ -417,8 +445,9 @@ def report(m: dict, main: dict[int, dict], like: dict[int, dict], mesa_rows: lis
         "(another process shared it), whose wall time is inflated.", "",
         "How the benchmark works, and what the figures show about the engine: `benchmarks/README.md`. "
         "Reproduce from the repository root: `PYTHONPATH=. python3 benchmarks/engine.py --write"
-        + (f" --commit {commit}" if commit else "") + "` (`--commit REV` measures the engine as committed at REV, "
-        "`--quick` is a smoke run, `--help` lists sizes and repetitions).", "",
+        + (f" --commit {commit}" if commit else "") + (f" --against {against_rev}" if against_rev else "")
+        + "` (`--commit REV` measures the engine as committed at REV, `--against REV` runs another commit's engine "
+        "alternately with it, `--quick` is a smoke run, `--help` lists sizes and repetitions).", "",
         f"## Engine: `{top['scenario']}`", "",
         *engine_table([main[n] for n in sorted(main)]),
     ]
@@ -437,12 +466,15 @@ def report(m: dict, main: dict[int, dict], like: dict[int, dict], mesa_rows: lis
         if same_n:
             ref = max(same_n, key=lambda r: r["n"])
             lines += ["", "### Do they simulate the same thing?", "", *agreement_lines(like[ref["n"]], ref)]
+    if compared:
+        lines += ["", "## Against an earlier engine, in the same spells", "", *compared]
     if prof:
         lines += ["", "## Where the engine's time goes", "", *profile_lines(prof)]
     return "\n".join(lines) + "\n"
 
 
-OWN_SECTIONS = ("## Engine", "## Targets", "## Against Mesa agents", "## Where the engine's time goes")
+OWN_SECTIONS = ("## Engine", "## Targets", "## Against Mesa agents", "## Against an earlier engine",
+                "## Where the engine's time goes")
 
 
 def foreign_sections(text: str) -> str:
@@ -503,9 +535,21 @@ def run_benchmark(args, engine_root: Path) -> None:
         else:
             print(f"Mesa at N={args.mesa_extend:,} skipped: projected {projected:.0f} s > {args.mesa_budget:.0f} s")
 
+    compared = None
+    if args.against:
+        other_root = export_engine(args.against)
+        try:
+            other = Runner(other_root, years, quiet, 0)
+            rev = subprocess.run(["git", "rev-parse", "--short", args.against], cwd=ROOT, capture_output=True,
+                                 text=True).stdout.strip() or args.against
+            compared = against_lines(rev, m["commit"], against(runner, other, args.scenario, max(main),
+                                                                 args.against_pairs))
+        finally:
+            shutil.rmtree(other_root, ignore_errors=True)
     prof = None if args.no_profile else runner.child("engine", args.scenario, max(main), profile=True)
     m["waited_s"] = quiet.waited
-    text = report(m, main, like, mesa_rows, prof, years, m["commit"] if args.commit else None)
+    text = report(m, main, like, mesa_rows, prof, years, m["commit"] if args.commit else None, compared,
+                  args.against)
     print("\n" + text)
     print(f"(benchmark took {time.perf_counter() - started:.0f} s)")
     if args.write:
@@ -537,6 +581,9 @@ def main(argv=None) -> None:
     ap.add_argument("--quick", action="store_true", help="smoke run: 10^4 households, Mesa 10^3, 2016-2020, once")
     ap.add_argument("--commit", metavar="REV", help="measure fupin_sim/ as committed at REV (e.g. HEAD) rather than "
                     "the work tree, so concurrent edits cannot change the code between measurements")
+    ap.add_argument("--against", metavar="REV", help="also run the engine committed at REV alternately with this "
+                    "one at the largest size (the main scenario), to compare them in the same spells of the host")
+    ap.add_argument("--against-pairs", type=int, default=3, help="alternating pairs of runs for --against")
     ap.add_argument("--write", action="store_true", help=f"rewrite {RESULTS.relative_to(ROOT)}")
     ap.add_argument("--child", nargs=5, metavar=("KIND", "SCENARIO", "N", "FIRST", "LAST"), help=argparse.SUPPRESS)
     ap.add_argument("--profile", action="store_true", help=argparse.SUPPRESS)
@@ -554,7 +601,7 @@ def main(argv=None) -> None:
         if args.write:
             ap.error("--quick results are a smoke test and are not written to RESULTS.md")
         args.sizes, args.mesa_sizes, args.years, args.reps, args.reps_large = [10_000], [1_000], [2016, 2020], 1, 1
-        args.mesa_extend, args.quiet_budget, args.extra_reps = 0, 0.0, 0
+        args.mesa_extend, args.quiet_budget, args.extra_reps, args.against_pairs = 0, 0.0, 0, 1
     engine_root = export_engine(args.commit) if args.commit else ROOT
     try:
         run_benchmark(args, engine_root)
