@@ -602,6 +602,10 @@ def main(argv=None) -> None:
             ap.error("--quick results are a smoke test and are not written to RESULTS.md")
         args.sizes, args.mesa_sizes, args.years, args.reps, args.reps_large = [10_000], [1_000], [2016, 2020], 1, 1
         args.mesa_extend, args.quiet_budget, args.extra_reps, args.against_pairs = 0, 0.0, 0, 1
+    for flag, rev in (("--commit", args.commit), ("--against", args.against)):
+        if rev and subprocess.run(["git", "rev-parse", "--verify", "--quiet", f"{rev}^{{commit}}"], cwd=ROOT,
+                                  capture_output=True).returncode:
+            ap.error(f"{flag} {rev}: not a commit of this repository")
     engine_root = export_engine(args.commit) if args.commit else ROOT
     try:
         run_benchmark(args, engine_root)
