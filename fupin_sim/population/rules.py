@@ -52,6 +52,8 @@ def labour_capacity(age, disabled, chronic, stage, labour_ages) -> np.ndarray:
 def wsum(weights: np.ndarray, values: np.ndarray) -> float:
     """Σ weights × values, single-threaded: `@` would call BLAS, whose threads contend on a
     busy machine (and in joblib workers) for a reduction that one core does in a millisecond."""
+    if values.dtype == np.bool_:  # the same 0 and 1, cast a sixth faster from bytes
+        values = values.view(np.uint8)
     return float(np.einsum("i,i->", weights, values, dtype=np.float64))
 
 
