@@ -52,6 +52,21 @@ def test_strict_priority_and_common_random_tie_breaks():
     assert list(priority_order(keys, lambda at: draws if at is None else draws[at], 5)) == [3, 4, 1, 2, 0]
 
 
+@pytest.mark.parametrize("ties", [0.0, 0.05, 0.5])
+def test_lex_order_is_lexsorts_order(ties):
+    from fupin_sim.interventions.funding import lex_order
+
+    rng = np.random.default_rng(11)
+    n = 5000
+    income = rng.normal(4000, 1500, n)
+    repeated = rng.random(n) < ties  # a share of incomes copied from others: exact ties
+    income[repeated] = rng.choice(income[~repeated], repeated.sum())
+    flags = (rng.random(n) < 0.3).astype(np.int8)
+    draws = rng.random(n).astype(np.float32)
+    for keys in ([income, draws], [income, flags, draws], [flags, income, draws], [income]):
+        assert list(lex_order(keys)) == list(np.lexsort(keys[::-1]))
+
+
 def test_priority_head_matches_a_full_sort_and_draws_only_the_head():
     from fupin_sim.interventions.funding import priority_order
 
