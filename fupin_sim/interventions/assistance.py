@@ -7,7 +7,7 @@ import numpy as np
 
 from fupin_sim.population.rules import select
 
-from fupin_sim.interventions.base import Instrument
+from fupin_sim.interventions.base import Instrument, kept_for
 from fupin_sim.population import schema as S
 
 
@@ -67,8 +67,7 @@ class Dibao(Instrument):
         return self._assessed[0]
 
     def cost(self, ctx, rules, rows):  # right after eligible(), on the same state
-        assessed, pc = self._assessed
-        pc = pc if len(rows) == len(assessed) else pc[np.searchsorted(assessed, rows)]
+        pc = kept_for(rows, *self._assessed)
         extra = rules["vulnerable_extra"] * rules["standard"] * ctx.count("vulnerable").take(rows)
         gap = np.maximum(rules["standard"] - pc, 0.0) * ctx.h["size"].take(rows)
         return gap + extra
@@ -107,9 +106,7 @@ class AgedSupport(Instrument):
         return self._aged[0]
 
     def cost(self, ctx, rules, rows):  # right after eligible(), on the same state
-        households, persons = self._aged
-        return rules["amount"] * (persons if len(rows) == len(households)
-                                  else persons[np.searchsorted(households, rows)])
+        return rules["amount"] * kept_for(rows, *self._aged)
 
     def serve(self, ctx, rules, rows, amount):
         ctx.h["income_transfer"][rows] += amount

@@ -175,6 +175,12 @@ class Context:
         return alive
 
 
+def kept_for(rows: np.ndarray, kept: np.ndarray, values: np.ndarray) -> np.ndarray:
+    """`values` that `eligible()` worked out for its rows `kept` (ascending), for `rows`, the
+    ones `cost()` is given: all of them, or those left after rationing or zero costs."""
+    return values if len(rows) == len(kept) else values[np.searchsorted(kept, rows)]
+
+
 def person_count(state, mask_persons: np.ndarray) -> np.ndarray:
     """Number of persons per household satisfying a person-level mask (int16). Added over
     every person with `np.add.at`, about twice as fast as finding the persons first

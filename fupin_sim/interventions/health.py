@@ -17,7 +17,7 @@ import numpy as np
 
 from fupin_sim.population.rules import wsum
 
-from fupin_sim.interventions.base import Instrument
+from fupin_sim.interventions.base import Instrument, kept_for
 
 
 def assistance_and_cap(cost: np.ndarray, left: np.ndarray, rules: dict) -> dict[str, np.ndarray]:
@@ -72,8 +72,7 @@ class ChronicAssistance(Instrument):
         return self._helped[0]
 
     def cost(self, ctx, rules, rows):  # right after eligible(), on the same state
-        helped, relief = self._helped
-        return relief if len(rows) == len(helped) else relief[np.searchsorted(helped, rows)]
+        return kept_for(rows, *self._helped)
 
     def serve(self, ctx, rules, rows, amount):
         ctx.h["oop"][rows] -= amount

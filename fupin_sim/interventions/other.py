@@ -6,7 +6,7 @@ import numpy as np
 
 from fupin_sim.population.rules import select, wsum
 
-from fupin_sim.interventions.base import Instrument
+from fupin_sim.interventions.base import Instrument, kept_for
 from fupin_sim.interventions.health import claims_split
 from fupin_sim.population import schema as S
 
@@ -27,8 +27,7 @@ class EducationSubsidy(Instrument):
         return self._amounts[0]
 
     def cost(self, ctx, rules, rows):  # called right after eligible(), on the same state
-        eligible, amounts = self._amounts
-        return amounts if len(rows) == len(eligible) else amounts[np.searchsorted(eligible, rows)]
+        return kept_for(rows, *self._amounts)
 
     def serve(self, ctx, rules, rows, amount):
         ctx.h["income_transfer"][rows] += amount
