@@ -13,7 +13,7 @@ from __future__ import annotations
 import numpy as np
 
 from fupin_sim.population import schema as S
-from fupin_sim.population.rules import poverty_line, wsum
+from fupin_sim.population.rules import Weights, poverty_line
 
 
 def guarantees_met(state, p) -> np.ndarray:
@@ -73,7 +73,8 @@ def step(state, p, rs, year: int) -> dict:
     exits = (status == S.POOR) & (y >= line * p["exit.income_ratio"]) & ok & alive
     relapses = (status == S.EXITED) & (below | ~ok) & alive
     new_poor = (status == S.NONPOOR) & below
-    exited_before = wsum(h["weight"], (status == S.EXITED) & alive)
+    w = Weights(h["weight"])
+    exited_before = w.count((status == S.EXITED) & alive)
     dissolved = np.flatnonzero(~alive)  # every member died this year
     dissolved_status = status.take(dissolved)
 
@@ -99,52 +100,55 @@ def step(state, p, rs, year: int) -> dict:
         (y < p["monitoring.income_multiple"] * line)
         | (expense > p["monitoring.expenditure_share"] * np.maximum(total, 0.0)))
 
-    w = h["weight"]
-    flows = {name: float(w.take(rows).sum()) for name, rows in (
+    flows = {name: w.count(rows) for name, rows in (
         ("exits", exit_rows), ("relapses", relapse_rows), ("new_poor", new_rows),
         ("dissolved_poor", dissolved[dissolved_status == S.POOR]),
         ("dissolved_exited", dissolved[dissolved_status == S.EXITED]))}
-    return metrics(state, y, total, line, exited_before=exited_before, **flows)
+    return metrics(state, y, total, line, w, exited_before=exited_before, **flows)
 
 
-def metrics(state, y, total, line, **flows: float) -> dict:
-    """The year's aggregates, weighted by household weights (persons by household size);
+def metrics(state, y, total, line, w: Weights, **flows: float) -> dict:
+    """The year's aggregates, weighted by household weights `w` (persons by household size);
     `flows`: the year's weighted register flows (exits, relapses, new_poor, dissolved_poor,
-    dissolved_exited) and the exited households at the start of the year (exited_before)."""
+    dissolved_exited) and the exited households at the start of the year (exited_before).
+
+    Sums over the poor and the registered go over their rows only (a few percent of
+    households)."""
     h = state.h
-    w = h["weight"]
-    wp = w * h["size"]
-    persons = float(wp.sum())
-    per_person = 1.0 / persons if persons else 0.0
-    gap = np.maximum(line - y, 0.0)
+    size = h["size"]
+    registered = np.flatnonzero(h["status"] == S.POOR)
+    poor = np.flatnonzero(y < line)  # their gap is > 0 (only theirs: line > 0)
+    gap = line - y.take(poor)
     gap *= 1.0 / line
     np.minimum(gap, 1.0, out=gap)
-    poor = gap > 0
-    registered = h["status"] == S.POOR
-    reg_persons = wsum(wp, registered)
-    poor_persons = wsum(wp, poor)
+    wp = w.take(poor) * size.take(poor)  # persons they stand for
+    poor_persons = float(wp.sum())
+    reg_persons = float((w.take(registered) * size.take(registered)).sum())
+    persons = w.total(size)
+    per_person = 1.0 / persons if persons else 0.0
     out = {
-        "households": wsum(w, h["size"] > 0),
+        "households": w.count(size > 0),
         "persons": persons,
         "poverty_line": line,
-        "registered_poor": wsum(w, registered),
+        "registered_poor": w.count(registered),
         "registered_poor_persons": reg_persons,
-        "exited": wsum(w, h["status"] == S.EXITED),
+        "exited": w.count(h["status"] == S.EXITED),
         "income_poor_persons": poor_persons,
         "headcount_ratio": poor_persons * per_person,
         "fgt0": poor_persons * per_person,
-        "fgt1": wsum(wp, gap) * per_person,
-        "fgt2": wsum(wp, gap * gap) * per_person,
+        "fgt1": float((wp * gap).sum()) * per_person,
+        "fgt2": float((wp * gap * gap).sum()) * per_person,
         "exits": flows["exits"],
         "relapses": flows["relapses"],
         "relapse_rate": flows["relapses"] / flows["exited_before"] if flows["exited_before"] else 0.0,
         "new_poor": flows["new_poor"],
         "dissolved_poor": flows["dissolved_poor"],
         "dissolved_exited": flows["dissolved_exited"],
-        "monitored": wsum(w, h["monitored"]),
+        "monitored": w.count(h["monitored"]),
     }
     for source in S.INCOME_SOURCES:
-        out[f"income_{source}_per_capita"] = wsum(w, h[f"income_{source}"]) * per_person
-    out["income_per_capita_registered_poor"] = wsum(w * registered, total) / reg_persons if reg_persons else 0.0
-    out["out_of_pocket_medical"] = wsum(w, h["oop"])
+        out[f"income_{source}_per_capita"] = w.total(h[f"income_{source}"]) * per_person
+    registered_income = float((w.take(registered) * total.take(registered)).sum())
+    out["income_per_capita_registered_poor"] = registered_income / reg_persons if reg_persons else 0.0
+    out["out_of_pocket_medical"] = w.total(h["oop"])
     return out

@@ -5,6 +5,7 @@ from fupin_sim import status
 from fupin_sim.params import Params
 from fupin_sim.population import schema as S
 from fupin_sim.population.state import State
+from fupin_sim.population.synthetic import generate
 from fupin_sim.rng import RandomStreams
 from helpers import tiny_population
 
@@ -24,6 +25,37 @@ def test_fgt_indices_on_a_hand_computed_example():
     assert m["fgt1"] == pytest.approx((0.75 + 0.5) / 4)
     assert m["fgt2"] == pytest.approx((0.75**2 + 0.5**2) / 4)
     assert m["income_poor_persons"] == 2 and m["headcount_ratio"] == pytest.approx(0.5)
+
+
+@pytest.mark.parametrize("equal_weights", [True, False])
+def test_metrics_are_their_weighted_definitions(equal_weights):
+    # equal weights (synthetic populations) take counts and plain sums, unequal ones
+    # (registers) the weighted sums: both must give the definitions
+    state = State(generate(Params.defaults(), 3000, seed=4, year=2019), Params.defaults())
+    h = state.h
+    if not equal_weights:
+        h["weight"] = np.random.default_rng(1).uniform(0.5, 3.0, state.n)
+    h["oop"][::7] = 3000.0  # some medical costs, so the test income differs from income
+    m = status.step(state, P2020, RandomStreams(0), 2020)
+    w, line = h["weight"], m["poverty_line"]
+    wp = w * h["size"]
+    y = status.test_income(state, P2020)
+    gap = np.clip((line - y) / line, 0.0, 1.0)
+    registered = h["status"] == S.POOR
+    assert 0 < registered.sum() < state.n and 0 < (gap > 0).sum() < state.n
+    expected = {
+        "households": w[h["size"] > 0].sum(), "persons": wp.sum(),
+        "registered_poor": w[registered].sum(), "registered_poor_persons": wp[registered].sum(),
+        "exited": w[h["status"] == S.EXITED].sum(), "monitored": w[h["monitored"]].sum(),
+        "income_poor_persons": wp[gap > 0].sum(), "fgt0": wp[gap > 0].sum() / wp.sum(),
+        "fgt1": (wp * gap).sum() / wp.sum(), "fgt2": (wp * gap**2).sum() / wp.sum(),
+        "income_wage_per_capita": (w * h["income_wage"]).sum() / wp.sum(),
+        "income_transfer_per_capita": (w * h["income_transfer"]).sum() / wp.sum(),
+        "income_per_capita_registered_poor": (w * state.income_total())[registered].sum() / wp[registered].sum(),
+        "out_of_pocket_medical": (w * h["oop"]).sum(),
+    }
+    for name, value in expected.items():
+        assert m[name] == pytest.approx(value, rel=1e-12), name
 
 
 def test_register_transitions():

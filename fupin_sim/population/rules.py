@@ -57,6 +57,30 @@ def wsum(weights: np.ndarray, values: np.ndarray) -> float:
     return float(np.einsum("i,i->", weights, values, dtype=np.float64))
 
 
+class Weights:
+    """Household weights, for weighted counts and totals over every household. A synthetic
+    population gives every household one weight: a count is then that weight times
+    `count_nonzero`, a total that weight times a plain sum (a tenth and a half of the time of
+    Σ w·x, which a register's unequal weights still take)."""
+
+    def __init__(self, w: np.ndarray):
+        self.w = w
+        self.one = float(w[0]) if len(w) and w.min() == w.max() else None
+
+    def count(self, where: np.ndarray) -> float:
+        """Σ w where a boolean mask is set, or over row positions."""
+        if where.dtype != np.bool_:
+            return self.one * len(where) if self.one is not None else float(self.w.take(where).sum())
+        return self.one * np.count_nonzero(where) if self.one is not None else wsum(self.w, where)
+
+    def total(self, values: np.ndarray) -> float:
+        """Σ w · values over every household."""
+        return self.one * float(values.sum()) if self.one is not None else wsum(self.w, values)
+
+    def take(self, rows: np.ndarray) -> np.ndarray:
+        return self.w.take(rows)
+
+
 def select(values: np.ndarray, flags: np.ndarray) -> np.ndarray:
     """`values[flags]` for a boolean `flags`, through the flags' positions: boolean indexing
     branches on every element and is up to six times slower when about half the flags are set
