@@ -13,6 +13,7 @@ A sweep spec is a YAML file (or the same content as a dict):
       income.wage_growth: {range: [0.03, 0.09]}            # continuous
       health.poor_cap_amount: {values: [3000, 5000, 8000]} # a list of numbers
       health.admission_rate: {range: [0.8, 1.2], scale: true}  # multiply the scenario's value
+      instrument_scale.microloan: {values: [0, 0.5, 1, 2]}   # a factor of one instrument's budget
     design: {type: latin_hypercube, samples: 64, seed: 1}  # grid (levels: 5) | latin_hypercube | sobol
     replicates: 2                 # runs per design point, each with its own seed
     common_random_numbers: false  # true: replicate r of every point uses the same seed
@@ -33,6 +34,11 @@ Choices made here, and why:
   swept number multiplies every number of the scenario's value instead (the schedule,
   or a list such as `health.admission_rate`); the table then records the factor.
 * `integer: true` rounds a parameter's sampled values to whole numbers.
+* **An instrument's budget** (`instrument_scale.<instrument>`) is a factor, not a model
+  parameter: each run is `Simulation(..., instrument_scale=...)`, in which the instrument
+  may draw that factor times what it drew each year in the same run unscaled (so a run
+  with a factor other than 1 also simulates that reference run: twice the time). Budget
+  lines pay several instruments; the factor moves money for one of them only.
 * A grid takes `levels:` points per continuous range (default 5) and every listed value;
   a Sobol design needs a power of 2 samples (its balance properties require it).
 
@@ -72,6 +78,7 @@ REDUCES = ("final", "first", "sum", "mean", "min", "max", "change")
 TOP_KEYS = ("name", "description", "scenario", "households", "years", "seed", "parameters", "design",
             "replicates", "common_random_numbers", "outputs", "sensitivity")
 PARAMETER_KEYS = ("range", "values", "scale", "integer")
+SCALE = "instrument_scale"  # `instrument_scale.<instrument>`: a factor of that instrument's budget
 DESIGN_KEYS = ("type", "samples", "levels", "seed")
 SENSITIVITY_KEYS = ("bootstrap", "confidence", "noise_points", "noise_replicates")
 DEFAULT_OUTPUTS = {"registered_poor": ["final"], "exits": ["sum"], "relapses": ["sum"], "new_poor": ["sum"],
@@ -266,10 +273,10 @@ def _bool(value, file, where) -> bool:
 def _flatten_parameters(tree: dict, scenario: Scenario, file, prefix: str = ""):
     """Yield (path, settings) for dotted keys or nested groups of parameters."""
     paths = scenario.parameter_paths()
-    groups = {p.rsplit(".", i)[0] for p in paths for i in range(1, p.count(".") + 1)}
+    groups = {p.rsplit(".", i)[0] for p in paths for i in range(1, p.count(".") + 1)} | {SCALE}
     for key, node in tree.items():
         path = f"{prefix}.{key}" if prefix else str(key)
-        if path in paths:
+        if path in paths or path.startswith(f"{SCALE}."):  # an instrument's budget factor: see _parameter
             yield path, node
         elif path in groups and isinstance(node, dict) and not (set(node) & set(PARAMETER_KEYS)):
             yield from _flatten_parameters(node, scenario, file, path)
@@ -278,9 +285,17 @@ def _flatten_parameters(tree: dict, scenario: Scenario, file, prefix: str = ""):
                              where=f"parameters.{path}")
 
 
+def split_overrides(overrides: dict) -> tuple[dict, dict]:
+    """A run's overrides as (scenario parameters, instrument budget factors for `Simulation`)."""
+    scale = {k[len(SCALE) + 1:]: v for k, v in overrides.items() if k.startswith(f"{SCALE}.")}
+    return {k: v for k, v in overrides.items() if not k.startswith(f"{SCALE}.")}, scale
+
+
 def _check_override(scenario: Scenario, p: SweptParameter, x, file, where: str, label: str) -> None:
+    params, scale = split_overrides({p.path: p.override(x)})
     try:
-        scenario.with_parameters({p.path: p.override(x)})
+        scenario.with_parameters(params)
+        scenario.programme.check_scale(scale)
     except InputError as e:
         raise InputError(f"{label} {x!r} is not allowed: {e.detail}", file=file, where=where) from None
 
@@ -292,7 +307,17 @@ def _parameter(path: str, node, scenario: Scenario, file) -> SweptParameter:
     check_keys(node, PARAMETER_KEYS, file, where)
     scale = _bool(node.get("scale", False), file, f"{where}.scale")
     integer = _bool(node.get("integer", False), file, f"{where}.integer")
-    base = scenario.parameter(path).value
+    if path.startswith(f"{SCALE}."):  # a factor of the instrument's budget (Simulation's instrument_scale)
+        try:
+            scenario.programme.check_scale({path[len(SCALE) + 1:]: 1.0})
+        except InputError as e:
+            raise InputError(e.detail, file=file, where=where) from None
+        if scale:
+            raise InputError("is a factor of the instrument's budget already: drop 'scale: true'", file=file,
+                             where=f"{where}.scale")
+        base = 1.0
+    else:
+        base = scenario.parameter(path).value
     if not scale:
         numbers_only = base.values() if isinstance(base, dict) else [base]
         for v in numbers_only:
@@ -506,8 +531,9 @@ def run_batch(scenario: Scenario, tasks: list[RunTask], outputs: tuple[Output, .
     for task in tasks:
         t0 = time.perf_counter()
         try:
-            sc = scenario.with_parameters(task.overrides, where="sweep")  # checked at the spec's bounds
-            sim = Simulation(sc, seed=task.seed)
+            params, scale = split_overrides(task.overrides)
+            sc = scenario.with_parameters(params, where="sweep")  # checked at the spec's bounds
+            sim = Simulation(sc, seed=task.seed, instrument_scale=scale)
             t1 = time.perf_counter()
             while not sim.done:
                 sim.step()

@@ -13,7 +13,7 @@ import fupin_sim as fs
 from fupin_sim.cli import main
 from fupin_sim.ensemble import replicate_seeds
 from fupin_sim.errors import InputError
-from fupin_sim.simulation import simulate
+from fupin_sim.simulation import Simulation, simulate
 from fupin_sim.sweep import load_spec, reduce_outputs, run_sweep
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -231,6 +231,43 @@ def test_a_budget_line_is_swept_like_a_parameter(tmp_path):
         spec.scenario.with_parameters({"budgets.integrated_agriculture.amounts": -1})
 
 
+def test_an_instruments_budget_is_swept_as_a_factor(tmp_path):
+    """`instrument_scale.<instrument>` multiplies what the instrument may draw each year (the
+    engine's instrument_scale): no loans at 0, more loans with more money, the unscaled run
+    at 1, and each run equal to the engine run with that factor."""
+    spec = load_spec(write_spec(tmp_path, parameters={"instrument_scale": {"microloan": {"values": [0, 0.5, 1]}}},
+                                design={"type": "grid"}, replicates=1, households=2000,
+                                common_random_numbers=True,
+                                outputs={"loans_issued": "sum", "spending_microloan": "sum", "exits": "sum"}))
+    result = run_sweep(spec, tmp_path / "out").results.sort_values("instrument_scale.microloan")
+    loans = result["loans_issued_sum"].to_numpy()
+    assert loans[0] == 0 and 0 < loans[1] < loans[2], loans
+    assert loans[1] <= 0.5 * loans[2] * (1 + 1e-9)  # at most half of what it drew unscaled, each year
+    seed = int(result["seed"].iloc[0])
+    unscaled = reduce_outputs(simulate(spec.scenario, seed=seed).summary, spec.outputs)
+    assert result.iloc[2][list(unscaled)].to_dict() == unscaled
+    half = Simulation(spec.scenario, seed=seed, instrument_scale={"microloan": 0.5}).run()
+    assert result.iloc[1][list(unscaled)].to_dict() == reduce_outputs(half.summary, spec.outputs)
+
+
+@pytest.mark.parametrize("node, where, message", [
+    ({"instrument_scale.microlon": {"values": [0, 1]}}, "parameters.instrument_scale.microlon",
+     "unknown instrument 'microlon' (did you mean 'microloan'?); instruments with a budget to scale: "),
+    ({"instrument_scale": {"microloan": {"values": [1, -1]}}}, "parameters.instrument_scale.microloan.values[1]",
+     "value -1 is not allowed: expected a finite factor >= 0, got -1"),
+    ({"instrument_scale.microloan": {"range": [0, 2], "scale": True}}, "parameters.instrument_scale.microloan.scale",
+     "is a factor of the instrument's budget already: drop 'scale: true'"),
+    ({"instrument_scale.dibao": {"values": [2]}}, "parameters.instrument_scale.dibao",
+     "'dibao' cannot be scaled: it is an entitlement, paid whatever is due from unlimited line(s)"),
+])
+def test_bad_instrument_budget_factors_are_named(tmp_path, node, where, message):
+    spec = write_spec(tmp_path, parameters=node, design={"type": "grid"})
+    with pytest.raises(InputError) as err:
+        run_sweep(spec, tmp_path / "out")
+    assert str(err.value).startswith(f"{spec}: {where}: {message}")
+    assert not (tmp_path / "out").exists()
+
+
 @pytest.mark.parametrize("path", ["interventions.industry_linkge.annual_gain",
                                   "interventions.industry_linkage.annual_gian"])
 def test_an_unknown_instrument_or_rule_is_named(tmp_path, path):
@@ -271,7 +308,7 @@ def test_cli_sweep_and_its_errors(tmp_path, capsys):
 
 
 def test_the_bundled_example_specs_are_valid():
-    for name in ("baseline_sweep.yaml", "baseline_sensitivity.yaml", "funding_sweep.yaml"):
+    for name in ("baseline_sweep.yaml", "baseline_sensitivity.yaml", "funding_sweep.yaml", "instrument_budgets.yaml"):
         path = ROOT / "scenarios" / "sweeps" / name
         spec = load_spec(path, kind="sensitivity" if "sensitivity" in name else "sweep")
         assert spec.parameters and spec.outputs and len(spec.design_table()) >= 8
