@@ -40,6 +40,7 @@ from scipy.stats import rankdata
 
 from fupin_sim import status
 from fupin_sim.errors import InputError
+from fupin_sim.notes import Note, note_fields
 from fupin_sim.forecast import _load_scenario, forecast
 from fupin_sim.population import schema as S
 from fupin_sim.population.rules import poverty_line
@@ -232,7 +233,6 @@ def backtest(scenario="consolidation", households: int = 5000, t: int = 2020, ho
            "register_households": int(len(live)), "t": int(t), "horizon": int(horizon), "reps": int(reps),
            "world_seed": int(seed), "forecast_seed": int(forecast_seed), "n_jobs": n_jobs,
            "medical_bill_yuan": MEDICAL_BILL_YUAN, "wall_seconds": round(time.perf_counter() - t0, 2),
-           "notes": ["rules read the world's state at t (including the year's out-of-pocket costs, which the "
-                     "register does not carry); their Brier scores use in-sample observed rates (flattering)"]}
+           **note_fields([Note("backtest_in_sample")])}
     return BacktestResult(scores=scores, reliability=reliability, monitoring=monitoring, households=households_frame,
                           forecast=fc, manifest=man)

@@ -31,6 +31,7 @@ import numpy as np
 import pandas as pd
 
 from fupin_sim.errors import InputError
+from fupin_sim.notes import Note, note_fields
 from fupin_sim.scenario import Scenario, load_scenario, parse_years
 from fupin_sim.sweep import add_derived, reduce_metric
 
@@ -96,9 +97,8 @@ def _prepare(baseline, alternatives, households, years, seed) -> tuple[Scenario,
                              f"needs the same population (set it with households= / --households)",
                              file=sc.file, where="population.households")
         if (sc.preset, sc.register) != (base.preset, base.register):
-            notes.append(f"{unique}: its population ({sc.register or sc.preset}) differs from the baseline's "
-                         f"({base.register or base.preset}), so its differences include population differences "
-                         f"and pair less well")
+            notes.append(Note("population_differs", name=unique, alt=str(sc.register or sc.preset),
+                              base=str(base.register or base.preset)))
         alts[unique] = sc
     return base, alts, notes
 
@@ -172,7 +172,7 @@ class Comparison:
         from fupin_sim.files import commit_files
 
         table, replicates = self.table, self.replicates
-        text = json.dumps({**self.manifest, "notes": self.notes}, indent=1, ensure_ascii=False, default=str)
+        text = json.dumps({**self.manifest, **note_fields(self.notes)}, indent=1, ensure_ascii=False, default=str)
         files = {"comparison.csv": lambda tmp: table.to_csv(tmp, index=False),
                  "replicates.csv": lambda tmp: replicates.to_csv(tmp, index=False),
                  "manifest.json": lambda tmp: tmp.write_text(text, encoding="utf-8")}
@@ -197,8 +197,7 @@ def paired_table(base_runs: list[pd.DataFrame], alt_runs: dict[str, list[pd.Data
     rows = []
     has_spending = "spending" in metrics
     if not has_spending:
-        notes.append("value for money omitted: the yearly summary has no 'spending' column "
-                     "(no intervention spends money in this engine version or these scenarios)")
+        notes.append(Note("no_spending"))
     for name, runs in alt_runs.items():
         A = np.stack([f[metrics].to_numpy(dtype=float) for f in runs])
         D = A - B
@@ -225,11 +224,9 @@ def paired_table(base_runs: list[pd.DataFrame], alt_runs: dict[str, list[pd.Data
             cost = a_sp - b_sp
             head("extra_spending", "spending", 1)
             if np.all(cost == 0):
-                notes.append(f"{name}: spends the same as the baseline, so value-for-money ratios are undefined")
+                notes.append(Note("same_spending", name=name))
             elif cost.mean() < 0:
-                notes.append(f"{name}: spends less than the baseline, so its value-for-money ratios compare money "
-                             f"saved with outcomes gained or forgone (read the signs of extra_exits and "
-                             f"relapses_averted)")
+                notes.append(Note("less_spending", name=name))
             effects = {"extra_exits": tot["exits"][0] - tot["exits"][1],
                        "relapses_averted": tot["relapses"][1] - tot["relapses"][0]}
             ratios = [("extra_exits_per_million_yuan", effects["extra_exits"], cost, 1e6),
@@ -242,8 +239,7 @@ def paired_table(base_runs: list[pd.DataFrame], alt_runs: dict[str, list[pd.Data
             for metric, num, den, scale in ratios:
                 r, se, lo, hi = ratio_interval(num * scale, den)
                 if np.isfinite(r) and not np.isfinite(lo) and len(cost) > 1:
-                    notes.append(f"{name}: {metric} has no bounded 95% interval (the interval of its "
-                                 f"denominator contains zero), so ci_low and ci_high are left empty")
+                    notes.append(Note("unbounded_ratio", name=name, metric=metric))
                 rows.append({"alternative": name, "year": "total", "metric": metric, "mean_diff": r, "se": se,
                              "ci_low": lo, "ci_high": hi, "base_mean": np.nan, "alt_mean": np.nan, "p_value": np.nan,
                              "reps": len(cost)})
@@ -271,9 +267,9 @@ def compare(baseline, alternatives, reps: int = 10, n_jobs: int = 1, *, househol
     base, alts, notes = _prepare(baseline, alternatives, households, years, seed)
     seeds = replicate_seeds(base.seed, int(reps))
     if reps == 1:
-        notes.append("one replicate: no standard errors or confidence intervals (use reps >= 2)")
+        notes.append(Note("one_replicate"))
     if any(sc.seed != base.seed for sc in alts.values()):
-        notes.append(f"alternatives run with the baseline's replicate seeds (base seed {base.seed}), not their own")
+        notes.append(Note("baseline_seeds", seed=int(base.seed)))
     scenarios = [base, *alts.values()]
     sets = read_draws(draws) if draws is not None else None
     per_rep = [scenarios_over(sc, sets, str(draws)) if sets else [sc] for sc in scenarios]

@@ -1,7 +1,10 @@
 """Figures and reports: the elements a reader relies on (axes labels, legend entries, lines and
 bars), both languages with a real CJK font, the fallback without one, and the HTML page and
 Excel workbook of every result kind."""
+import html
+import json
 import os
+import pickle
 import re
 import warnings
 from pathlib import Path
@@ -17,6 +20,7 @@ import fupin_sim as fs
 from fupin_sim import plots
 from fupin_sim.cli import main
 from fupin_sim.errors import InputError
+from fupin_sim.notes import NOTES, Note, note_text, read_notes
 from fupin_sim.plots import style
 from fupin_sim.plots.text import label, table_title, text
 from fupin_sim.report import open_folder, report
@@ -213,6 +217,25 @@ def test_report_of_every_kind_in_both_languages(folders):
             titles = [table_title(t, "zh") for t in folder.tables] if lang == "zh" else expected
             assert book.sheetnames[0] == text("sheet_about", lang)
             assert set(titles) <= set(book.sheetnames), (name, lang, book.sheetnames)
+
+
+def test_notes_on_a_result_are_given_in_the_readers_language(folders):
+    # the backtest always notes that its rules read the true state; a Chinese report says so in Chinese
+    manifest = json.loads((folders / "backtest" / "manifest.json").read_text(encoding="utf-8"))
+    english = NOTES["backtest_in_sample"][0]
+    assert manifest["notes"] == [english] and manifest["note_keys"] == [{"key": "backtest_in_sample", "values": {}}]
+    for lang, expected in (("en", english), ("zh", NOTES["backtest_in_sample"][1])):
+        rep = report(folders / "backtest", lang=lang)
+        assert html.escape(expected) in rep.html.read_text(encoding="utf-8")
+        sheet = load_workbook(rep.workbook)[text("sheet_about", lang)]
+        assert expected in [c.value for c in sheet["B"]]
+    # notes from an older manifest (text only), or with a key this version does not know, stay as written
+    assert read_notes({"notes": ["as written"]}) == ["as written"]
+    kept = read_notes({"notes": ["as written"], "note_keys": [{"key": "no_such_note", "values": {}}]})
+    assert [note_text(n, "zh") for n in kept] == ["as written"]
+    note = Note("unbounded_ratio", name="jobs", metric="cost_per_extra_exit")
+    assert pickle.loads(pickle.dumps(note)) == note and note_text(pickle.loads(pickle.dumps(note)), "zh") == (
+        "jobs:cost_per_extra_exit 没有有界的95%置信区间(其分母的区间包含零),故 ci_low 和 ci_high 留空")
 
 
 def test_workbook_values_match_the_tables(folders):

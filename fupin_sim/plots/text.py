@@ -2,10 +2,12 @@
 
 `label(name, lang)` names a metric, column, instrument, funding source or category;
 `text(key, lang, **values)` gives a sentence or title. A name with no entry is shown as
-it is (a parameter path such as `income.wage_growth` reads better raw than guessed)."""
+it is (a parameter path such as `income.wage_growth` reads better raw than guessed).
+Notes on results (a comparison's caveats) are in `fupin_sim.notes`, which the core
+writes without importing the plotting layer."""
 from __future__ import annotations
 
-LANGUAGES = ("en", "zh")
+from fupin_sim.notes import LANGUAGES
 
 # metrics of the yearly summary, of sweeps and of comparisons
 METRICS = {

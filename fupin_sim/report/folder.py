@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 
 from fupin_sim.errors import InputError
+from fupin_sim.notes import Note, read_notes
 
 KINDS = ("run", "compare", "sweep", "sensitivity", "calibrate", "forecast", "backtest")
 
@@ -97,7 +98,7 @@ def open_folder(path: str | Path) -> ResultFolder:
         manifest = _json(path / "manifest.json")
     else:
         raise InputError("is not a finished fupin-sim result folder (no manifest.json)", file=str(path))
-    folder = ResultFolder(path=path, kind=kind_of(path, manifest), manifest=manifest)
+    folder = ResultFolder(path=path, kind=kind_of(path, manifest), manifest=manifest, notes=read_notes(manifest))
     READERS[folder.kind](folder)
     return folder
 
@@ -145,7 +146,6 @@ def _read_compare(f: ResultFolder) -> None:
     f.figures.append(Figure("comparison", lambda lang: plots.comparison(table, reps, lang=lang)))
     if (total["metric"] == "extra_spending").any():
         f.figures.append(Figure("cost_effectiveness", lambda lang: plots.cost_effectiveness(table, lang=lang)))
-    f.notes.extend(f.manifest.get("notes", []))
 
 
 def _read_sweep(f: ResultFolder) -> None:
@@ -278,7 +278,7 @@ def assumptions(f: ResultFolder) -> pd.DataFrame:
     except (InputError, OSError):
         scenario = None
     if scenario is None:
-        f.notes.append(f"the scenario file ({ref}) could not be read: parameter sources are left out")
+        f.notes.append(Note("scenario_unreadable", ref=str(ref)))
         return pd.DataFrame(columns=["parameter", "value", "unit", "source", "confidence", "changed"])
     table = scenario.params.table()
     used = f.manifest.get("parameters") if isinstance(f.manifest.get("parameters"), dict) else \

@@ -8,6 +8,7 @@ from datetime import date
 
 import pandas as pd
 
+from fupin_sim.notes import note_text
 from fupin_sim.plots.text import table_title, text
 from fupin_sim.report.folder import ResultFolder, as_text
 from fupin_sim.report.tables import cell, heading, translated
@@ -60,7 +61,7 @@ def render(folder: ResultFolder, lang: str, figures: dict[str, bytes], about: li
     rows = "".join(f"<tr><th>{t(k)}</th><td>{html.escape(str(v))}</td></tr>" for k, v in about)
     parts.append(f"<h2>{t('about')}</h2><table>{rows}</table>")
     for note in folder.notes:
-        parts.append(f'<p class="note">{html.escape(str(note))}</p>')
+        parts.append(f'<p class="note">{html.escape(note_text(note, lang))}</p>')
     if figure_lang != lang:
         parts.append(f'<p class="note">{t("font_missing")}</p>')
     if figures:

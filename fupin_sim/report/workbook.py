@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from fupin_sim.notes import note_text
 from fupin_sim.plots.text import table_title, text
 from fupin_sim.report.folder import ResultFolder, as_text
 from fupin_sim.report.tables import excel_format, heading, translated
@@ -34,7 +35,7 @@ def write(folder: ResultFolder, lang: str, path: Path, about: list[tuple[str, ob
     with pd.ExcelWriter(path, engine="openpyxl") as xl:
         info = pd.DataFrame([(text(k, lang), str(v)) for k, v in about]
                             + [(text("kind_" + folder.kind, lang), folder.name)]
-                            + [("", note) for note in folder.notes],
+                            + [("", note_text(note, lang)) for note in folder.notes],
                             columns=[text("field", lang), heading("value", lang)])
         about_sheet = sheet_name(text("sheet_about", lang), used)
         info.to_excel(xl, sheet_name=about_sheet, index=False)
