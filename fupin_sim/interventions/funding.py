@@ -110,13 +110,15 @@ class YearFunds:
         held_total = sum(self.remaining[ln.name].sum() for ln in lines)
         if capacity is not None and weights is None:
             weights = h["weight"].take(rows)
-        short = (split or cost.sum() > held_total
+        total = cost.sum()
+        short = (split or total > held_total
                  or (capacity is not None and weights.sum() > capacity + 1e-9))
         if not short:  # everyone is served, in row order
             everyone = np.arange(len(rows))
-            if len(lines) == 1:
-                self._take(instrument, lines[0].name, 0, cost.sum())
-                return everyone, {lines[0].name: cost}
+            first = lines[0].name
+            if len(lines) == 1 or (self.remaining[first][0] >= total and cost.min() >= 0):
+                self._take(instrument, first, 0, total)  # one line pays it all (an entitlement, often):
+                return everyone, {first: cost}           # no running total to split it by
             return everyone, self._pay(instrument, lines, 0, cost, np.cumsum(cost))
         ids = h["household_id"].take(rows)
 
