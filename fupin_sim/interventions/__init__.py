@@ -180,7 +180,7 @@ class Programme:
             keep = unit > 0
             if not keep.all():
                 rows, unit = rows[keep], unit[keep]
-            weights = h["weight"].take(rows)
+            weights = ctx.weights.take(rows)
             real = unit * (1.0 + it.overhead_share) * weights
             def keys(it=it, rows=rows):
                 return it.instrument.first_keys(ctx, rows) + priority_keys(ctx, list(it.priority), rows)

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from fupin_sim.population import schema as S
-from fupin_sim.population.rules import poverty_line, select, wsum
+from fupin_sim.population.rules import Weights, poverty_line, select, wsum
 
 TARGETS = {
     "registered": "registered poor, and exited households while support is kept after exit (脱贫不脱政策)",
@@ -68,6 +68,14 @@ class Context:
         if "households" not in self._counts:
             self._counts["households"] = wsum(self.h["weight"], self.h["size"] > 0)
         return self._counts["households"]
+
+    @property
+    def weights(self) -> Weights:
+        """Household weights, once a year: equal ones (synthetic populations) are then made for
+        the rows an instrument works on, not gathered from the column each time."""
+        if "weights" not in self._counts:
+            self._counts["weights"] = Weights(self.h["weight"])
+        return self._counts["weights"]
 
     @property
     def line(self) -> float:

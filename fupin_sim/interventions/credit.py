@@ -33,7 +33,7 @@ class Microloan(Instrument):
         if not len(rows):
             return
         # the borrowers' columns are gathered once and written back once
-        funds, w, balance = ctx.funds, h["weight"].take(rows), h["loan_balance"].take(rows)
+        funds, w, balance = ctx.funds, ctx.weights.take(rows), h["loan_balance"].take(rows)
         operating = h["income_operating"].take(rows)
         operating += h["loan_invested"].take(rows) * rules["return_on_investment"]
         interest = balance * rules["interest_rate"]

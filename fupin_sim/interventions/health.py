@@ -95,7 +95,7 @@ class SupplementaryInsurance(Instrument):
         adm["left"][mine] = left - claim
         per_household = np.bincount(local, weights=claim, minlength=len(rows))
         ctx.h["oop"][rows] -= per_household
-        w = ctx.h["weight"].take(rows)
+        w = ctx.weights.take(rows)
         return claims_split(wsum(per_household, w), wsum(amount, w))
 
 

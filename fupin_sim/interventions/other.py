@@ -86,5 +86,5 @@ class AntiPovertyInsurance(Instrument):
         triggered = (expense > 0) & (ctx.per_capita_income(rows) <= rules["trigger_multiple"] * previous_line)
         claim = np.where(triggered, rules["pays_share"] * expense, 0.0)
         h["income_transfer"][rows] += claim
-        w = h["weight"].take(rows)
+        w = ctx.weights.take(rows)
         return claims_split(wsum(claim, w), wsum(amount, w))

@@ -78,7 +78,8 @@ class Weights:
         return self.one * float(values.sum()) if self.one is not None else wsum(self.w, values)
 
     def take(self, rows: np.ndarray) -> np.ndarray:
-        return self.w.take(rows)
+        """The weights of `rows` (equal ones are made, not gathered from the column)."""
+        return np.full(len(rows), self.one) if self.one is not None else self.w.take(rows)
 
 
 def select(values: np.ndarray, flags: np.ndarray) -> np.ndarray:
