@@ -249,6 +249,32 @@ def test_programme_income_streams_do_not_compound():
         assert np.allclose(h["programme_property"][paid], 0)  # a carried stream, not a payment of the year
 
 
+@pytest.mark.parametrize("scenario", ["baseline", "consolidation"])
+def test_programme_income_is_what_the_years_instruments_paid(scenario, monkeypatch):
+    """`programme_<source>` (kept as instruments pay, `Context.pay`) equals each source's
+    income at the end of the interventions step less its income once earlier years' streams
+    were carried: every instrument that pays income this year pays it through `pay`."""
+    from fupin_sim.interventions.base import Context
+    from fupin_sim.simulation import Simulation
+
+    sim = Simulation(fs.load_scenario(scenario).with_options(households=3000), seed=2)
+    carried = {}
+    changed = Context.changed
+
+    def note_carried(self, rows=None):  # called with no rows right after the carried streams
+        if rows is None:
+            carried.update({s: self.h[f"income_{s}"].copy() for s in S.INCOME_SOURCES})
+        changed(self, rows)
+
+    monkeypatch.setattr(Context, "changed", note_carried)
+    for _ in range(3):
+        sim.step()
+        h = sim.state.h
+        for s in S.INCOME_SOURCES:
+            np.testing.assert_allclose(h[f"programme_{s}"], h[f"income_{s}"] - carried[s], rtol=0, atol=1e-6)
+        assert h["programme_transfer"].sum() > 0 and h["programme_wage"].sum() > 0
+
+
 def test_a_register_written_mid_run_does_not_count_programme_income_twice(tmp_path):
     """Run on from a register written by a run: this year's instrument payments are not
     taken as the household's own income (transfers), while streams from earlier support

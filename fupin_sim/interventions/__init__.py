@@ -168,8 +168,9 @@ class Programme:
             it.instrument.carry(ctx, it.rules.at(year))
         ctx.changed()  # the carried streams changed incomes anywhere
         # what earlier support still yields (carried streams) stays part of a household's income
-        # in a register; what the instruments pay now they would pay again (see programme_*)
-        before = {s: h[f"income_{s}"].copy() for s in INCOME_SOURCES}
+        # in a register; what the instruments pay now (`Context.pay`) they would pay again
+        for s in INCOME_SOURCES:
+            h[f"programme_{s}"].fill(0.0)
         for it in active:
             rules = it.rules.at(year)
             rows = ctx.target_rows(it.targets)
@@ -202,8 +203,6 @@ class Programme:
             if it.instrument.once:
                 h[f"served_{it.label}"][served] = True
             out[f"served_{it.label}"] = float(weights.sum())
-        for s in INCOME_SOURCES:  # what the instruments paid into each source this year (for registers)
-            h[f"programme_{s}"] = np.subtract(h[f"income_{s}"], before[s], out=before[s])
         new = self.ledger.rows[spent_before:]
         for it in active:
             out[f"spending_{it.label}"] = sum(r["amount"] for r in new if r["instrument"] == it.label

@@ -73,7 +73,7 @@ class Dibao(Instrument):
         return gap + extra
 
     def serve(self, ctx, rules, rows, amount):
-        ctx.h["income_transfer"][rows] += amount
+        ctx.pay("transfer", rows, amount)
 
 
 class Tekun(Instrument):
@@ -90,7 +90,7 @@ class Tekun(Instrument):
         return np.maximum(rules["standard"] - _gross_per_capita(ctx, rows), 0.0)
 
     def serve(self, ctx, rules, rows, amount):
-        ctx.h["income_transfer"][rows] += amount
+        ctx.pay("transfer", rows, amount)
 
 
 class AgedSupport(Instrument):
@@ -109,7 +109,7 @@ class AgedSupport(Instrument):
         return rules["amount"] * kept_for(rows, *self._aged)
 
     def serve(self, ctx, rules, rows, amount):
-        ctx.h["income_transfer"][rows] += amount
+        ctx.pay("transfer", rows, amount)
 
 
 class MonitoringAssistance(Instrument):
@@ -134,4 +134,4 @@ class MonitoringAssistance(Instrument):
         return np.minimum(self._gap(ctx, rows), rules["max_amount"])
 
     def serve(self, ctx, rules, rows, amount):
-        ctx.h["income_transfer"][rows] += amount
+        ctx.pay("transfer", rows, amount)

@@ -4,7 +4,8 @@ context it works in.
 An instrument is a small class: `eligible` narrows its target group (household rows, in
 ascending order: rationing and ties depend on it), `cost` says what
 serving each household would cost this year (yuan, per simulated household), `serve`
-changes the served households' state, and `carry` applies what earlier years' support
+changes the served households' state (income it pays goes through `Context.pay`, which
+counts it as the year's programme income), and `carry` applies what earlier years' support
 still yields (income streams that build up and fade). All of it is vectorised over
 households; the funding layer decides who is served.
 """
@@ -96,6 +97,13 @@ class Context:
             self._served.clear()
             self._income[stale] = self._per_capita_income(stale)
         return self._income if rows is None else self._income.take(rows)
+
+    def pay(self, source: str, rows: np.ndarray, amount) -> None:
+        """Pay the households `rows` (served this year) `amount` of income from `source` (wage,
+        operating, property or transfer), and count it in `programme_<source>`: what the
+        instruments paid this year, which a register written from the state keeps apart."""
+        self.h[f"income_{source}"][rows] += amount
+        self.h[f"programme_{source}"][rows] += amount
 
     def changed(self, rows: np.ndarray | None = None) -> None:
         """Note that the incomes or costs of households `rows` (of any household: None) changed."""

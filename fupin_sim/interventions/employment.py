@@ -85,7 +85,7 @@ class _Post(Instrument):
         return np.full(len(rows), float(rules["pay"]))
 
     def serve(self, ctx, rules, rows, amount):
-        ctx.h["income_wage"][rows] += amount
+        ctx.pay("wage", rows, amount)
         ctx.h[self.column][rows] = True
 
 

@@ -30,7 +30,7 @@ class EducationSubsidy(Instrument):
         return kept_for(rows, *self._amounts)
 
     def serve(self, ctx, rules, rows, amount):
-        ctx.h["income_transfer"][rows] += amount
+        ctx.pay("transfer", rows, amount)
 
 
 class HousingRenovation(Instrument):
@@ -63,7 +63,7 @@ class EcologicalCompensation(Instrument):
         return ctx.h["grassland_mu"].take(rows) * per_mu
 
     def serve(self, ctx, rules, rows, amount):
-        ctx.h["income_transfer"][rows] += amount
+        ctx.pay("transfer", rows, amount)
 
 
 class AntiPovertyInsurance(Instrument):
@@ -85,6 +85,6 @@ class AntiPovertyInsurance(Instrument):
         expense = h["oop"].take(rows) + h["school_cost"].take(rows)
         triggered = (expense > 0) & (ctx.per_capita_income(rows) <= rules["trigger_multiple"] * previous_line)
         claim = np.where(triggered, rules["pays_share"] * expense, 0.0)
-        h["income_transfer"][rows] += claim
+        ctx.pay("transfer", rows, claim)
         w = ctx.weights.take(rows)
         return claims_split(wsum(claim, w), wsum(amount, w))
