@@ -31,7 +31,11 @@ def _assessed_per_capita(ctx, imputed_earnings: float) -> np.ndarray:
     pc = _gross_per_capita(ctx)
     if imputed_earnings > 0:
         h = ctx.h
-        pc += np.maximum(imputed_earnings * h["labour_units"] - h["income_wage"], 0.0) / np.maximum(h["size"], 1)
+        shortfall = imputed_earnings * h["labour_units"]  # in place: a temporary over every
+        shortfall -= h["income_wage"]                     # household costs a pass of its own
+        np.maximum(shortfall, 0.0, out=shortfall)
+        shortfall /= np.maximum(h["size"], 1)
+        pc += shortfall
     return pc
 
 

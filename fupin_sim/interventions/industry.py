@@ -125,7 +125,7 @@ class CollectiveEconomy(Instrument):
         h = ctx.h
         members = ctx.target_rows("registered")
         village = h["village"].take(members)
-        count = np.bincount(village, weights=h["weight"].take(members), minlength=len(seeds))
+        count = np.bincount(village, weights=ctx.weights.take(members), minlength=len(seeds))
         payout = seeds * rules["annual_return"] * rules["poor_share"] / np.maximum(count, 1e-12)
         h["income_property"][members] += payout[village]
 

@@ -109,7 +109,7 @@ def _school_and_labour(state, u: np.ndarray, p) -> None:
     # by the last school age everyone has left school (and anyone a register still lists as a
     # student past it leaves now)
     young = np.flatnonzero((age <= max(done, start)) | (school != S.NOT_IN_SCHOOL))
-    a, s, uy = age[young], school[young], u[young]
+    a, s, uy = age.take(young), school.take(young), u.take(young)
     stage = np.zeros(len(young), dtype=np.int8)
     set_where(stage, (a >= pre) & (a < comp), S.PRESCHOOL)
     set_where(stage, (a >= comp) & (a < high) & (uy >= p["education.dropout"]), S.COMPULSORY)
