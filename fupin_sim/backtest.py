@@ -40,8 +40,8 @@ from scipy.stats import rankdata
 
 from fupin_sim import status
 from fupin_sim.errors import InputError
-from fupin_sim.notes import Note, note_fields
 from fupin_sim.forecast import _load_scenario, forecast
+from fupin_sim.notes import Note, note_fields
 from fupin_sim.population import schema as S
 from fupin_sim.population.rules import poverty_line
 from fupin_sim.rng import stream_key

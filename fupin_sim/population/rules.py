@@ -60,8 +60,8 @@ def wsum(weights: np.ndarray, values: np.ndarray) -> float:
 class Weights:
     """Household weights, for weighted counts and totals over every household. A synthetic
     population gives every household one weight: a count is then that weight times
-    `count_nonzero`, a total that weight times a plain sum (a tenth and a half of the time of
-    Σ w·x, which a register's unequal weights still take)."""
+    `count_nonzero` (a tenth of the time of Σ w·x), a total that weight times a plain sum (half
+    the time); a register's unequal weights still take Σ w·x."""
 
     def __init__(self, w: np.ndarray):
         self.w = w
