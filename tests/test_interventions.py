@@ -249,6 +249,23 @@ def test_programme_income_streams_do_not_compound():
         assert np.allclose(h["programme_property"][paid], 0)  # a carried stream, not a payment of the year
 
 
+def test_member_counts_packed_in_one_pass_equal_counts_one_by_one():
+    from fupin_sim.interventions.base import person_count, person_counts
+    from fupin_sim.params import Params
+    from fupin_sim.population.synthetic import generate
+
+    state = State(generate(Params.defaults(), 3000, seed=2, year=2018), Params.defaults())
+    rng = np.random.default_rng(0)
+    masks = [rng.random(state.persons) < q for q in (0.9, 0.5, 0.2, 0.05)]
+    for k in (2, 3, 4):
+        packed = person_counts(state, masks[:k])
+        assert all(np.array_equal(c, person_count(state, m)) for c, m in zip(packed, masks[:k]))
+        assert all(c.dtype == np.int16 for c in packed)
+    state.p["hh"][:300] = 0  # a household of 300 members would carry into the next byte: counted one by one
+    state.h["size"][0] += 300
+    assert all(np.array_equal(c, person_count(state, m)) for c, m in zip(person_counts(state, masks), masks))
+
+
 @pytest.mark.parametrize("scenario", ["baseline", "consolidation"])
 def test_programme_income_is_what_the_years_instruments_paid(scenario, monkeypatch):
     """`programme_<source>` (kept as instruments pay, `Context.pay`) equals each source's

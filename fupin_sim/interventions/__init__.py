@@ -159,8 +159,9 @@ class Programme:
             raise RuntimeError(f"instrument scales need the unscaled run's draws for {year} (Simulation steps it)")
         lines = earmark(self.lines, year, self.scale, self.reference[year]) if self.scale else self.lines
         funds = YearFunds(lines, year, state, self.ledger, rs)
-        ctx = Context(state, p, rs, year, int(p["policy.keep_after_exit_years"]), funds)
         active = [it for it in self.items if it.years is None or it.years[0] <= year <= it.years[1]]
+        ctx = Context(state, p, rs, year, int(p["policy.keep_after_exit_years"]), funds,
+                      counted=tuple(dict.fromkeys(k for it in active for k in it.instrument.counts)))
         out: dict = {f"{kind}_{it.label}": 0.0 for it in self.items for kind in ("served", "spending")}
         h = state.h
         spent_before = len(self.ledger.rows)

@@ -52,6 +52,7 @@ class Dibao(Instrument):
     targets = "all"
 
     columns = {"dibao_propensity": (np.float32, -1.0)}
+    counts = ("vulnerable",)
 
     def _propensity(self, ctx):
         h = ctx.h

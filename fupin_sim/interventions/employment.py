@@ -16,6 +16,7 @@ class SkillsTraining(Instrument):
     description = "vocational training: a lasting rise of the wage level from the next year"
     once = True
     category = "in_kind"
+    counts = ("trainable",)
 
     def eligible(self, ctx, rules, rows):
         return select(rows, ctx.count("trainable")[rows] > 0)
