@@ -269,6 +269,14 @@ def test_assumptions_state_sources_and_what_a_scenario_changed(folders):
     assert row["changed"] and str(row["source"]).startswith("calibrated")
 
 
+def test_an_instruments_budget_factor_is_named_in_both_languages():
+    # a sweep's design column `instrument_scale.<instrument>`; other parameter paths stay raw
+    assert label("instrument_scale.microloan") == "Microloans: budget ×"
+    assert label("instrument_scale.microloan", "zh") == "扶贫小额信贷预算倍数"
+    assert label("instrument_scale.no_such_instrument", "zh") == "instrument_scale.no_such_instrument"
+    assert label("income.wage_growth", "zh") == "income.wage_growth"
+
+
 def test_numbers_are_written_for_people():
     assert plots.number(1234567.891) == "1,234,568"
     assert plots.number(12.345) == "12.3" and plots.number(0.12345) == "0.123" and plots.number(3.0) == "3"

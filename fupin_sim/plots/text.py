@@ -303,7 +303,8 @@ def label(name: str, lang: str = "en") -> str:
         if name in table:
             return _pick(table[name], lang)
     for prefix, (en, zh) in (("served_", ("{}: households served", "{}受益户数")),
-                             ("spending_", ("{}: spending (yuan)", "{}支出(元)"))):
+                             ("spending_", ("{}: spending (yuan)", "{}支出(元)")),
+                             ("instrument_scale.", ("{}: budget ×", "{}预算倍数"))):
         if name.startswith(prefix) and name[len(prefix):] in INSTRUMENTS:
             return _pick((en, zh), lang).format(label(name[len(prefix):], lang))
     base, _, how = name.rpartition("_")
