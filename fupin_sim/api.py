@@ -8,13 +8,15 @@ from fupin_sim.scenario import Scenario, load_scenario
 
 def run(scenario: str | Path | Scenario = "baseline", *, households: int | None = None,
         years: tuple[int, int] | str | None = None, seed: int | None = None, reps: int = 1,
-        panel: bool = False, n_jobs: int = 1, parameters: dict | None = None, draws: str | Path | None = None):
+        panel: bool = False, n_jobs: int = 1, parameters: dict | None = None, draws: str | Path | None = None,
+        instrument_scale: dict[str, float] | None = None):
     """Run a scenario (a bundled name, a file, or a `Scenario`).
 
     With `reps` > 1 the result is an ensemble: replicate seeds derived from `seed`, the
     summary is the mean over replicates, and `result.bands` holds quantile bands. `draws`
     (a calibration folder or its draws.csv) runs replicate r with parameter draw r mod their
-    number, so the bands carry parameter uncertainty too.
+    number, so the bands carry parameter uncertainty too. `instrument_scale`
+    ({instrument: factor}) multiplies instruments' budgets (`Simulation`).
     """
     from fupin_sim.scenario import parse_years
 
@@ -27,7 +29,7 @@ def run(scenario: str | Path | Scenario = "baseline", *, households: int | None 
 
         sets = read_draws(draws) if draws is not None else None
         return run_ensemble(sc, reps=reps, n_jobs=n_jobs, parameter_sets=sets,
-                            draws_file=None if draws is None else str(draws))
+                            draws_file=None if draws is None else str(draws), instrument_scale=instrument_scale)
     from fupin_sim.simulation import simulate
 
-    return simulate(sc, panel=panel)
+    return simulate(sc, panel=panel, instrument_scale=instrument_scale)

@@ -47,6 +47,17 @@ def _whole(low: int | None = None, zero: bool = True):
 _positive, _seed, _n_jobs = _whole(1), _whole(0), _whole(zero=False)
 
 
+def _scale(text: str) -> tuple[str, float]:
+    """An argparse type: INSTRUMENT=FACTOR (the instrument is checked against the scenario later)."""
+    name, sep, factor = text.partition("=")
+    try:
+        if not sep or not name:
+            raise ValueError
+        return name.strip(), float(factor)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected INSTRUMENT=FACTOR (e.g. microloan=0.5), got {text!r}") from None
+
+
 def parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(prog="fupin-sim", description="Poverty-alleviation microsimulation (扶贫).")
     ap.add_argument("--version", action="version", version=f"fupin-sim {_version()}")
@@ -62,6 +73,9 @@ def parser() -> argparse.ArgumentParser:
     run.add_argument("--draws", help="a calibration folder (or its draws.csv): replicate r runs with parameter "
                                      "draw r mod their number, so the bands carry parameter uncertainty")
     run.add_argument("--panel", action="store_true", help="also write the per-household yearly panel")
+    run.add_argument("--instrument-scale", type=_scale, action="append", metavar="INSTRUMENT=FACTOR",
+                     help="each year the instrument may draw FACTOR times what it draws in the same run unscaled "
+                          "(repeatable; needs a second, unscaled run alongside)")
     run.add_argument("--out", required=True, help="output folder")
 
     val = sub.add_parser("validate", help="check scenario files without running them")
@@ -130,12 +144,14 @@ def cmd_run(args) -> int:
     from fupin_sim.api import run
 
     result = run(args.scenario, households=args.households, years=args.years, seed=args.seed, reps=args.reps,
-                 panel=args.panel, n_jobs=args.n_jobs, draws=args.draws)
+                 panel=args.panel, n_jobs=args.n_jobs, draws=args.draws,
+                 instrument_scale=dict(args.instrument_scale or []) or None)
     out = result.write(args.out)
     last = result.summary.iloc[-1]
     print(f"{result.manifest['scenario']} {result.manifest['years'][0]}-{result.manifest['years'][1]}, "
           f"seed {result.manifest['seed']}, {args.reps} replicate(s)"
           + (f" over {result.manifest['parameter_draws']['used']} parameter draw(s)" if args.draws else "")
+          + "".join(f", {k} budget × {v:g}" for k, v in (result.manifest.get("instrument_scale") or {}).items())
           + f": in {int(last['year'])} "
           f"{last['registered_poor']:,.0f} registered poor households, headcount ratio "
           f"{last['headcount_ratio']:.1%}; written to {out}")

@@ -54,6 +54,10 @@ def test_a_register_after_the_first_year_is_refused(tmp_path, capsys):
     (["run", "baselin", "--out", "x"], "did you mean 'baseline'"),
     (["run", "baseline", "--years", "2020-2016", "--out", "x"], "years: first year 2020 is after last year 2016"),
     (["run", "baseline", "--years", "soon", "--out", "x"], "expected years as 'A-B' or [A, B]"),
+    (["run", "baseline", "--instrument-scale", "microlon=2", "--out", "x"],
+     "instrument_scale.microlon: unknown instrument 'microlon' (did you mean 'microloan'?)"),
+    (["run", "baseline", "--instrument-scale", "dibao=2", "--reps", "2", "--out", "x"],
+     "instrument_scale.dibao: 'dibao' cannot be scaled: it is an entitlement"),
 ])
 def test_input_errors_are_one_line_with_exit_status_2(args, message, capsys, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
@@ -68,6 +72,31 @@ def test_validate_reports_the_key_path(tmp_path, capsys):
     assert main(["validate", str(bad)]) == 2
     assert f"{bad}: parameters.health.basic_rat: unknown parameter (did you mean 'health.basic_rate'?)" in capsys.readouterr().err
     assert main(["validate", "baseline"]) == 0
+
+
+def test_run_scales_an_instruments_budget(tmp_path, capsys):
+    """`--instrument-scale microloan=0` is the engine's instrument_scale: no loans, the
+    factor in the manifest and the printed line, and every replicate scaled."""
+    import fupin_sim as fs
+    from fupin_sim.simulation import simulate
+
+    out = tmp_path / "run"
+    args = ["run", "baseline", "--households", "800", "--years", "2016-2018", "--seed", "5"]
+    assert main([*args, "--instrument-scale", "microloan=0", "--out", str(out)]) == 0
+    summary = pd.read_csv(out / "summary.csv")
+    assert (summary["loans_issued"] == 0).all() and json.loads(
+        (out / "manifest.json").read_text(encoding="utf-8"))["instrument_scale"] == {"microloan": 0.0}
+    assert "microloan budget × 0:" in capsys.readouterr().out
+    sc = fs.load_scenario("baseline").with_options(households=800, years=(2016, 2018), seed=5)
+    expected = simulate(sc, instrument_scale={"microloan": 0.0}).summary
+    pd.testing.assert_frame_equal(summary, expected, check_dtype=False)
+    assert simulate(sc).summary["loans_issued"].sum() > 0  # unscaled, it lends
+    assert main([*args, "--reps", "2", "--instrument-scale", "microloan=0", "--out", str(tmp_path / "reps")]) == 0
+    assert (pd.read_csv(tmp_path / "reps" / "replicates.csv")["loans_issued"] == 0).all()
+    with pytest.raises(SystemExit) as exit_:
+        main([*args, "--instrument-scale", "microloan", "--out", "x"])
+    assert exit_.value.code == 2 and "expected INSTRUMENT=FACTOR (e.g. microloan=0.5), got 'microloan'" in \
+        capsys.readouterr().err
 
 
 def test_bad_numbers_on_the_command_line_are_refused_by_argparse(capsys):

@@ -255,6 +255,7 @@ TEXT = {
     "about": ("About this result", "关于本结果"), "scenario": ("Scenario", "情景"), "seed": ("Seed", "随机种子"),
     "version": ("fupin_sim version", "fupin_sim 版本"), "years": ("Years", "年份"),
     "households_simulated": ("Households simulated", "模拟户数"), "replicates": ("Replicates", "重复次数"),
+    "instrument_scale": ("Instrument budgets scaled", "政策工具预算倍数"),
     "created": ("Folder", "结果目录"), "population_origin": ("Population", "人口来源"),
     "assumptions": ("Main assumptions and their sources", "主要假设及来源"),
     "assumptions_note": ("Parameters that drive the results most, and every parameter this scenario changed "

@@ -254,6 +254,7 @@ def about(f: ResultFolder) -> list[tuple[str, object]]:
     rows = [("scenario", scenario), ("years", "–".join(str(y) for y in m["years"]) if m.get("years") else None),
             ("seed", seed), ("households_simulated", pop.get("households_simulated") or m.get("households")),
             ("replicates", m.get("replicates") or m.get("reps")), ("population_origin", pop.get("origin")),
+            ("instrument_scale", ", ".join(f"{k} × {v:g}" for k, v in (m.get("instrument_scale") or {}).items())),
             ("version", m.get("fupin_sim")), ("created", str(f.path))]
     return [(k, v) for k, v in rows if v not in (None, "")]
 
