@@ -9,6 +9,7 @@ from fupin_sim.interventions import REGISTRY, parse
 from fupin_sim.interventions.base import PRIORITY_RULES
 from fupin_sim.interventions.funding import SOURCES, TO_HOUSEHOLDS
 from fupin_sim.scenario import _build
+from fupin_sim.simulation import simulate
 
 TO_PUBLIC = (*TO_HOUSEHOLDS, "insurance_margin", "overhead")
 
@@ -182,6 +183,12 @@ def test_bundled_consolidation_books_balance():
      "interventions.dibao.targets: unknown target group 'registerd' (did you mean 'registered'?)"),
     ({"interventions": {"dibao": {"years": [2010, 2018]}}},
      "interventions.dibao.years: years 2010-2018 fall outside the scenario's years 2016-2020"),
+    ({"interventions": {"relocation": {"capacity": -1}}},
+     "interventions.relocation.capacity: expected households per 10,000 a year (a number >= 0), got -1"),
+    ({"interventions": {"relocation": {"capacity": "few"}}},
+     "interventions.relocation.capacity: expected households per 10,000 a year (a number >= 0), got 'few'"),
+    ({"interventions": {"relocation": {"capacty": 40}}},
+     "interventions.relocation.capacty: unknown key (did you mean 'capacity'?)"),
     ({"interventions": {"dibao": {}}, "budgets": {"civil_affairs": {"instruments": ["dibao"], "amounts": -5}}},
      "budgets.civil_affairs.amounts: a budget cannot be negative, got -5"),
     ({"interventions": {"dibao": {}}, "budgets": {"civil_affairs": {"instruments": ["dibao"], "amounts": {2030: 5}}}},
@@ -199,6 +206,22 @@ def test_bad_programmes_name_the_key_path(data, message):
     with pytest.raises(InputError) as err:
         parse(data, (2016, 2020), "s.yaml")
     assert str(err.value).startswith(f"s.yaml: {message}")
+
+
+def test_a_capacity_spreads_an_instrument_over_the_years():
+    """`capacity` (households per 10,000 a year: builders, staff) caps whom an instrument serves
+    each year, so a one-off programme that money alone would mostly finish at once runs over
+    several years; with a post's own limit, the lower one holds."""
+    money = {"central_special": {"amounts": "unlimited"}}
+    free = simulate(scenario_with({"relocation": {}}, money, households=4000), seed=1).summary["served_relocation"]
+    capped = simulate(scenario_with({"relocation": {"capacity": 10}}, money, households=4000), seed=1).summary
+    limit = 10 * capped["households"].to_numpy() / 1e4
+    capped = capped["served_relocation"]
+    assert (capped <= limit + 1e-9).all() and (capped > 0).all()  # some every year, never over the cap
+    assert free.iloc[0] > 2 * limit[0] and capped.sum() < free.sum()  # money alone moves more, sooner
+    posts = simulate(scenario_with({"public_welfare_post": {"capacity": 10}}, money, households=4000), seed=1).summary
+    assert (posts["served_public_welfare_post"] <= 10 * posts["households"] / 1e4 + 1e-9).all()
+    assert parse({"interventions": {"relocation": {"capacity": 0}}}, (2016, 2020), None).items[0].capacity == 0.0
 
 
 def test_shares_that_do_not_add_up_are_refused(tmp_path):

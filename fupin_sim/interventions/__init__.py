@@ -30,7 +30,7 @@ REGISTRY: dict[str, type[Instrument]] = {cls.name: cls for cls in (
     health.ChronicAssistance, health.SupplementaryInsurance, assistance.Dibao, assistance.Tekun,
     assistance.AgedSupport, assistance.MonitoringAssistance, other.EducationSubsidy, other.HousingRenovation,
     other.EcologicalCompensation, other.AntiPovertyInsurance)}
-ENTRY_KEYS = {"instrument", "years", "targets", "priority", "overhead_share", "rules"}
+ENTRY_KEYS = {"instrument", "years", "targets", "priority", "overhead_share", "capacity", "rules"}
 LINE_KEYS = {"source", "instruments", "amounts", "allocation"}
 ALLOCATION_RULES = {"deep_poverty": {"bonus": 0.10, "per_area_fixed": 0.0, "per_poor_person": 1000.0}}
 
@@ -49,7 +49,8 @@ def describe() -> str:
     out = ["# Policy instruments", "",
            "Generated from the code and `fupin_sim/params/instruments.yaml` by "
            "`python -m fupin_sim.interventions > docs/instruments.md`; a test keeps it current.", "",
-           "Every instrument also takes `years`, `targets`, `priority` and `overhead_share` in a scenario.", "",
+           "Every instrument also takes `years`, `targets`, `priority`, `overhead_share` and `capacity` "
+           "(most households it can serve a year, per 10,000 households) in a scenario.", "",
            "Target groups: " + "; ".join(f"`{k}`: {v}" for k, v in TARGETS.items()) + ".", "",
            "Priority rules: " + ", ".join(f"`{r}`" for r in PRIORITY_RULES) + ".", ""]
     for name, cls in sorted(REGISTRY.items(), key=lambda kv: (kv[1].family, kv[0])):
@@ -78,6 +79,16 @@ class Configured:
     targets: str
     priority: tuple[str, ...]
     overhead_share: float
+    capacity: float | None = None  # most households it can serve a year, per 10,000 of the population
+
+    def households_limit(self, ctx, rules) -> float | None:
+        """Most households (weighted) it can serve this year: the instrument's own limit (posts,
+        placements, caseload) and the scenario's `capacity` (staff, builders), whichever is lower."""
+        own = self.instrument.capacity(ctx, rules)
+        if self.capacity is None:
+            return own
+        common = self.capacity * ctx.households / 1e4
+        return common if own is None else min(own, common)
 
 
 @dataclass
@@ -95,7 +106,7 @@ class Programme:
     def fresh(self) -> "Programme":
         """A copy for one run: new instrument objects and an empty ledger."""
         items = [Configured(it.label, type(it.instrument)(), it.rules, it.years, it.targets, it.priority,
-                            it.overhead_share) for it in self.items]
+                            it.overhead_share, it.capacity) for it in self.items]
         return Programme(items, list(self.lines))
 
     def paying_lines(self, label: str) -> list[BudgetLine]:
@@ -188,7 +199,7 @@ class Programme:
                 return it.instrument.first_keys(ctx, rows) + priority_keys(ctx, list(it.priority), rows)
 
             pos, charges = funds.ration(it.label, rows, real, keys, loan=it.instrument.loan,
-                                        capacity=it.instrument.capacity(ctx, rules), weights=weights)
+                                        capacity=it.households_limit(ctx, rules), weights=weights)
             if len(pos) < len(rows):  # the others' charges are 0: booked without them, the sums are the same
                 served, unit, weights = rows[pos], unit[pos], weights[pos]
                 charges = {name: part.take(pos) for name, part in charges.items()}
@@ -256,7 +267,13 @@ def parse(data: dict, years: tuple[int, int], file: str | None) -> Programme:
         if isinstance(overhead, bool) or not isinstance(overhead, (int, float)) or not 0 <= overhead <= 1:
             raise InputError(f"expected a share in [0, 1], got {overhead!r}", file=file,
                              where=f"{where}.overhead_share")
-        items.append(Configured(str(label), cls(), rules, span, targets, tuple(priority), float(overhead)))
+        capacity = entry.get("capacity")
+        if capacity is not None and (isinstance(capacity, bool) or not isinstance(capacity, (int, float))
+                                     or not 0 <= capacity < float("inf")):
+            raise InputError(f"expected households per 10,000 a year (a number >= 0), got {capacity!r}",
+                             file=file, where=f"{where}.capacity")
+        items.append(Configured(str(label), cls(), rules, span, targets, tuple(priority), float(overhead),
+                                None if capacity is None else float(capacity)))
     labels = [it.label for it in items]
     lines = _parse_budgets({} if data.get("budgets") is None else data["budgets"], labels, years, file)
     for it in items:
