@@ -354,6 +354,9 @@ def _parameter(path: str, node, scenario: Scenario, file) -> FitParameter:
     if not isinstance(scale, bool):
         raise InputError(f"expected true or false, got {scale!r}", file=file, where=f"{where}.scale")
     base = scenario.parameter(path).value
+    if base is None and scale:  # an instrument's capacity the scenario does not set
+        raise InputError("has no value in this scenario to multiply: drop 'scale: true' and give the range",
+                         file=file, where=f"{where}.scale")
     element = node.get("element")
     if element is not None:
         if isinstance(element, int) and not isinstance(element, bool):

@@ -34,6 +34,7 @@ POPULATION_KEYS = {"preset", "households", "register", "seed"}
 BUNDLED = Path(__file__).resolve().parent / "scenarios"
 RULES = "interventions."  # parameter paths `interventions.<label>.<rule>`: an instrument's rules
 BUDGETS = "budgets."  # and `budgets.<line>.amounts`: a limited budget line's yuan a year
+CAPACITY = "capacity"  # and `interventions.<label>.capacity`: most households it serves a year
 
 
 @dataclass
@@ -76,17 +77,21 @@ class Scenario:
 
     def parameter_paths(self) -> list[str]:
         """What sweeps, sensitivity analyses, calibrations and parameter draws may vary: the
-        model parameters, each instrument's rules as `interventions.<label>.<rule>`, and each
-        limited budget line's amounts as `budgets.<line>.amounts` (a number: every year)."""
+        model parameters, each instrument's rules as `interventions.<label>.<rule>` and its
+        `interventions.<label>.capacity`, and each limited budget line's amounts as
+        `budgets.<line>.amounts` (a number: every year)."""
         return (self.params.paths()
                 + [f"{RULES}{it.label}.{rule}" for it in self.programme.items for rule in it.rules.paths()]
+                + [f"{RULES}{it.label}.{CAPACITY}" for it in self.programme.items]
                 + [f"{BUDGETS}{name}.amounts" for name in self._limited_lines()])
 
     def parameter(self, path: str):
-        """The `Param` at a path of :meth:`parameter_paths` (for a budget line, its amounts);
-        KeyError if there is none."""
+        """The `Param` at a path of :meth:`parameter_paths` (for a budget line, its amounts; for a
+        capacity, its value or None); KeyError if there is none."""
         if path.startswith(RULES):
             label, rule = self.instrument_rule(path)
+            if rule == CAPACITY:
+                return Setting(self._item(label).capacity)
             return self._item(label).rules[rule]
         if path.startswith(BUDGETS):
             return BudgetAmounts(self.data["budgets"][self.budget_line(path)]["amounts"])
@@ -109,17 +114,22 @@ class Scenario:
                 by_label.setdefault(label, {})[rule] = value
         programme = self.programme
         if by_label:
-            from fupin_sim.interventions import Programme
+            from fupin_sim.interventions import Programme, check_capacity
 
             entries = dict(data.get("interventions") or {})
             items = []
             for it in programme.items:
                 if it.label in by_label:
-                    rules = it.rules.override(by_label[it.label], file=self.file,
-                                              where=f"{where}.{RULES}{it.label}")
-                    it = replace(it, rules=rules)
+                    rules = dict(by_label[it.label])
                     entry = dict(entries.get(it.label) or {})
-                    entry["rules"] = {**(entry.get("rules") or {}), **by_label[it.label]}
+                    if CAPACITY in rules:
+                        entry[CAPACITY] = rules.pop(CAPACITY)
+                        it = replace(it, capacity=check_capacity(entry[CAPACITY], self.file,
+                                                                 f"{where}.{RULES}{it.label}.{CAPACITY}"))
+                    if rules:
+                        it = replace(it, rules=it.rules.override(rules, file=self.file,
+                                                                 where=f"{where}.{RULES}{it.label}"))
+                        entry["rules"] = {**(entry.get("rules") or {}), **rules}
                     entries[it.label] = entry
                 items.append(it)
             data["interventions"] = entries
@@ -148,7 +158,7 @@ class Scenario:
                              f"{close_match(rest.split('.')[0], labels)}; its instruments: {labels}",
                              file=self.file, where=f"{where}.{path}")
         rule = rest[len(label) + 1:]
-        known = self._item(label).rules.paths()
+        known = [*self._item(label).rules.paths(), CAPACITY]
         if rule not in known:
             raise InputError(f"{label!r} has no rule {rule!r}{close_match(rule, known)}; its rules: {known}",
                              file=self.file, where=f"{where}.{path}")
@@ -176,6 +186,12 @@ class Scenario:
 @dataclass
 class BudgetAmounts:
     """A budget line's `amounts` as a parameter value (yuan a year, or {year: yuan})."""
+    value: Any
+
+
+@dataclass
+class Setting:
+    """An instrument's `capacity` as a parameter value (households per 10,000 a year; None: none)."""
     value: Any
 
 

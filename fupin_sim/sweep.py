@@ -318,6 +318,9 @@ def _parameter(path: str, node, scenario: Scenario, file) -> SweptParameter:
         base = 1.0
     else:
         base = scenario.parameter(path).value
+        if base is None and scale:
+            raise InputError("has no value in this scenario to multiply: drop 'scale: true' and give the values",
+                             file=file, where=f"{where}.scale")
     if not scale:
         numbers_only = base.values() if isinstance(base, dict) else [base]
         for v in numbers_only:

@@ -250,6 +250,27 @@ def test_an_instruments_budget_is_swept_as_a_factor(tmp_path):
     assert result.iloc[1][list(unscaled)].to_dict() == reduce_outputs(half.summary, spec.outputs)
 
 
+def test_an_instruments_capacity_is_swept_like_a_parameter(tmp_path):
+    """`interventions.<label>.capacity` (households per 10,000 a year) caps whom relocation
+    serves each year: more capacity moves more households, and sooner; a scenario without
+    one has no value to multiply."""
+    spec = load_spec(write_spec(tmp_path, parameters={"interventions.relocation.capacity": {"values": [5, 20, 100]}},
+                                design={"type": "grid"}, replicates=1, households=3000, years=[2016, 2020],
+                                common_random_numbers=True,
+                                outputs={"served_relocation": ["sum", 2016], "households": "first"}))
+    result = run_sweep(spec, tmp_path / "out").results.sort_values("interventions.relocation.capacity")
+    assert result["served_relocation_sum"].is_monotonic_increasing and result["served_relocation_sum"].nunique() == 3
+    assert (result["served_relocation_2016"] <= result["interventions.relocation.capacity"]
+            * result["households_first"] / 1e4 + 1e-9).all()
+    assert spec.scenario.with_parameters({"interventions.relocation.capacity": 20}).programme.items[
+        [it.label for it in spec.scenario.programme.items].index("relocation")].capacity == 20
+    bad = write_spec(tmp_path, name="bad.yaml", design={"type": "grid"},
+                     parameters={"interventions.relocation.capacity": {"values": [1, 2], "scale": True}})
+    with pytest.raises(InputError, match="parameters.interventions.relocation.capacity.scale: has no value in this "
+                                         "scenario to multiply"):
+        load_spec(bad)
+
+
 @pytest.mark.parametrize("node, where, message", [
     ({"instrument_scale.microlon": {"values": [0, 1]}}, "parameters.instrument_scale.microlon",
      "unknown instrument 'microlon' (did you mean 'microloan'?); instruments with a budget to scale: "),

@@ -267,13 +267,8 @@ def parse(data: dict, years: tuple[int, int], file: str | None) -> Programme:
         if isinstance(overhead, bool) or not isinstance(overhead, (int, float)) or not 0 <= overhead <= 1:
             raise InputError(f"expected a share in [0, 1], got {overhead!r}", file=file,
                              where=f"{where}.overhead_share")
-        capacity = entry.get("capacity")
-        if capacity is not None and (isinstance(capacity, bool) or not isinstance(capacity, (int, float))
-                                     or not 0 <= capacity < float("inf")):
-            raise InputError(f"expected households per 10,000 a year (a number >= 0), got {capacity!r}",
-                             file=file, where=f"{where}.capacity")
-        items.append(Configured(str(label), cls(), rules, span, targets, tuple(priority), float(overhead),
-                                None if capacity is None else float(capacity)))
+        capacity = check_capacity(entry.get("capacity"), file, f"{where}.capacity")
+        items.append(Configured(str(label), cls(), rules, span, targets, tuple(priority), float(overhead), capacity))
     labels = [it.label for it in items]
     lines = _parse_budgets({} if data.get("budgets") is None else data["budgets"], labels, years, file)
     for it in items:
@@ -282,6 +277,15 @@ def parse(data: dict, years: tuple[int, int], file: str | None) -> Programme:
             raise InputError(f"{it.label!r} draws on lines split by area and lines that are not; fund it from "
                              "one kind only", file=file, where="budgets")
     return Programme(items, lines)
+
+
+def check_capacity(value, file, where: str) -> float | None:
+    """An instrument's `capacity` (households per 10,000 a year), or None for none."""
+    if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))
+                              or not 0 <= value < float("inf")):
+        raise InputError(f"expected households per 10,000 a year (a number >= 0), got {value!r}",
+                         file=file, where=where)
+    return None if value is None else float(value)
 
 
 def with_budgets(programme: Programme, budgets: dict, years: tuple[int, int], file, where: str) -> Programme:
