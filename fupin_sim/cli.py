@@ -5,7 +5,8 @@
     fupin-sim generate [--preset P] [--households N] [--year Y] [--seed S] [--format csv|parquet] --out DIR
     fupin-sim params [--preset P] [--grep TEXT]
     fupin-sim diff A B
-    fupin-sim compare BASE ALT [ALT ...] [--reps R] [--households N] [--years A-B] [--seed S] [--n-jobs J] [--draws CAL] --out DIR
+    fupin-sim compare BASE ALT [ALT ...] [--reps R] [--households N] [--years A-B] [--seed S] [--n-jobs J] [--draws CAL]
+                      [--instrument-scale NAME=F ...] --out DIR
     fupin-sim sweep SPEC [--n-jobs J] [--scheduler ADDRESS] [--batch-size B] [--progress|--no-progress] --out DIR
     fupin-sim calibrate SPEC [--n-jobs J] [--progress] --out DIR
     fupin-sim forecast REGISTER --scenario S --horizon H [--reps R] [--n-jobs J] --out DIR
@@ -105,6 +106,9 @@ def parser() -> argparse.ArgumentParser:
     cmp.add_argument("--years", help="first-last simulated years, e.g. 2016-2020")
     cmp.add_argument("--seed", type=_seed, help="base seed of the replicates (default: the baseline's)")
     cmp.add_argument("--n-jobs", type=_n_jobs, default=1, help="processes (-1: all cores)")
+    cmp.add_argument("--instrument-scale", type=_scale, action="append", metavar="INSTRUMENT=FACTOR",
+                     help="scale these instruments' budgets in every alternative (repeatable): e.g. "
+                          "'compare baseline baseline --instrument-scale microloan=2'")
     cmp.add_argument("--draws", help="a calibration folder (or its draws.csv): replicate r of every scenario runs "
                                      "with parameter draw r mod their number")
     cmp.add_argument("--out", required=True, help="output folder")
@@ -221,7 +225,10 @@ def _interval(row) -> str:
 def cmd_compare(args) -> int:
     from fupin_sim.compare import compare
 
-    result = compare(args.baseline, args.alternatives, reps=args.reps, n_jobs=args.n_jobs,
+    scale = dict(args.instrument_scale or [])
+    alternatives = [{"scenario": a, "instrument_scale": scale} for a in args.alternatives] if scale \
+        else args.alternatives
+    result = compare(args.baseline, alternatives, reps=args.reps, n_jobs=args.n_jobs,
                      households=args.households, years=args.years, seed=args.seed, draws=args.draws)
     out = result.write(args.out)
     man = result.manifest

@@ -54,23 +54,38 @@ def _scenario(ref) -> Scenario:
     return ref if isinstance(ref, Scenario) else load_scenario(ref)
 
 
-def _simulate_summary(scenario: Scenario, seed: int) -> pd.DataFrame:
+def _simulate_summary(scenario: Scenario, seed: int, instrument_scale: dict | None = None) -> pd.DataFrame:
     """Worker: one run's yearly summary (top level, so loky and Dask can pickle it)."""
     from fupin_sim.simulation import simulate
 
-    return add_derived(simulate(scenario, seed=seed).summary)
+    return add_derived(simulate(scenario, seed=seed, instrument_scale=instrument_scale).summary)
 
 
-def _run_all(tasks: list[tuple[Scenario, int]], n_jobs: int) -> list[pd.DataFrame]:
+def _run_all(tasks: list[tuple], n_jobs: int) -> list[pd.DataFrame]:
+    """Tasks: (scenario, seed) or (scenario, seed, instrument_scale)."""
     if n_jobs == 1:
-        return [_simulate_summary(sc, s) for sc, s in tasks]
+        return [_simulate_summary(*task) for task in tasks]
     from joblib import Parallel, delayed
 
-    return Parallel(n_jobs=n_jobs)(delayed(_simulate_summary)(sc, s) for sc, s in tasks)
+    return Parallel(n_jobs=n_jobs)(delayed(_simulate_summary)(*task) for task in tasks)
 
 
-def _prepare(baseline, alternatives, households, years, seed) -> tuple[Scenario, dict[str, Scenario], list[str]]:
-    """Apply the options to every scenario, name the alternatives, and check they can be paired."""
+def _alternative(ref, where: str) -> tuple[object, dict]:
+    """An alternative as (scenario reference, instrument scales): a name, file or `Scenario`, or
+    {"scenario": ..., "instrument_scale": {instrument: factor}}."""
+    if not isinstance(ref, dict):
+        return ref, {}
+    unknown = set(ref) - {"scenario", "instrument_scale"}
+    if unknown or "scenario" not in ref:
+        raise InputError(f"expected {{scenario: ..., instrument_scale: {{instrument: factor}}}}, got {ref!r}",
+                         where=where)
+    return ref["scenario"], ref.get("instrument_scale") or {}
+
+
+def _prepare(baseline, alternatives, households, years, seed
+             ) -> tuple[Scenario, dict[str, Scenario], list[str], dict[str, dict]]:
+    """Apply the options to every scenario, name the alternatives, and check they can be paired;
+    also each alternative's validated instrument scales (empty for none)."""
     if isinstance(years, str):
         years = parse_years(years, where="years")
     base = _scenario(baseline).with_options(households=households, years=years, seed=seed)
@@ -80,10 +95,14 @@ def _prepare(baseline, alternatives, households, years, seed) -> tuple[Scenario,
     if not items:
         raise InputError("give at least one alternative scenario to compare with the baseline", where="alternatives")
     alts: dict[str, Scenario] = {}
+    scales: dict[str, dict] = {}
     notes: list[str] = []
-    for label, ref in items:
+    for i, (label, ref) in enumerate(items):
+        ref, scale = _alternative(ref, f"alternatives.{label if label is not None else i}")
         sc = _scenario(ref).with_options(households=households, years=years)
-        name = label or sc.name
+        scale = sc.programme.check_scale(scale, where=f"alternatives.{label if label is not None else i}"
+                                                      ".instrument_scale")
+        name = label or sc.name + "".join(f", {k} × {v:g}" for k, v in scale.items())
         unique, k = name, 2
         while unique in alts or unique == base.name:
             unique, k = f"{name} [{k}]", k + 1
@@ -99,8 +118,8 @@ def _prepare(baseline, alternatives, households, years, seed) -> tuple[Scenario,
         if (sc.preset, sc.register) != (base.preset, base.register):
             notes.append(Note("population_differs", name=unique, alt=str(sc.register or sc.preset),
                               base=str(base.register or base.preset)))
-        alts[unique] = sc
-    return base, alts, notes
+        alts[unique], scales[unique] = sc, scale
+    return base, alts, notes, scales
 
 
 def _t_stats(d: np.ndarray) -> tuple[float, float, float, float, float]:
@@ -252,7 +271,10 @@ def compare(baseline, alternatives, reps: int = 10, n_jobs: int = 1, *, househol
     them pair by pair.
 
     `baseline` and each alternative are a bundled name, a scenario file or a `Scenario`;
-    `alternatives` is one of those, a list, or a dict {label: scenario}. `households`,
+    `alternatives` is one of those, a list, or a dict {label: scenario}; an alternative may
+    also be {"scenario": ..., "instrument_scale": {instrument: factor}}, the scenario with
+    those instruments' budgets scaled (`Simulation`): e.g. the baseline with twice the money
+    for microloans, against the baseline. `households`,
     `years` and `seed` override every scenario (the alternatives always run with the
     baseline's seeds; their own `seed:` is not used). Results do not depend on `n_jobs`.
     `draws` (a calibration folder or its draws.csv): replicate r of every scenario runs with
@@ -264,16 +286,18 @@ def compare(baseline, alternatives, reps: int = 10, n_jobs: int = 1, *, househol
 
     if isinstance(reps, bool) or not isinstance(reps, (int, np.integer)) or reps < 1:
         raise InputError(f"reps must be a whole number of at least 1, got {reps!r}", where="reps")
-    base, alts, notes = _prepare(baseline, alternatives, households, years, seed)
+    base, alts, notes, scales = _prepare(baseline, alternatives, households, years, seed)
     seeds = replicate_seeds(base.seed, int(reps))
     if reps == 1:
         notes.append(Note("one_replicate"))
     if any(sc.seed != base.seed for sc in alts.values()):
         notes.append(Note("baseline_seeds", seed=int(base.seed)))
     scenarios = [base, *alts.values()]
+    scale_of = [{}, *scales.values()]
     sets = read_draws(draws) if draws is not None else None
     per_rep = [scenarios_over(sc, sets, str(draws)) if sets else [sc] for sc in scenarios]
-    runs = _run_all([(over[r % len(over)], s) for over in per_rep for r, s in enumerate(seeds)], n_jobs)
+    runs = _run_all([(over[r % len(over)], s, scale_of[i] or None)
+                     for i, over in enumerate(per_rep) for r, s in enumerate(seeds)], n_jobs)
     by_scenario = [runs[i * reps:(i + 1) * reps] for i in range(len(scenarios))]
     base_runs, alt_runs = by_scenario[0], dict(zip(alts, by_scenario[1:]))
     table = paired_table(base_runs, alt_runs, notes)
@@ -284,7 +308,8 @@ def compare(baseline, alternatives, reps: int = 10, n_jobs: int = 1, *, househol
                                                           if c not in ("scenario", "rep", "seed")]]]
     man = {"fupin_sim": package_version(), "kind": "compare", "experiment": "paired comparison (common random numbers)",
            "baseline": {"name": base.name, "file": base.file, "hash": base.hash},
-           "alternatives": {k: {"name": sc.name, "file": sc.file, "hash": sc.hash} for k, sc in alts.items()},
+           "alternatives": {k: {"name": sc.name, "file": sc.file, "hash": sc.hash,
+                                **({"instrument_scale": scales[k]} if scales[k] else {})} for k, sc in alts.items()},
            "years": list(base.years), "households": base.households, "seed": base.seed, "replicates": int(reps),
            "replicate_seeds": seeds, "confidence_level": LEVEL,
            "differences": "alternative minus baseline, replicate by replicate; CI from Student's t over replicates"}
@@ -315,11 +340,12 @@ def crn_variance_reduction(base, alt, reps: int = 20, metrics=("exits:sum", "rel
 
     if isinstance(metrics, str):
         metrics = [metrics]
-    base_sc, alts, _ = _prepare(base, [alt], households, years, seed)
-    alt_sc = next(iter(alts.values()))
+    base_sc, alts, _, scales = _prepare(base, [alt], households, years, seed)
+    alt_sc, alt_scale = next(iter(alts.values())), next(iter(scales.values())) or None
     seeds = replicate_seeds(base_sc.seed, reps)
     independent = [stream_key(base_sc.seed, "independent seeds", r) & 0x7FFFFFFF for r in range(reps)]
-    tasks = [(base_sc, s) for s in seeds] + [(alt_sc, s) for s in seeds] + [(alt_sc, s) for s in independent]
+    tasks = ([(base_sc, s) for s in seeds] + [(alt_sc, s, alt_scale) for s in seeds]
+             + [(alt_sc, s, alt_scale) for s in independent])
     runs = _run_all(tasks, n_jobs)
     b, a, ai = runs[:reps], runs[reps:2 * reps], runs[2 * reps:]
     rows = []

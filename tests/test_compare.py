@@ -149,3 +149,28 @@ def test_alternatives_on_other_years_are_refused(tmp_path, capsys):
     assert "scenario file not found" in capsys.readouterr().err
     with pytest.raises(InputError, match="reps must be a whole number of at least 1, got 0"):
         compare("baseline", "baseline", reps=0)
+
+
+def test_an_alternative_can_scale_an_instruments_budget(tmp_path, capsys):
+    """{"scenario": ..., "instrument_scale": ...} is the scenario with those budgets scaled:
+    no money for microloans issues no loans, replicate by replicate, against the same seeds."""
+    from fupin_sim.ensemble import replicate_seeds
+    from fupin_sim.simulation import simulate
+
+    base = fs.load_scenario("baseline")
+    c = compare(base, {"no loans": {"scenario": base, "instrument_scale": {"microloan": 0}}}, reps=2, **OPTIONS)
+    reps = c.replicates
+    assert (reps.loc[reps["scenario"] == "no loans", "loans_issued"] == 0).all()
+    assert reps.loc[reps["scenario"] == "baseline", "loans_issued"].sum() > 0
+    sc = base.with_options(**OPTIONS)
+    seed = replicate_seeds(sc.seed, 2)[1]
+    alone = simulate(sc, seed=seed, instrument_scale={"microloan": 0.0}).summary
+    run = reps[(reps["scenario"] == "no loans") & (reps["seed"] == seed)]
+    assert np.allclose(run["exits"].to_numpy(), alone["exits"].to_numpy())
+    assert c.manifest["alternatives"]["no loans"]["instrument_scale"] == {"microloan": 0.0}
+    with pytest.raises(InputError, match=r"alternatives.x.instrument_scale.microlon: unknown instrument 'microlon' "
+                                         r"\(did you mean 'microloan'\?\)"):
+        compare(base, {"x": {"scenario": base, "instrument_scale": {"microlon": 2}}}, reps=2, **OPTIONS)
+    assert main(["compare", "baseline", "baseline", "--instrument-scale", "microloan=0", "--households", "600",
+                 "--years", "2016-2018", "--reps", "2", "--out", str(tmp_path / "cmp")]) == 0
+    assert "baseline, microloan × 0:" in capsys.readouterr().out
