@@ -91,7 +91,7 @@ class Scenario:
         if path.startswith(RULES):
             label, rule = self.instrument_rule(path)
             if rule == CAPACITY:
-                return Setting(self._item(label).capacity)
+                return Capacity(self._item(label).capacity)
             return self._item(label).rules[rule]
         if path.startswith(BUDGETS):
             return BudgetAmounts(self.data["budgets"][self.budget_line(path)]["amounts"])
@@ -190,7 +190,7 @@ class BudgetAmounts:
 
 
 @dataclass
-class Setting:
+class Capacity:
     """An instrument's `capacity` as a parameter value (households per 10,000 a year; None: none)."""
     value: Any
 
