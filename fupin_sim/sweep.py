@@ -78,7 +78,7 @@ REDUCES = ("final", "first", "sum", "mean", "min", "max", "change")
 TOP_KEYS = ("name", "description", "scenario", "households", "years", "seed", "parameters", "design",
             "replicates", "common_random_numbers", "outputs", "sensitivity")
 PARAMETER_KEYS = ("range", "values", "scale", "integer")
-SCALE = "instrument_scale"  # `instrument_scale.<instrument>`: a factor of that instrument's budget
+SCALE = "instrument_scale."  # `instrument_scale.<instrument>`: a factor of that instrument's budget
 DESIGN_KEYS = ("type", "samples", "levels", "seed")
 SENSITIVITY_KEYS = ("bootstrap", "confidence", "noise_points", "noise_replicates")
 DEFAULT_OUTPUTS = {"registered_poor": ["final"], "exits": ["sum"], "relapses": ["sum"], "new_poor": ["sum"],
@@ -273,10 +273,10 @@ def _bool(value, file, where) -> bool:
 def _flatten_parameters(tree: dict, scenario: Scenario, file, prefix: str = ""):
     """Yield (path, settings) for dotted keys or nested groups of parameters."""
     paths = scenario.parameter_paths()
-    groups = {p.rsplit(".", i)[0] for p in paths for i in range(1, p.count(".") + 1)} | {SCALE}
+    groups = {p.rsplit(".", i)[0] for p in paths for i in range(1, p.count(".") + 1)} | {SCALE[:-1]}
     for key, node in tree.items():
         path = f"{prefix}.{key}" if prefix else str(key)
-        if path in paths or path.startswith(f"{SCALE}."):  # an instrument's budget factor: see _parameter
+        if path in paths or path.startswith(SCALE):  # an instrument's budget factor: see _parameter
             yield path, node
         elif path in groups and isinstance(node, dict) and not (set(node) & set(PARAMETER_KEYS)):
             yield from _flatten_parameters(node, scenario, file, path)
@@ -287,8 +287,8 @@ def _flatten_parameters(tree: dict, scenario: Scenario, file, prefix: str = ""):
 
 def split_overrides(overrides: dict) -> tuple[dict, dict]:
     """A run's overrides as (scenario parameters, instrument budget factors for `Simulation`)."""
-    scale = {k[len(SCALE) + 1:]: v for k, v in overrides.items() if k.startswith(f"{SCALE}.")}
-    return {k: v for k, v in overrides.items() if not k.startswith(f"{SCALE}.")}, scale
+    scale = {k.removeprefix(SCALE): v for k, v in overrides.items() if k.startswith(SCALE)}
+    return {k: v for k, v in overrides.items() if not k.startswith(SCALE)}, scale
 
 
 def _check_override(scenario: Scenario, p: SweptParameter, x, file, where: str, label: str) -> None:
@@ -307,9 +307,9 @@ def _parameter(path: str, node, scenario: Scenario, file) -> SweptParameter:
     check_keys(node, PARAMETER_KEYS, file, where)
     scale = _bool(node.get("scale", False), file, f"{where}.scale")
     integer = _bool(node.get("integer", False), file, f"{where}.integer")
-    if path.startswith(f"{SCALE}."):  # a factor of the instrument's budget (Simulation's instrument_scale)
+    if path.startswith(SCALE):  # a factor of the instrument's budget (Simulation's instrument_scale)
         try:
-            scenario.programme.check_scale({path[len(SCALE) + 1:]: 1.0})
+            scenario.programme.check_scale({path.removeprefix(SCALE): 1.0})
         except InputError as e:
             raise InputError(e.detail, file=file, where=where) from None
         if scale:
