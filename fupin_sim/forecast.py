@@ -176,7 +176,7 @@ def _run_block(scenarios: list, pop: Population, horizon: int, seeds: list[int],
             if new.any():
                 rows_new = np.flatnonzero(new)
                 size = np.maximum(h["size"][rows_new], 1)
-                deduct = p["exit.deduct_expenditure"]
+                deduct = p["poverty.deduct_expenditure"]
                 y_new = y[rows_new]
                 present = (
                     y_new + deduct * h["oop"][rows_new] / size >= line,

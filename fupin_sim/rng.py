@@ -182,3 +182,23 @@ class RandomStreams:
     def replicate_seed(self, rep: int) -> int:
         """Seed of replicate `rep`, derived from this base seed (rep 0 is the base seed)."""
         return self.seed if rep == 0 else stream_key(self.seed, "replicate", rep) & 0x7FFFFFFF
+
+
+_DERIVED = np.uint64(1 << 52)
+_LOW52 = np.uint64((1 << 52) - 1)
+
+
+def derived_ids(ids: np.ndarray, name: str, year: int) -> np.ndarray:
+    """New stable ids made from existing ones (a newborn's from its household's, a new
+    household's from its founder's) and the year: a pure function of them, so whoever else is
+    born or splits off, an entity's id, and with it its draws, stays the same (common random
+    numbers). They lie in [2^52, 2^53), apart from the ids a synthetic population starts with,
+    and within what a register file's numbers hold exactly; two of k new ids coincide with a
+    chance of about k² / 2^53 (10^-5 for the 300,000 births of 20 years at 10^6 households)."""
+    z = np.ascontiguousarray(ids, dtype=np.int64).view(np.uint64) * _GOLDEN + np.uint64(stream_key(0, name, year))
+    z ^= z >> np.uint64(30)
+    z *= _M1
+    z ^= z >> np.uint64(27)
+    z *= _M2
+    z ^= z >> np.uint64(31)
+    return ((z & _LOW52) | _DERIVED).view(np.int64)

@@ -16,11 +16,13 @@ and persons (no Python loop over either):
 from __future__ import annotations
 
 from collections.abc import Callable
+from contextlib import contextmanager
 
 import pandas as pd
 
 from fupin_sim import status
 from fupin_sim.errors import InputError
+from fupin_sim.params import NotInForce
 from fupin_sim.population import Population
 from fupin_sim.population.register import read_register
 from fupin_sim.population.state import State
@@ -37,7 +39,7 @@ STEPS: tuple[tuple[str, Callable | None], ...] = (
     ("interventions", None),  # bound to the scenario's programme by each Simulation
     ("status", status.step),
 )
-PANEL_COLUMNS = ("household_id", "status", "size", "income_wage", "income_operating", "income_property",
+PANEL_COLUMNS = ("household_id", "lineage", "status", "size", "income_wage", "income_operating", "income_property",
                  "income_transfer", "oop", "school_cost", "monitored")
 
 
@@ -58,6 +60,17 @@ def build_population(scenario: Scenario, seed: int) -> Population:
     return pop
 
 
+@contextmanager
+def located(scenario: Scenario):
+    """A dated parameter read for a year before its first value is an error naming the
+    scenario file and the key path where the value belongs."""
+    try:
+        yield
+    except NotInForce as e:
+        where = e.path if e.path.startswith("interventions.") else f"parameters.{e.path}"
+        raise InputError(e.detail, file=scenario.file, where=where) from None
+
+
 class Simulation:
     """One run of a scenario with one seed. `step()` advances a year; `run()` does them all.
 
@@ -73,10 +86,11 @@ class Simulation:
         self.scenario = scenario
         self.seed = scenario.seed if seed is None else int(seed)
         scale = scenario.programme.check_scale(instrument_scale or {})
-        pop = build_population(scenario, self.seed) if population is None else population
+        with located(scenario):
+            pop = build_population(scenario, self.seed) if population is None else population
+            self.state = State(pop, scenario.params)
         self.population_origin = pop.origin
         self.params = scenario.params
-        self.state = State(pop, self.params)
         self.programme = scenario.programme.fresh()
         self.programme.prepare(self.state)
         self.instrument_scale = scale
@@ -106,8 +120,9 @@ class Simulation:
             self.programme.reference[year] = self.reference.programme.drawn[year]
         p = self.params.at(year)
         row: dict = {"year": year}
-        for process in self.steps:
-            row.update(process(self.state, p, self.rs, year))
+        with located(self.scenario):
+            for process in self.steps:
+                row.update(process(self.state, p, self.rs, year))
         self.state.year = year
         if year >= self.scenario.years[0]:
             self.rows.append(row)

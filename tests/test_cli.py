@@ -108,7 +108,7 @@ def test_bad_numbers_on_the_command_line_are_refused_by_argparse(capsys):
 def test_diff_lists_what_two_scenarios_change(capsys):
     assert main(["diff", "consolidation", "withdrawn"]) == 0
     out = capsys.readouterr().out
-    assert "parameters.policy.keep_after_exit_years  5  ->  {2016: 5, 2021: 0}" in out
+    assert "parameters.policy.support_until  2025  ->  2020" in out
     assert main(["diff", "baseline", "baseline"]) == 0
     assert "do not differ" in capsys.readouterr().out
 

@@ -27,17 +27,35 @@ def test_a_no_op_change_is_bit_identical(small):
     pd.testing.assert_frame_equal(a.panel, b.panel, check_exact=True)
 
 
+def unplanned(scenario):
+    """Without the exit plan's quota: every household ready to exit exits. The quota, like a
+    limited budget, shares a number between households, so it couples them."""
+    return scenario.with_options(parameters={"register.exit_plan": 1.0})
+
+
 def test_households_outside_a_changed_subset_keep_their_trajectories(engine_only):
-    small = engine_only
+    small = unplanned(engine_only)
     pop = build_population(small, seed=1)
     changed = pop.copy()
     touched = np.flatnonzero(changed.households["status"] == S.POOR)[:100]
     changed.households["housing_safe"][touched] = False  # e.g. a housing policy that was not funded
     a, b = panel(small, population=pop).panel, panel(small, population=changed).panel
-    untouched = ~a["household_id"].isin(changed.households["household_id"][touched])
+    untouched = ~a["lineage"].isin(changed.households["household_id"][touched])  # with the households they found
     pd.testing.assert_frame_equal(a[untouched].reset_index(drop=True), b[untouched].reset_index(drop=True),
                                   check_exact=True)
     assert not a[~untouched].equals(b[~untouched])  # and the touched ones did change
+
+
+def test_the_exit_plan_couples_households_as_a_quota_does(engine_only):
+    """With the plan's quota, who exits depends on who else is ready (the highest assessed
+    incomes first): a change to some households can move another's exit by a year."""
+    pop = build_population(engine_only, seed=1)
+    changed = pop.copy()
+    touched = np.flatnonzero(changed.households["status"] == S.POOR)[:100]
+    changed.households["housing_safe"][touched] = False  # they cannot exit, leaving room in the quota
+    a, b = (panel(engine_only, population=x).panel for x in (pop, changed))
+    untouched = ~a["lineage"].isin(changed.households["household_id"][touched])
+    assert (a.loc[untouched, "status"].to_numpy() != b.loc[untouched, "status"].to_numpy()).any()
 
 
 def test_entitlements_do_not_couple_households(engine_only):
@@ -47,24 +65,24 @@ def test_entitlements_do_not_couple_households(engine_only):
                 budgets={"civil_affairs": {"amounts": "unlimited"}})
     from fupin_sim.scenario import _build
 
-    sc = _build(data, None)
+    sc = unplanned(_build(data, None))
     pop = build_population(sc, seed=1)
     changed = pop.copy()
     touched = np.flatnonzero(changed.households["status"] == S.POOR)[:50]
     changed.households["housing_safe"][touched] = False  # they cannot exit: they keep drawing on entitlements
     a, b = panel(sc, population=pop).panel, panel(sc, population=changed).panel
-    untouched = ~a["household_id"].isin(changed.households["household_id"][touched])
+    untouched = ~a["lineage"].isin(changed.households["household_id"][touched])
     pd.testing.assert_frame_equal(a[untouched].reset_index(drop=True), b[untouched].reset_index(drop=True),
                                   check_exact=True)
 
 
 def test_a_change_that_only_touches_pastoral_households_leaves_the_rest_identical(engine_only):
-    small = engine_only
+    small = unplanned(engine_only)
     quiet = small.with_options(parameters={"shocks.livestock_price_sd": 0.3})
     pop = build_population(small, seed=1)
     a, b = panel(small, population=pop).panel, panel(quiet, population=pop).panel
     pastoral = pop.households["household_id"][pop.households["region_type"] == S.CODE["region_type"]["pastoral"]]
-    others = ~a["household_id"].isin(pastoral)
+    others = ~a["lineage"].isin(pastoral)
     pd.testing.assert_frame_equal(a[others].reset_index(drop=True), b[others].reset_index(drop=True),
                                   check_exact=True)
     assert not np.array_equal(a.loc[~others, "income_operating"], b.loc[~others, "income_operating"])

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 import fupin_sim as fs
-from fupin_sim.interventions import parse
+from fupin_sim.interventions import instrument_defaults, parse
 from fupin_sim.population import schema as S
 from fupin_sim.population.state import State
 from fupin_sim.processes import demography, income, shocks
@@ -45,7 +45,8 @@ def delta(before, state, column):
 def test_dibao_tops_up_to_the_standard_for_those_it_reaches():
     before, state, out, prog = one_year("dibao")
     standard = 5547  # 2018, 000_2488b6b2437a55b6.txt
-    imputed = 5000   # earnings counted per labour unit by the means test (instruments.yaml)
+    rules = instrument_defaults()["dibao"].at(2018)
+    imputed = rules["imputed_share"] * standard  # earnings counted per labour unit by the means test
     gained = delta(before, state, "income_transfer")
     served = gained > 0
     gross = sum(before[f"income_{s}"] for s in S.INCOME_SOURCES) / np.maximum(before["size"], 1)
@@ -55,8 +56,10 @@ def test_dibao_tops_up_to_the_standard_for_those_it_reaches():
     after = assessed[served] + gained[served] / state.h["size"][served]
     assert (after >= standard - 1e-6).all()  # everyone reached gets at least to the standard, as assessed
     eligible = (assessed < standard) & (state.h["size"] > 0)
-    reach = served[eligible].mean()
-    assert reach == pytest.approx(1 - 0.4, abs=0.05)  # the 40% exclusion error
+    registered = before["status"] == S.POOR
+    # the exclusion error, for registered households none since the 2016 guideline (应保尽保)
+    assert served[eligible & ~registered].mean() == pytest.approx(1 - rules["exclusion_error"], abs=0.05)
+    assert served[eligible & registered].mean() == pytest.approx(1 - rules["exclusion_error_registered"], abs=0.02)
     ledger = prog.ledger.frame()
     assert ledger["amount"].sum() == pytest.approx(float(gained @ state.h["weight"]))
 
@@ -66,7 +69,7 @@ def test_dibao_means_test_counts_earnings_of_members_who_can_work():
     can work is assessed as earning, so fewer of them are topped up, and by less."""
     before, state, _, _ = one_year("dibao", rules={"exclusion_error": 0.0, "inclusion_error": 0.0})
     _, state0, _, _ = one_year("dibao", rules={"exclusion_error": 0.0, "inclusion_error": 0.0,
-                                               "imputed_earnings": 0})
+                                               "imputed_share": 0})
     gained = delta(before, state, "income_transfer")
     gained0 = delta(before, state0, "income_transfer")
     workers = before["labour_units"] >= 1
@@ -191,9 +194,9 @@ def test_anti_poverty_insurance_pays_half_of_a_large_cost_under_the_trigger():
     expense = (before["oop"] + before["school_cost"])[paid]
     assert np.allclose(claims[paid], 0.5 * expense)
     ledger = prog.ledger.frame()
-    net = sum(before[f"income_{s}"] for s in S.INCOME_SOURCES) - before["oop"] - before["school_cost"]
+    income = sum(before[f"income_{s}"] for s in S.INCOME_SOURCES)  # as the survey measures it: no costs deducted
     covered = (before["status"] == S.NONPOOR) & (before["size"] > 0) & (
-        net / np.maximum(before["size"], 1) < 1.5 * 3129)  # near-poor under 1.5 x the 2018 line
+        income / np.maximum(before["size"], 1) < 1.5 * fs.Params.defaults().at(YEAR)["poverty_line.national"])
     assert ledger["amount"].sum() == pytest.approx(50 * float((before["weight"] * before["size"])[covered].sum()))
     categories = ledger.groupby("category")["amount"].sum()
     assert categories["insurance_claim"] == pytest.approx(float(claims @ state.h["weight"]))

@@ -3,7 +3,7 @@ import yaml
 from importlib import resources
 
 from fupin_sim.errors import InputError
-from fupin_sim.params import Params, available_presets
+from fupin_sim.params import NotInForce, Params, available_presets
 
 
 def test_every_parameter_has_unit_source_and_confidence():
@@ -23,10 +23,18 @@ def test_defaults_file_states_sources_not_placeholders():
 
 def test_dated_values_step_from_each_year_on():
     p = Params.defaults().override({"poverty_line.national": {2021: 5547, 2023: 6100}})
-    assert [p.at(y)["poverty_line.national"] for y in (2019, 2021, 2022, 2023, 2030)] == [5547, 5547, 5547, 6100, 6100]
-    base = Params.defaults()
-    assert base.at(2013)["poverty_line.national"] == 2800  # before the first date: the earliest value
-    assert base.at(2019)["poverty_line.national"] == 3218
+    assert [p.at(y)["poverty_line.national"] for y in (2021, 2022, 2023, 2030)] == [5547, 5547, 6100, 6100]
+    assert Params.defaults().at(2019)["poverty_line.national"] == 3218
+
+
+def test_a_year_before_the_first_dated_value_is_an_error_naming_the_parameter_not_a_later_value():
+    p = Params.defaults().override({"poverty_line.national": {2021: 5547, 2023: 6100}})
+    values = p.at(2019)
+    assert values["health.basic_rate"] == 0.6  # the parameters in force are there
+    with pytest.raises(NotInForce, match=r"poverty_line\.national: no value in force in 2019: its first dated "
+                                         r"value is for 2021"):
+        values["poverty_line.national"]
+    assert "poverty_line.national" not in values
 
 
 def test_nested_and_dotted_overrides_are_equivalent():
@@ -44,7 +52,7 @@ def test_nested_and_dotted_overrides_are_equivalent():
     ({"status.line": "jiangsuu"}, "s.yaml: parameters.status.line: 'jiangsuu' is not one of ['national', 'jiangsu'] (did you mean 'jiangsu'?)"),
     ({"poverty_line.national": {"2021": 5547}}, "s.yaml: parameters.poverty_line.national: dated values are keyed by year (1900-2100), got '2021'"),
     ({"health.basic_rate": {"value": 0.7, "unit": "yuan"}}, "s.yaml: parameters.health.basic_rate: unit 'yuan' does not match the parameter's unit 'share'"),
-    ({"exit.identification": float("nan")}, "s.yaml: parameters.exit.identification: expected a finite number, got nan"),
+    ({"register.identification": float("nan")}, "s.yaml: parameters.register.identification: expected a finite number, got nan"),
 ])
 def test_bad_overrides_name_the_file_and_key_path(override, message):
     with pytest.raises(InputError) as err:

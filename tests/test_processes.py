@@ -1,5 +1,6 @@
 """Each yearly process against the moments its parameters promise."""
 import numpy as np
+import fupin_sim as fs
 import pytest
 
 from fupin_sim.params import Params
@@ -225,3 +226,49 @@ def test_dated_admission_rates_take_effect_in_their_year(params):
         parameters={"health.admission_rate": {2016: [0.131, 0.208], 2018: [0.262, 0.416]}})
     s = fs.run(sc, seed=2).summary.set_index("year")["admissions"]
     assert s[2018] > 1.7 * s[2017] and s[2019] > 1.7 * s[2017]
+
+
+def test_household_formation_moves_a_young_family_and_conserves_persons_and_land():
+    """分户: a young adult with a parent generation at home founds a household with a partner of
+    the other sex and their young children; persons, land and the register status go with them."""
+    from fupin_sim.processes import households
+
+    pop = fs.generate(fs.Params.defaults(), 20000, seed=5, year=2017)
+    state = State(pop, fs.Params.defaults())
+    p = fs.Params.defaults().at(2018).copy()
+    p["households.split_rate"] = 0.3
+    h, pp = state.h, state.p
+    n0, persons0, land0 = state.n, state.persons, h["land_mu"].sum()
+    hh_before, ids_before = pp["hh"].copy(), pp["person_id"].copy()
+    status_before = h["status"].copy()
+    out = households.step(state, p, RandomStreams(2), 2018)
+    new = np.arange(n0, state.n)
+    assert len(new) > 100 and out["new_households"] == pytest.approx(h["weight"][new].sum())
+    assert state.persons == persons0 and np.array_equal(pp["person_id"], ids_before)  # nobody appears or goes
+    assert h["land_mu"].sum() == pytest.approx(land0)
+    assert len(np.unique(h["household_id"])) == state.n and (h["household_id"][new] >= 2**52).all()
+    moved = np.flatnonzero(pp["hh"] >= n0)
+    origin = hh_before[moved]
+    assert (h["status"][pp["hh"][moved]] == status_before[origin]).all()  # a family on the register stays on it
+    # the founders: one a new household, of the splitting ages; the others partners or young children
+    ages = pp["age"][moved]
+    adults = moved[ages >= 16]
+    per_new = np.bincount(pp["hh"][adults] - n0, minlength=len(new))
+    assert per_new.min() >= 1 and per_new.max() <= 2
+    assert ((ages >= 22) & (ages <= 35) | (ages < 16) | (ages <= 43)).all()
+    assert (ages[ages < 16] <= 35 - 18).all()
+    # the aggregates the engine keeps equal a recount
+    size, units = h["size"].copy(), h["labour_units"].copy()
+    state.aggregate(p)
+    assert np.array_equal(size, h["size"]) and np.allclose(units, h["labour_units"])
+
+
+def test_household_size_stays_at_the_presets_level():
+    """Without household formation children never leave and households grow by ~6% in ten
+    years; with it the mean size holds."""
+    sc = fs.load_scenario("no_policy").with_options(households=10000, years=(2016, 2025))
+    s = fs.run(sc, seed=3).summary
+    size = s["persons"] / s["households"]
+    assert abs(size.iloc[-1] / size.iloc[0] - 1) < 0.03
+    frozen = fs.run(sc.with_options(parameters={"households.split_rate": 0.0}), seed=3).summary
+    assert (frozen["persons"] / frozen["households"]).iloc[-1] / size.iloc[0] > 1.04

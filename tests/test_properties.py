@@ -33,8 +33,12 @@ def scenarios(draw):
     parameters = {
         "income.wage_growth": draw(st.floats(-0.1, 0.3)),
         "income.sd_transitory": draw(st.floats(0.0, 1.0)),
-        "exit.identification": draw(st.floats(0.0, 1.0)),
-        "policy.keep_after_exit_years": draw(st.integers(0, 6)),
+        "register.identification": draw(st.floats(0.0, 1.0)),
+        "register.assessment_error": draw(st.floats(0.0, 0.5)),
+        "register.exit_plan": draw(st.floats(0.0, 1.0)),
+        "monitoring.identification": draw(st.floats(0.0, 1.0)),
+        "policy.support_until": draw(st.integers(2016, 2026)),
+        "households.split_rate": draw(st.floats(0.0, 0.3)),
         "health.admission_rate": [draw(st.floats(0.0, 0.6)), draw(st.floats(0.0, 0.9))],
         "shocks.drought_probability": draw(st.floats(0.0, 1.0)),
     }
@@ -55,8 +59,8 @@ def test_invariants_hold_for_any_scenario(sc):
     while not sim.done:
         row = sim.step()
         assert np.isclose(row["persons"], persons + row["births"] - row["deaths"], rtol=1e-9)
-        assert np.isclose(row["registered_poor"], registered - row["exits"] + row["relapses"] + row["new_poor"]
-                          - row["dissolved_poor"], rtol=1e-9, atol=1e-6)
+        assert np.isclose(row["registered_poor"], registered - row["exits"] + row["reregistered"] + row["new_poor"]
+                          - row["dissolved_poor"] + row["formed_poor"], rtol=1e-9, atol=1e-6)
         persons, registered = row["persons"], row["registered_poor"]
     result = sim.result()
     s = result.summary

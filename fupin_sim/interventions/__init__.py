@@ -28,7 +28,7 @@ REGISTRY: dict[str, type[Instrument]] = {cls.name: cls for cls in (
     industry.Solar, credit.Microloan, employment.SkillsTraining, employment.LabourTransfer,
     employment.PublicWelfarePost, employment.ForestRanger, relocation.Relocation, health.HealthAssistance,
     health.ChronicAssistance, health.SupplementaryInsurance, assistance.Dibao, assistance.Tekun,
-    assistance.AgedSupport, assistance.MonitoringAssistance, other.EducationSubsidy, other.HousingRenovation,
+    assistance.AgedSupport, assistance.MonitoringAssistance, assistance.Backstop, other.EducationSubsidy, other.HousingRenovation,
     other.EcologicalCompensation, other.AntiPovertyInsurance)}
 ENTRY_KEYS = {"instrument", "years", "targets", "priority", "overhead_share", "capacity", "rules"}
 LINE_KEYS = {"source", "instruments", "amounts", "allocation"}
@@ -102,6 +102,7 @@ class Programme:
     drawn: dict[int, dict[tuple[str, str], float]] = field(default_factory=dict)  # year -> (instrument, line) -> yuan
     scale: dict[str, float] = field(default_factory=dict)  # instrument -> × its budget (see `earmark`)
     reference: dict[int, dict[tuple[str, str], float]] = field(default_factory=dict)  # the unscaled run's `drawn`
+    served: dict[str, np.ndarray] = field(default_factory=dict)  # instrument -> household rows served this year
 
     def fresh(self) -> "Programme":
         """A copy for one run: new instrument objects and an empty ledger."""
@@ -162,6 +163,7 @@ class Programme:
             for column, (dtype, initial) in item.instrument.columns.items():
                 if column not in state.h:
                     state.h[column] = np.full(state.n, initial, dtype=dtype)
+                state.fresh[column] = initial  # a household formed later starts without the support
             if item.instrument.once:
                 state.h[f"served_{item.label}"] = np.zeros(state.n, dtype=bool)
 
@@ -171,11 +173,12 @@ class Programme:
         lines = earmark(self.lines, year, self.scale, self.reference[year]) if self.scale else self.lines
         funds = YearFunds(lines, year, state, self.ledger, rs)
         active = [it for it in self.items if it.years is None or it.years[0] <= year <= it.years[1]]
-        ctx = Context(state, p, rs, year, int(p["policy.keep_after_exit_years"]), funds,
+        ctx = Context(state, p, rs, year, int(p["policy.support_until"]), funds,
                       counted=tuple(dict.fromkeys(k for it in active for k in it.instrument.counts)))
         out: dict = {f"{kind}_{it.label}": 0.0 for it in self.items for kind in ("served", "spending")}
         h = state.h
         spent_before = len(self.ledger.rows)
+        self.served = {}
         for it in active:
             it.instrument.carry(ctx, it.rules.at(year))
         ctx.changed()  # the carried streams changed incomes anywhere
@@ -214,6 +217,7 @@ class Programme:
             funds.book(it.label, served, charges, shares)
             if it.instrument.once:
                 h[f"served_{it.label}"][served] = True
+            self.served[it.label] = served
             out[f"served_{it.label}"] = float(weights.sum())
         new = self.ledger.rows[spent_before:]
         for it in active:
@@ -249,7 +253,8 @@ def parse(data: dict, years: tuple[int, int], file: str | None) -> Programme:
                              f"available: {sorted(REGISTRY)}", file=file,
                              where=f"{where}.instrument" if "instrument" in entry else where)
         cls = REGISTRY[name]
-        rules = defaults[name].override(entry.get("rules") or {}, file=file, where=f"{where}.rules")
+        rules = defaults[name].override(entry.get("rules") or {}, file=file, where=f"{where}.rules"
+                                        ).located(f"{where}.rules.")
         span = _years(entry["years"], years, file, f"{where}.years") if "years" in entry else None
         targets = entry.get("targets", cls.targets)
         if not isinstance(targets, str) or targets not in TARGETS:

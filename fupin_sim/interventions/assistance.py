@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from fupin_sim.population.rules import select
+from fupin_sim.population.rules import guarantees_met, monitoring_threshold, poverty_line, select
 
 from fupin_sim.interventions.base import Instrument, kept_for
 from fupin_sim.population import schema as S
@@ -39,12 +39,25 @@ def _assessed_per_capita(ctx, imputed_earnings: float) -> np.ndarray:
     return pc
 
 
+def gap_as_assessed(ctx, rows: np.ndarray, target: float) -> np.ndarray:
+    """What each household of `rows` must be paid (yuan) for its per-capita income, as the
+    register's assessment sees it (its own persistent factor, `status.assessment_factor`; at
+    face value before the first assessment), to reach `target`; 0 for those above it. A fen
+    more, so that rounding never leaves the income a hair under."""
+    factor = ctx.h["assessment_factor"].take(rows).astype(np.float64)
+    factor[factor <= 0] = 1.0
+    gap = np.maximum(target - ctx.per_capita_income(rows) * factor, 0.0) / factor
+    gap[gap > 0] += 0.01
+    return gap * ctx.h["size"].take(rows)
+
+
 class Dibao(Instrument):
     """A means-tested top-up to the standard, with extra for vulnerable members, and the
     targeting errors real programmes have: some eligible households are left out
     (exclusion), some ineligible ones near the standard are enrolled (inclusion). A
     household's propensity to be reached is drawn once, so errors persist over years.
-    The test imputes earnings to members who can work (`imputed_earnings`), as the rules
+    The test imputes earnings to members who can work (`imputed_share` of the standard per
+    labour unit), as the rules
     do (000_2488b6b2437a55b6.txt); the top-up is the standard less the assessed income."""
 
     name, family = "dibao", "assistance"
@@ -56,17 +69,27 @@ class Dibao(Instrument):
 
     def _propensity(self, ctx):
         h = ctx.h
-        if h["dibao_propensity"][0] < 0:  # drawn once per run: targeting errors persist
-            h["dibao_propensity"][:] = ctx.rs.uniform("dibao.targeting", 0, h["household_id"])
-        return h["dibao_propensity"]
+        propensity = h["dibao_propensity"]
+        new = np.flatnonzero(propensity < 0)  # drawn once for each household: targeting errors persist
+        if len(new):
+            propensity[new] = ctx.rs.uniform("dibao.targeting", 0, h["household_id"].take(new))
+        return propensity
 
     def eligible(self, ctx, rules, rows):
-        pc = _assessed_per_capita(ctx, rules["imputed_earnings"])
+        pc = _assessed_per_capita(ctx, rules["imputed_share"] * rules["standard"])
         standard = rules["standard"]
         near = ctx.among(rows, pc < max(standard, 1.5 * standard))  # nobody above can be reached
         pc, u = pc.take(near), self._propensity(ctx).take(near)
         truly = pc < standard
-        reached = np.flatnonzero((truly & (u >= rules["exclusion_error"]))
+        # registered households (and exited ones while support is kept: 脱贫不脱政策) and monitoring
+        # objects that qualify and cannot live by work - no member of full labour capacity - are
+        # all enrolled once the systems are linked (应保尽保 for 完全或部分丧失劳动能力的贫困家庭:
+        # 000_2488b6b2437a55b6.txt; the 2016 guideline on linking 低保 and poverty alleviation)
+        status = ctx.h["status"].take(near)
+        kept = (status == S.EXITED) & (ctx.year <= ctx.support_until)
+        watched = ((status == S.POOR) | kept | ctx.h["monitored"].take(near)) & (ctx.h["labour_units"].take(near) < 1)
+        missed = np.where(watched, rules["exclusion_error_registered"], rules["exclusion_error"])
+        reached = np.flatnonzero((truly & (u >= missed))
                                  | (~truly & (pc < 1.5 * standard) & (u < rules["inclusion_error"])))
         self._assessed = near.take(reached), pc.take(reached)
         return self._assessed[0]
@@ -118,16 +141,17 @@ class AgedSupport(Instrument):
 
 
 class MonitoringAssistance(Instrument):
-    """Help for households the monitoring rule flagged last year, within the office's
-    caseload: a grant closing the gap to the monitoring threshold, up to a maximum."""
+    """Help for monitoring objects (found at the end of earlier years, risk not yet
+    eliminated), within the office's caseload: a grant closing the gap to the monitoring
+    threshold, up to a maximum."""
 
     name, family = "monitoring_assistance", "monitoring"
     description = "防止返贫监测: grants to households flagged by the monitoring rule, within a caseload"
     targets = "monitored"
 
     def _gap(self, ctx, rows):
-        threshold = ctx.p["monitoring.income_multiple"] * ctx.line
-        return np.maximum(threshold - ctx.per_capita_income(rows), 0.0) * ctx.h["size"].take(rows)
+        """The gap to the threshold as the monitoring office assesses income (`gap_as_assessed`)."""
+        return gap_as_assessed(ctx, rows, monitoring_threshold(ctx.p))
 
     def eligible(self, ctx, rules, rows):
         return rows[(self._gap(ctx, rows) > 0) & (ctx.h["status"].take(rows) != S.POOR)]
@@ -137,6 +161,43 @@ class MonitoringAssistance(Instrument):
 
     def cost(self, ctx, rules, rows):
         return np.minimum(self._gap(ctx, rows), rules["max_amount"])
+
+    def serve(self, ctx, rules, rows, amount):
+        ctx.pay("transfer", rows, amount)
+
+
+class Backstop(Instrument):
+    """兜底保障 by the county's exit plan (`register.exit_plan`): when fewer registered households
+    are ready to exit than the plan asks for this year, the shortfall is made up from those
+    still under the exit line, no labour first, then the lowest income: each is paid the gap
+    to the line as the exit assessment sees it. At the deadline the plan asks for every
+    household, so every one still registered is brought to the line, the way the campaign
+    cleared its registers (社会保障兜底一批, 000_2488b6b2437a55b6.txt; 到2020年...全部脱贫,
+    001_17ea3b8225d8e0ca.txt)."""
+
+    name, family = "backstop", "assistance"
+    description = "兜底保障 by the exit plan: the gap to the exit line for registered households the plan exits this year"
+    targets = "poor"
+    priority = ("no_labour", "lowest_income")
+
+    def capacity(self, ctx, rules):
+        registered = ctx.target_rows("poor")
+        if not len(registered):  # no register yet, or nobody left on it
+            return 0.0
+        line = poverty_line(ctx.p) * ctx.p["exit.income_ratio"]
+        ready = (gap_as_assessed(ctx, registered, line) <= 0) & guarantees_met(ctx.state, ctx.p).take(registered)
+        w = ctx.weights.take(registered)
+        return max(ctx.p["register.exit_plan"] * float(w.sum()) - float(w[ready].sum()), 0.0)
+
+    def _gap(self, ctx, rules, rows):
+        line = poverty_line(ctx.p) * ctx.p["exit.income_ratio"] * (1.0 + rules["margin"])
+        return gap_as_assessed(ctx, rows, line)
+
+    def eligible(self, ctx, rules, rows):
+        return rows[self._gap(ctx, rules, rows) > 0]
+
+    def cost(self, ctx, rules, rows):
+        return self._gap(ctx, rules, rows)
 
     def serve(self, ctx, rules, rows, amount):
         ctx.pay("transfer", rows, amount)

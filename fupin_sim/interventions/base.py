@@ -19,10 +19,11 @@ from fupin_sim.population import schema as S
 from fupin_sim.population.rules import Weights, poverty_line, select, wsum
 
 TARGETS = {
-    "registered": "registered poor, and exited households while support is kept after exit (脱贫不脱政策)",
+    "registered": "registered poor, and exited households while support is kept after exit (脱贫不脱政策, "
+                  "to the end of the transition period: policy.support_until)",
     "poor": "registered poor only (not exited)",
     "exited": "exited households while support is kept after exit",
-    "monitored": "households flagged by the monitoring rule last year (监测)",
+    "monitored": "monitoring objects (防止返贫监测对象) found in earlier years whose risk is not yet eliminated",
     "near_poor": "not registered, income under the monitoring multiple of the line (边缘户)",
     "all": "every household",
 }
@@ -36,7 +37,7 @@ class Context:
     p: dict
     rs: object
     year: int
-    keep_years: int
+    support_until: int  # the last year exited households keep the support of registered ones
     funds: object
     _counts: dict = field(default_factory=dict)  # per-year caches: person counts and target rows
     _groups: dict = field(default_factory=dict)  # id of a target group's rows -> (rows, mask)
@@ -87,7 +88,7 @@ class Context:
         return poverty_line(self.p)
 
     def per_capita_income(self, rows: np.ndarray | None = None) -> np.ndarray:
-        """This year's per-capita income net of medical and schooling costs (the poverty test),
+        """This year's per-capita income as the survey measures it (`status.test_income`),
         for all households or only `rows` (do not change the array returned for all).
 
         Worked out for every household once, then again only for the households served
@@ -123,9 +124,11 @@ class Context:
         net = pick(h["income_wage"]) + pick(h["income_operating"])  # the same operations as
         net += pick(h["income_property"])                            # status.test_income, with
         net += pick(h["income_transfer"])                            # fewer temporaries
-        costs = pick(h["oop"]) + pick(h["school_cost"])
-        costs *= self.p["exit.deduct_expenditure"]
-        net -= costs
+        share = self.p["poverty.deduct_expenditure"]
+        if share:
+            costs = pick(h["oop"]) + pick(h["school_cost"])
+            costs *= share
+            net -= costs
         net /= np.maximum(pick(h["size"]), 1)
         return net
 
@@ -183,7 +186,7 @@ class Context:
         alive = h["size"] > 0
         status = h["status"]
         if name in ("registered", "exited"):
-            kept = (status == S.EXITED) & (self.year - h["year_exited"] <= self.keep_years)
+            kept = (status == S.EXITED) if self.year <= self.support_until else np.zeros(len(status), bool)
             return alive & (((status == S.POOR) | kept) if name == "registered" else kept)
         if name == "poor":
             return alive & (status == S.POOR)

@@ -44,7 +44,7 @@ class Microloan(Instrument):
 
         income = h["income_wage"].take(rows) + operating + h["income_property"].take(rows) + h["income_transfer"].take(rows)
         shocked = (h["oop"].take(rows) + h["school_cost"].take(rows)
-                   > ctx.p["monitoring.expenditure_share"] * np.maximum(income, 1))
+                   > rules["shock_share"] * np.maximum(income, 1))
         risk = rules["default_rate"] * np.where(shocked, rules["default_after_shock"], 1.0)
         default = ctx.rs.uniform("microloan.default", ctx.year, h["household_id"].take(rows)) < risk
         gone = rows[default]

@@ -43,15 +43,48 @@ class Param:
         return isinstance(self.value, dict)
 
     def at(self, year: int) -> Any:
-        """The value in force in `year` (for dated values, the latest entry not after it)."""
+        """The value in force in `year` (for dated values, the latest entry not after it); a
+        year before the first dated value has none (`NotInForce`), never a later year's."""
         if not self.dated:
             return self.value
-        years = sorted(self.value)
-        chosen = years[0]
-        for y in years:
+        chosen = None
+        for y in sorted(self.value):
             if y <= year:
                 chosen = y
+        if chosen is None:
+            raise NotInForce(self.path, year, min(self.value))
         return self.value[chosen]
+
+
+class NotInForce(InputError):
+    """A dated parameter asked for a year before its first dated value."""
+
+    def __init__(self, path: str, year: int, first: int):
+        self.path, self.year, self.first = path, year, first
+        super().__init__(f"no value in force in {year}: its first dated value is for {first}; give the "
+                         f"value for {year} (a dated entry {{{year}: ...}}) or start the run in {first} or later",
+                         where=path)
+
+    def __reduce__(self):  # raised in worker processes too
+        return NotInForce, (self.path, self.year, self.first)
+
+
+class YearValues(dict):
+    """Every parameter's value in force in one year. A parameter with no value yet that year
+    (a run or snapshot before its first dated value) is absent, and reading it is an error
+    naming it: only the parameters a run reads must reach back to its years."""
+
+    def __init__(self, values: dict, missing: dict[str, NotInForce]):
+        super().__init__(values)
+        self.missing = missing
+
+    def __missing__(self, path: str):
+        if path in self.missing:
+            raise self.missing[path]
+        raise KeyError(path)
+
+    def get(self, path, default=None):
+        return self[path] if path in self or path in self.missing else default
 
 
 def numbers_in(value: Any):
@@ -188,10 +221,16 @@ class Params:
             raise KeyError(f"{path} is dated: give a year")
         return p.at(year) if year is not None else p.value
 
-    def at(self, year: int) -> dict[str, Any]:
+    def at(self, year: int) -> "YearValues":
         """Every parameter's value in force in `year` (cached: one dict per simulated year)."""
         if year not in self._cache:
-            self._cache[year] = {path: p.at(year) for path, p in self._leaves.items()}
+            values, missing = {}, {}
+            for path, p in self._leaves.items():
+                try:
+                    values[path] = p.at(year)
+                except NotInForce as e:
+                    missing[path] = e
+            self._cache[year] = YearValues(values, missing)
         return self._cache[year]
 
     def override(self, overrides: dict, *, file: str | None = None, where: str = "parameters") -> "Params":
@@ -219,6 +258,11 @@ class Params:
                 source, confidence, note = f"scenario override ({file or 'in code'})", default.confidence, default.note
             leaves[path] = replace(default, value=value, source=source, confidence=confidence, note=note)
         return Params(leaves)
+
+    def located(self, prefix: str) -> "Params":
+        """A copy whose parameters name themselves `prefix` + their path in errors (an
+        instrument's rules: `interventions.<label>.rules.`); looked up by their own paths still."""
+        return Params({path: replace(p, path=f"{prefix}{path}") for path, p in self._leaves.items()})
 
     def to_dict(self) -> dict[str, Any]:
         return {path: p.value for path, p in sorted(self._leaves.items())}

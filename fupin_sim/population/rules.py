@@ -27,6 +27,25 @@ def poverty_line(p: dict) -> float:
     return float(p[f"poverty_line.{p['status.line']}"])
 
 
+def monitoring_threshold(p: dict) -> float:
+    """The monitoring line (防止返贫监测范围) in force: the published yuan threshold of the year, or
+    before its first year `monitoring.income_multiple` × the line (the 2020 guidance's rule)."""
+    if "monitoring.threshold" in p:
+        return float(p["monitoring.threshold"])
+    return float(p["monitoring.income_multiple"]) * poverty_line(p)
+
+
+def guarantees_met(state, p) -> np.ndarray:
+    """The three guarantees (三保障) each household has: every compulsory-age child in school,
+    basic medical insurance, a safe house."""
+    pp = state.p
+    comp, high = p["education.stage_ages"][1:3]
+    out_of_school = np.flatnonzero((pp["age"] >= comp) & (pp["age"] < high) & (pp["school"] != S.COMPULSORY))
+    ok = state.h["insured"] & state.h["housing_safe"]
+    ok[pp["hh"][out_of_school]] = False
+    return ok
+
+
 def school_stage(age: np.ndarray, enrolled: np.ndarray, stage_ages: list) -> np.ndarray:
     """School stage by age; `enrolled` says whether a person past compulsory age is a student."""
     pre, comp, high, uni, done = stage_ages

@@ -27,6 +27,14 @@ def add_per_row(column: np.ndarray, rows: np.ndarray, weights: np.ndarray | None
         ufunc.at(column, rows, column.dtype.type(1) if weights is None else weights)
 
 
+def register_columns(n: int) -> dict[str, np.ndarray]:
+    """What the register and monitoring steps keep per household (`fupin_sim.status`), empty:
+    no monitoring object, no assessment drawn yet (0), no income last year (0: no fall)."""
+    return {"monitored": np.zeros(n, bool), "monitor_kind": np.zeros(n, np.int8), "monitor_stable": np.zeros(n, np.int8),
+            "year_monitored": np.full(n, S.NO_YEAR, np.int16), "relapse_counted": np.zeros(n, bool),
+            "below_line": np.zeros(n, bool), "income_last": np.zeros(n), "assessment_factor": np.zeros(n, np.float32)}
+
+
 class State:
     """Household columns `h` and person columns `p` (dicts of numpy arrays), and the year.
 
@@ -52,19 +60,24 @@ class State:
             self.p[k] = self._person_buffers[k][:rows]
             self.p[k][:] = column
         self.n = len(hh)
-        # person ids for births: unique and a function of (household id, year) only, so one
-        # household's births never shift another's ids (common random numbers)
-        self.birth_id_base = int(self.p["person_id"].max(initial=-1)) + 1
-        self.birth_id_stride = int(self.h["household_id"].max(initial=-1)) + 1
-        self.first_year = self.year + 1
         self.scalars: dict[str, float] = {"livestock_price": 0.0}
         self.aggregate(params.at(self.year))
         self._init_levels(params.at(self.year))
         if pop.origin != "synthetic":  # a register records a year's income, transitory shocks included
             self._shrink_transitory(params.at(self.year))
         zeros = np.zeros(self.n)
-        self.h.update(oop=zeros.copy(), school_cost=zeros.copy(), monitored=np.zeros(self.n, bool),
-                      relapses=np.zeros(self.n, np.int16))
+        self.h.update(oop=zeros.copy(), school_cost=zeros.copy(), relapses=np.zeros(self.n, np.int16),
+                      lineage=self.h["household_id"].copy(),  # the household a line of splits began from
+                      wage_shock=zeros.copy(), operating_shock=zeros.copy(),  # persistent income deviations
+                      **register_columns(self.n))
+        # what a household formed during the run starts with, where it does not take its
+        # origin's value (`add_households`); instruments add their columns' initial values
+        self.fresh: dict[str, object] = {
+            **{c: 0.0 for c in ("assets", "debt", "property_base", "transfer_base", "oop", "school_cost",
+                               *INCOME_COLUMNS, *(f"programme_{s}" for s in S.INCOME_SOURCES))},
+            "relapses": 0, "size": 0, "labour_units": 0.0, "pensioners": 0,  # members move in
+            **{c: column[0] if len(column) else 0 for c, column in register_columns(1).items()}}
+        self._household_buffers: dict[str, np.ndarray] = {}  # with room for new households
 
     @property
     def persons(self) -> int:
@@ -85,6 +98,27 @@ class State:
                 buffer = grown
             self._person_buffers[k] = buffer
             self.p[k] = buffer[:n]
+
+    def add_households(self, origin: np.ndarray, ids: np.ndarray) -> np.ndarray:
+        """Append one household row for each row of `origin` (households that split), with the
+        ids `ids`; returns the new rows. A new household takes its origin's values (village,
+        register status, weight, wage level...) except for the columns in `self.fresh`, which
+        start afresh; its members are moved in by the caller. Columns grow into buffers kept
+        with an eighth more rows, so the table is copied once in a while, not every year."""
+        n, k = self.n, len(origin)
+        rows = np.arange(n, n + k)
+        for name, column in self.h.items():
+            buffer = self._household_buffers.get(name)
+            if buffer is None or column.base is not buffer or n + k > len(buffer):
+                buffer = np.empty((n + k) + (n + k) // 8, dtype=column.dtype)
+                buffer[:n] = column
+            grown = buffer[:n + k]
+            grown[n:] = self.fresh[name] if name in self.fresh else column.take(origin)
+            self._household_buffers[name] = buffer
+            self.h[name] = grown
+        self.h["household_id"][n:] = ids
+        self.n = n + k
+        return rows
 
     def set_labour(self, rows: np.ndarray, values: np.ndarray, p) -> None:
         """Change the labour capacity of persons `rows`, keeping households' labour units current."""

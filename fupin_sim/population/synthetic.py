@@ -35,7 +35,9 @@ def generate(params: Params, households: int | None = None, seed: int = 0, year:
 
     # group, village, region type
     u_group, u_village = rs.uniform_pair("gen.group", year, hid)
-    shares = np.cumsum([p["population.registered_share"], p["population.near_poor_share"]])
+    # the registered group holds the households still registered and those already exited
+    filed_share = p["population.registered_share"] + p["population.exited_share"]
+    shares = np.cumsum([filed_share, p["population.near_poor_share"]])
     group = np.searchsorted(shares, u_group, side="right").astype(np.int8)
     n_villages = int(p["population.villages"])
     village = np.minimum((u_village * n_villages).astype(np.int32), n_villages - 1)
@@ -114,6 +116,11 @@ def generate(params: Params, households: int | None = None, seed: int = 0, year:
     grass = np.where(pastoral, p["population.grassland_per_household"] * (0.5 + u_grass), 0.0)
     unsafe = np.asarray(p["population.unsafe_housing_share"], float)
     status = np.where(registered, S.POOR, S.NONPOOR).astype(np.int8)
+    # those who have exited already are the registered with the highest incomes
+    exited_part = p["population.exited_share"] / filed_share if filed_share > 0 else 0.0
+    if exited_part > 0 and registered.any():
+        top = np.quantile(per_capita[registered], 1.0 - exited_part)
+        status[registered & (per_capita > top)] = S.EXITED
     households_t = Table({
         "household_id": hid,
         "village": village,
@@ -122,7 +129,7 @@ def generate(params: Params, households: int | None = None, seed: int = 0, year:
         "cause": cause,
         "year_registered": np.where(registered, min(int(p["population.year_registered"]), year),
                                     S.NO_YEAR).astype(np.int16),
-        "year_exited": np.full(n, S.NO_YEAR, dtype=np.int16),
+        "year_exited": np.where(status == S.EXITED, year, S.NO_YEAR).astype(np.int16),
         "income_wage": income[0],
         "income_operating": income[1],
         "income_property": income[2],

@@ -1,4 +1,4 @@
-"""Demography: ageing, deaths, births, school stages and labour capacity.
+"""Demography: ageing, deaths, births, school stages, labour capacity and household formation.
 
 Rates that depend on age are expanded to one value per age once a year, so each person's
 rate is one gather; school and labour updates touch only the persons at a transition.
@@ -8,8 +8,10 @@ from __future__ import annotations
 import numpy as np
 
 from fupin_sim.population import schema as S
+from fupin_sim.processes import households
 from fupin_sim.population.rules import MAX_AGE
 from fupin_sim.population.state import add_per_row
+from fupin_sim.rng import derived_ids
 
 
 def mortality_table(p) -> np.ndarray:
@@ -51,7 +53,7 @@ def step(state, p, rs, year: int) -> dict:
     born = mothers[rs.below("demography.birth", year, h["household_id"].take(mothers), "one",
                             [(by_women, women.take(mothers))])[0]]
     # a newborn's id is a function of (household id, year) alone (common random numbers)
-    new_pid = state.birth_id_base + (year - state.first_year) * state.birth_id_stride + h["household_id"][born]
+    new_pid = derived_ids(h["household_id"].take(born), "demography.birth", year)
     sex = rs.uniform("demography.birth_sex", year, new_pid) < 0.485  # about 106 boys per 100 girls
     zeros = np.zeros(len(born), dtype=np.int8)
     newborn = {"person_id": new_pid, "hh": born, "age": zeros, "sex": sex, "labour": zeros,
@@ -61,7 +63,8 @@ def step(state, p, rs, year: int) -> dict:
     h["size"][born] += 1
 
     _school_and_labour(state, u_school, p)
-    return {"deaths": deaths, "births": float(h["weight"][born].sum())}
+    formed = households.step(state, p, rs, year)  # after school and labour: founders' capacity is current
+    return {"deaths": deaths, "births": float(h["weight"][born].sum()), **formed}
 
 
 def _replace_dead(state, dead: np.ndarray, newborn: dict, u: np.ndarray) -> np.ndarray:

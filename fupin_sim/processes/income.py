@@ -1,8 +1,9 @@
 """Income by source: wage 工资性, operating 经营性, property 财产性, transfer 转移性.
 
 Wage and operating income follow the permanent–transitory model: a household's permanent
-level grows at the trend and takes a persistent shock each year, and the year's income is
-that level times a transitory shock (both mean-one lognormal). Wage income scales with the
+level grows at the trend and takes a persistent shock each year (an AR(1) in logs with
+persistence `income.persistence`; 1 is a random walk), and the year's income is that level
+times a transitory shock (both mean-one lognormal). Wage income scales with the
 household's labour units; operating income falls to a share when nobody can work, and
 is hit by covariate shocks: drought strikes whole villages (or the whole region at once),
 and a regional livestock price cycle moves pastoral incomes together.
@@ -19,6 +20,17 @@ _REGION = np.zeros(1, dtype=np.int64)  # the id of the one regional draw
 def _lognormal_factor(z: np.ndarray, sd: float) -> np.ndarray:
     """exp(sd·z − sd²/2): mean one, so shocks do not shift the average."""
     return np.exp(np.float32(sd) * z - np.float32(0.5 * sd * sd))
+
+
+def _persistent_factor(shock: np.ndarray, z: np.ndarray, sd: float, rho: float, t: int) -> np.ndarray:
+    """The year's factor on a permanent level whose log deviation follows an AR(1), d' = ρ·d +
+    sd·z (ρ = 1: a random walk), kept mean one: the level is trend × exp(d − v/2), with v the
+    variance d has after the years of shocks so far. Updates `shock` (d) in place."""
+    var = lambda k: sd * sd * k if rho == 1.0 else sd * sd * (1.0 - rho ** (2 * k)) / (1.0 - rho * rho)  # noqa: E731
+    new = rho * shock + np.float32(sd) * z
+    factor = np.exp(new - shock - 0.5 * (var(t + 1) - var(t)))
+    shock[:] = new
+    return factor
 
 
 def covariate_loss(state, p, rs, year: int) -> np.ndarray:
@@ -46,12 +58,16 @@ def step(state, p, rs, year: int) -> dict:
     wage_perm, wage_tran = rs.normal_pair("income.wage", year, hid)
     op_perm, op_tran = rs.normal_pair("income.operating", year, hid)
 
-    h["wage_level"] *= (1.0 + p["income.wage_growth"]) * _lognormal_factor(wage_perm, sd_p)
-    wage = h["labour_units"] * h["wage_level"]  # products in place: fewer temporaries over every household
+    # the year's incomes are written into their columns in place: a column kept in its buffer
+    # grows with new households without a copy (`State.add_households`)
+    rho = p["income.persistence"]
+    t = year - state.scalars.setdefault("income_start", year)  # years of shocks before this one
+    h["wage_level"] *= (1.0 + p["income.wage_growth"]) * _persistent_factor(h["wage_shock"], wage_perm, sd_p, rho, t)
+    wage = np.multiply(h["labour_units"], h["wage_level"], out=h["income_wage"])
     wage *= _lognormal_factor(wage_tran, sd_t)
-    h["income_wage"] = wage
 
-    h["operating_level"] *= (1.0 + p["income.operating_growth"]) * _lognormal_factor(op_perm, sd_p)
+    h["operating_level"] *= (1.0 + p["income.operating_growth"]) * _persistent_factor(
+        h["operating_shock"], op_perm, sd_p, rho, t)
     price = state.scalars["livestock_price"]
     price = p["shocks.livestock_price_rho"] * price + p["shocks.livestock_price_sd"] * float(
         rs.normal("shocks.livestock_price", year, _REGION)[0])
@@ -61,16 +77,14 @@ def step(state, p, rs, year: int) -> dict:
     pastoral = np.flatnonzero(h["region_type"] == S.CODE["region_type"]["pastoral"])
     covariate[pastoral] *= np.exp(price)
     level = h["operating_level"]
-    operating = level * covariate
+    operating = np.multiply(level, covariate, out=h["income_operating"])
     idle = np.flatnonzero(h["labour_units"] <= 0)
     operating[idle] = level.take(idle) * p["income.operating_without_labour"] * covariate.take(idle)
     operating *= _lognormal_factor(op_tran, sd_t)
-    h["income_operating"] = operating
 
     h["property_base"] *= 1.0 + p["income.property_growth"]
-    h["income_property"] = h["property_base"].copy()  # instruments add their streams on top each year
+    np.copyto(h["income_property"], h["property_base"])  # instruments add their streams on top each year
     h["transfer_base"] *= 1.0 + p["income.transfer_growth"]
-    transfer = 12.0 * p["income.pension_monthly"] * h["pensioners"]
+    transfer = np.multiply(12.0 * p["income.pension_monthly"], h["pensioners"], out=h["income_transfer"])
     transfer += h["transfer_base"]
-    h["income_transfer"] = transfer
     return {"livestock_price_index": float(np.exp(price)), "drought_village_share": state.scalars["drought_villages"]}

@@ -118,13 +118,14 @@ def step(state, p, rs, year: int) -> dict:
     sd_c = p["health.chronic_cost_sd"]
     chronic_cost = p["health.chronic_cost"] * np.exp(sd_c * z - 0.5 * sd_c * sd_c)
     state.chronic_costs = {"hh": hh.take(chronic_rows), "cost": chronic_cost}
-    h["oop"] = (np.bincount(ha, weights=split["left"], minlength=n)
-                + np.bincount(state.chronic_costs["hh"], weights=chronic_cost, minlength=n))
+    oop = np.bincount(ha, weights=split["left"], minlength=n)  # written into the columns in place (their
+    oop += np.bincount(state.chronic_costs["hh"], weights=chronic_cost, minlength=n)  # buffers grow with splits)
+    np.copyto(h["oop"], oop)
     students = np.flatnonzero(pp["school"] > 0)
     state.students = {"rows": students, "hh": hh.take(students), "stage": pp["school"].take(students)}
     stage_cost = np.array([0.0, *p["education.cost"]])
-    h["school_cost"] = np.bincount(state.students["hh"], weights=stage_cost.take(state.students["stage"]),
-                                   minlength=n)
+    np.copyto(h["school_cost"], np.bincount(state.students["hh"], weights=stage_cost.take(state.students["stage"]),
+                                            minlength=n))
 
     # onset of chronic illness and disability (they lower labour capacity from now on)
     new_chronic = np.flatnonzero(chronic_onset & ~chronic)  # those not yet ill (or disabled)

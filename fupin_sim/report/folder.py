@@ -19,7 +19,7 @@ from fupin_sim.notes import Note, read_notes
 KINDS = ("run", "compare", "sweep", "sensitivity", "calibrate", "forecast", "backtest")
 
 # parameters that drive results most, shown in every report beside those a scenario changed
-KEY_PARAMETERS = ("status.line", "exit.income_ratio", "exit.identification", "policy.keep_after_exit_years",
+KEY_PARAMETERS = ("status.line", "exit.income_ratio", "register.identification", "policy.support_until",
                   "monitoring.income_multiple", "income.wage_growth", "income.sd_permanent", "income.sd_transitory",
                   "health.admission_rate", "health.insured_share", "shocks.drought_probability",
                   "population.registered_share")
