@@ -125,6 +125,14 @@ def parser() -> argparse.ArgumentParser:
                          help="show a progress bar (default: only on a terminal)")
         bar.add_argument("--no-progress", dest="progress", action="store_false")
         sp.add_argument("--out", required=True, help="output folder (rerun with the same folder to resume)")
+    card = sub.add_parser("scorecard", help="the bundled scenarios against published figures (pass or miss)")
+    card.add_argument("--history", help="a table of published figures (default: the bundled fupin_sim/data/history.csv)")
+    card.add_argument("--households", type=_positive, help="simulated households a scenario (default: each preset's)")
+    card.add_argument("--reps", type=_positive, default=2, help="replicates a scenario (default 2)")
+    card.add_argument("--seed", type=_seed, help="base seed (default: each scenario's)")
+    card.add_argument("--n-jobs", type=_n_jobs, default=1, help="processes (-1: all cores)")
+    card.add_argument("--out", required=True, help="output folder: scorecard.csv, report.html, report-zh.html")
+
     rep = sub.add_parser("report", help="an HTML page and an Excel workbook from any result folder")
     rep.add_argument("folder", help="a result folder written by run, compare, sweep, sensitivity, calibrate, "
                                     "forecast or backtest")
@@ -274,6 +282,19 @@ def cmd_sensitivity(args) -> int:
     return 0
 
 
+def cmd_scorecard(args) -> int:
+    from fupin_sim.scorecard import scorecard
+
+    result = scorecard(args.history, households=args.households, reps=args.reps, seed=args.seed, n_jobs=args.n_jobs)
+    out = result.write(args.out)
+    for role, c in result.counts().items():
+        print(f"{role}: {c['pass']} pass, {c['miss']} miss")
+    for r in result.table[result.table["result"] == "miss"].itertuples():
+        print(f"  miss ({r.role}): {r.id}: model {r.model:.4g}, published {r.bound} {r.value:.4g} ± {r.tolerance:.3g}")
+    print(f"written to {out}")
+    return 0
+
+
 def cmd_report(args) -> int:
     import warnings
 
@@ -301,7 +322,8 @@ def main(argv: list[str] | None = None) -> int:
 
     commands = {"run": cmd_run, "validate": cmd_validate, "generate": cmd_generate, "params": cmd_params,
                 "diff": cmd_diff, "compare": cmd_compare, "sweep": cmd_sweep, "sensitivity": cmd_sensitivity,
-                "forecast": cmd_forecast, "backtest": cmd_backtest, "report": cmd_report}
+                "forecast": cmd_forecast, "backtest": cmd_backtest, "report": cmd_report,
+                "scorecard": cmd_scorecard}
     command = commands.get(args.command) or args.func  # commands of other modules register `func`
     try:
         status = command(args)

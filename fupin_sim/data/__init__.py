@@ -1,0 +1,1 @@
+"""Published figures the scorecard checks the model against (history.csv)."""
