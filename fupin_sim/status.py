@@ -107,7 +107,7 @@ def planned_exits(state, p, w: Weights, assessed, line, ok) -> np.ndarray:
     share = p["register.exit_plan"]
     if share >= 1.0 or not len(ready):
         return ready
-    quota = share * w.count(h["status"] == S.POOR)
+    quota = share * w.count((h["status"] == S.POOR) & (h["size"] > 0))
     weights = w.take(ready)
     if weights.sum() <= quota:
         return ready
@@ -194,8 +194,8 @@ def _monitor(state, p, rs, year, assessed, y, total, expense, alive, w: Weights)
 
     A household is at risk when its assessed income is under the year's threshold and a risk
     has struck it this year: rigid spending over `monitoring.expenditure_share` of income, or
-    income fallen by more than `monitoring.income_drop` (因病因残因灾, 收入大幅缩减); an exited
-    household under the line is at risk of relapse whatever the cause. The risk is eliminated
+    income fallen by more than `monitoring.income_drop` (因病因残因灾, 收入大幅缩减); a household under
+    the line itself is at risk whatever the cause. The risk is eliminated
     (风险消除) after `monitoring.stable_years` assessments above the threshold without hardship.
     Returns the metrics and the exited monitoring objects found before this year, helped since,
     and under the line now, each counted once a spell: relapse (返贫) as it was counted once the
@@ -208,28 +208,35 @@ def _monitor(state, p, rs, year, assessed, y, total, expense, alive, w: Weights)
                 **{f"monitored_{name}": 0.0 for name in MONITOR_KINDS.values()}}, none
     status = h["status"]
     line, threshold = poverty_line(p), monitoring_threshold(p)
-    hardship = expense > p["monitoring.expenditure_share"] * np.maximum(total, 0.0)
-    under = assessed < threshold
-    eligible = alive & (status != S.POOR)
     # leaving: the risk is eliminated after enough years above the threshold without hardship
     watched = np.flatnonzero(kind > 0)
-    safe = (~under.take(watched)) & (~hardship.take(watched)) & eligible.take(watched)
+    w_total, w_expense = total.take(watched), expense.take(watched)
+    safe = ((assessed.take(watched) >= threshold) & (w_expense <= p["monitoring.expenditure_share"] * np.maximum(w_total, 0.0))
+            & alive.take(watched) & (status.take(watched) != S.POOR))
     stable = h["monitor_stable"]
     stable[watched] = np.where(safe, stable.take(watched) + 1, 0)
-    gone = watched[(stable.take(watched) >= p["monitoring.stable_years"]) | ~eligible.take(watched)]
+    gone = watched[(stable.take(watched) >= p["monitoring.stable_years"])
+                   | ~alive.take(watched) | (status.take(watched) == S.POOR)]
     kind[gone] = 0
     stable[gone] = 0
     h["relapse_counted"][gone] = False
     # fallen back despite the help: monitored since an earlier year, exited, under the line
-    fell = np.flatnonzero((kind > 0) & (status == S.EXITED) & (assessed < line) & ~h["relapse_counted"] & alive)
+    still = watched[kind.take(watched) > 0]
+    fell = still[(status.take(still) == S.EXITED) & (assessed.take(still) < line)
+                 & ~h["relapse_counted"].take(still) & alive.take(still)]
     h["relapse_counted"][fell] = True
-    # entering: households at risk, found with the year's identification rate
-    dropped = y < (1.0 - p["monitoring.income_drop"]) * h["income_last"]
-    exited_below = (status == S.EXITED) & (assessed < line)
-    at_risk = np.flatnonzero(eligible & (kind == 0) & ((under & (hardship | dropped)) | exited_below))
-    found = _draw(rs, "status.monitoring", year, h, at_risk, p["monitoring.identification"])
-    kind[found] = np.where(status.take(found) == S.EXITED, UNSTABLE,
-                           np.where(hardship.take(found), HARDSHIP, EDGE)).astype(np.int8)
+    # entering: households under the threshold (the candidates, found by one pass) that a risk
+    # struck, found with the year's identification rate
+    under = np.flatnonzero((assessed < threshold) & (kind == 0))
+    under = under[alive.take(under) & (status.take(under) != S.POOR)]
+    c_total = total.take(under)
+    hardship = expense.take(under) > p["monitoring.expenditure_share"] * np.maximum(c_total, 0.0)
+    dropped = y.take(under) < (1.0 - p["monitoring.income_drop"]) * h["income_last"].take(under)
+    at_risk = hardship | dropped | (assessed.take(under) < line)
+    found = _draw(rs, "status.monitoring", year, h, under[at_risk], p["monitoring.identification"])
+    hard = hardship[at_risk]
+    hard = hard if len(found) == len(hard) else hard[np.searchsorted(under[at_risk], found)]
+    kind[found] = np.where(status.take(found) == S.EXITED, UNSTABLE, np.where(hard, HARDSHIP, EDGE)).astype(np.int8)
     h["year_monitored"][found] = year
     np.greater(kind, 0, out=h["monitored"])
     watched = np.flatnonzero(h["monitored"])

@@ -89,18 +89,21 @@ def test_register_transitions():
 
 
 def test_nobody_enters_the_register_after_its_last_entry_year():
-    state = State(tiny_population([1000, 1000], [S.EXITED, S.NONPOOR]), Params.defaults())
+    state = State(tiny_population([1000, 1000, 1000], [S.EXITED, S.NONPOOR, S.NONPOOR]), Params.defaults())
+    state.h["income_last"][:] = [3000, 5000, 1000]
     m = step(state, exact(2020), 2020)
-    assert list(state.h["status"]) == [S.EXITED, S.NONPOOR] and m["new_poor"] == 0
-    # instead both are monitoring objects, of their kinds, and the exited one has relapsed (返贫)
-    assert list(state.h["monitor_kind"]) == [status.UNSTABLE, status.EDGE]
-    assert m["relapses"] == 1 and m["monitored"] == 2
+    assert list(state.h["status"]) == [S.EXITED, S.NONPOOR, S.NONPOOR] and m["new_poor"] == 0
+    # instead monitoring objects, of their kinds: the exited one under the line (脱贫不稳定户), the others
+    # under it too (边缘易致贫户), whether a fall of income struck them this year or not
+    assert list(state.h["monitor_kind"]) == [status.UNSTABLE, status.EDGE, status.EDGE] and m["monitored"] == 3
+    assert m["relapses"] == 0  # found this year: helped before it can count as a relapse
+    assert step(state, exact(2021), 2021)["relapses"] == 1  # still under the line after a year of help
 
 
 def test_a_relapse_after_the_register_closed_is_counted_once_not_every_year_under_the_line():
     state = State(tiny_population([1000], [S.EXITED]), Params.defaults())
     relapses = [step(state, exact(year), year)["relapses"] for year in (2021, 2022, 2023)]
-    assert relapses == [1, 0, 0] and state.h["relapses"][0] == 1
+    assert relapses == [0, 1, 0] and state.h["relapses"][0] == 1
 
 
 def test_the_exit_plan_exits_the_highest_assessed_incomes_first():
@@ -138,9 +141,11 @@ def test_the_assessment_error_is_persistent_and_has_mean_one():
 
 def test_monitoring_objects_leave_when_the_risk_is_eliminated():
     state = State(tiny_population([5000, 5000], [S.EXITED, S.NONPOOR]), Params.defaults())
-    m = step(state, exact(2021), 2021)  # under the 6000 threshold: both found
+    state.h["income_last"][:] = 9000  # a sharp fall, under the 6000 threshold: both found
+    m = step(state, exact(2021), 2021)
     assert m["new_monitored"] == 2 and list(state.h["monitor_kind"]) == [status.UNSTABLE, status.EDGE]
     state.h["income_wage"][:] = [9000, 5000]  # the first is safe again, the second is not
+    state.h["oop"][1] = 6000  # and hardship strikes it
     m = step(state, exact(2022), 2022)
     assert m["risk_eliminated"] == 1 and list(state.h["monitored"]) == [False, True]
 

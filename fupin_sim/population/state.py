@@ -68,7 +68,7 @@ class State:
         zeros = np.zeros(self.n)
         self.h.update(oop=zeros.copy(), school_cost=zeros.copy(), relapses=np.zeros(self.n, np.int16),
                       lineage=self.h["household_id"].copy(),  # the household a line of splits began from
-                      wage_shock=zeros.copy(), operating_shock=zeros.copy(),  # persistent income deviations
+                      wage_shock=np.zeros(self.n, np.float32), operating_shock=np.zeros(self.n, np.float32),
                       **register_columns(self.n))
         # what a household formed during the run starts with, where it does not take its
         # origin's value (`add_households`); instruments add their columns' initial values

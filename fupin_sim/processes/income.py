@@ -25,12 +25,13 @@ def _lognormal_factor(z: np.ndarray, sd: float) -> np.ndarray:
 def _persistent_factor(shock: np.ndarray, z: np.ndarray, sd: float, rho: float, t: int) -> np.ndarray:
     """The year's factor on a permanent level whose log deviation follows an AR(1), d' = ρ·d +
     sd·z (ρ = 1: a random walk), kept mean one: the level is trend × exp(d − v/2), with v the
-    variance d has after the years of shocks so far. Updates `shock` (d) in place."""
+    variance d has after the years of shocks so far. Updates `shock` (d, float32) in place."""
     var = lambda k: sd * sd * k if rho == 1.0 else sd * sd * (1.0 - rho ** (2 * k)) / (1.0 - rho * rho)  # noqa: E731
-    new = rho * shock + np.float32(sd) * z
-    factor = np.exp(new - shock - 0.5 * (var(t + 1) - var(t)))
-    shock[:] = new
-    return factor
+    step = np.multiply(z, np.float32(sd))   # d' − d = sd·z − (1 − ρ)·d, in float32 like the draws
+    step -= np.float32(1.0 - rho) * shock
+    shock += step
+    step -= np.float32(0.5 * (var(t + 1) - var(t)))
+    return np.exp(step, out=step)
 
 
 def covariate_loss(state, p, rs, year: int) -> np.ndarray:
