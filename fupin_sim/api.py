@@ -18,9 +18,9 @@ def run(scenario: str | Path | Scenario = "baseline", *, households: int | None 
     number, so the bands carry parameter uncertainty too. `instrument_scale`
     ({instrument: factor}) multiplies instruments' budgets (`Simulation`).
     """
-    from fupin_sim.scenario import parse_years
+    from fupin_sim.checks import parse_years
 
-    sc = scenario if isinstance(scenario, Scenario) else load_scenario(scenario)
+    sc = load_scenario(scenario)
     sc = sc.with_options(households=households, years=None if years is None else parse_years(years, where="years"),
                          seed=seed, parameters=parameters)
     if reps > 1 or draws is not None:

@@ -40,11 +40,12 @@ from scipy.stats import rankdata
 
 from fupin_sim import status
 from fupin_sim.errors import InputError
-from fupin_sim.forecast import _load_scenario, forecast
+from fupin_sim.forecast import forecast
 from fupin_sim.notes import Note, note_fields
 from fupin_sim.population import schema as S
 from fupin_sim.population.rules import poverty_line
 from fupin_sim.rng import stream_key
+from fupin_sim.scenario import load_scenario
 
 MEDICAL_BILL_YUAN = 10_000.0
 RULES = ("income_below_1.5x_line", "large_medical_bill", "lifted_by_transfers", "any_rule")
@@ -140,7 +141,7 @@ def backtest(scenario="consolidation", households: int = 5000, t: int = 2020, ho
     t0 = time.perf_counter()
     from fupin_sim.simulation import Simulation
 
-    sc = _load_scenario(scenario)
+    sc = load_scenario(scenario)
     if isinstance(horizon, bool) or not isinstance(horizon, (int, np.integer)) or horizon < 1:
         raise InputError(f"horizon must be at least 1 year, got {horizon!r}", where="horizon")
     a, b = sc.years

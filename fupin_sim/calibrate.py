@@ -65,7 +65,8 @@ import pandas as pd
 from fupin_sim.errors import InputError, close_match
 from fupin_sim.params import numbers_in
 from fupin_sim.scenario import BUDGETS, RULES, Scenario, load_scenario, resolve_path
-from fupin_sim.specs import check_keys, number, scaled, sized_scenario, whole
+from fupin_sim.checks import check_keys, number, whole
+from fupin_sim.specs import scaled, sized_scenario
 from fupin_sim.yamlfile import read_mapping
 
 TOP_KEYS = ("name", "description", "scenario", "households", "years", "targets", "parameters", "replicates", "seed",

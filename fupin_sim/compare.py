@@ -32,7 +32,8 @@ import pandas as pd
 
 from fupin_sim.errors import InputError
 from fupin_sim.notes import Note, note_fields
-from fupin_sim.scenario import Scenario, load_scenario, parse_years
+from fupin_sim.checks import parse_years
+from fupin_sim.scenario import Scenario, load_scenario
 from fupin_sim.sweep import add_derived, reduce_metric
 
 LEVEL = 0.95
@@ -48,10 +49,6 @@ def is_flow(metric: str) -> bool:
     """Flows add up over years (counts and money of the year); levels and ratios do not
     (their 'mean' over years is reported instead)."""
     return metric in FLOWS or metric.startswith(FLOW_PREFIXES)
-
-
-def _scenario(ref) -> Scenario:
-    return ref if isinstance(ref, Scenario) else load_scenario(ref)
 
 
 def _simulate_summary(scenario: Scenario, seed: int, instrument_scale: dict | None = None) -> pd.DataFrame:
@@ -88,7 +85,7 @@ def _prepare(baseline, alternatives, households, years, seed
     also each alternative's validated instrument scales (empty for none)."""
     if isinstance(years, str):
         years = parse_years(years, where="years")
-    base = _scenario(baseline).with_options(households=households, years=years, seed=seed)
+    base = load_scenario(baseline).with_options(households=households, years=years, seed=seed)
     if isinstance(alternatives, (str, Path, Scenario)):
         alternatives = [alternatives]
     items = list(alternatives.items()) if isinstance(alternatives, dict) else [(None, a) for a in alternatives]
@@ -99,7 +96,7 @@ def _prepare(baseline, alternatives, households, years, seed
     notes: list[str] = []
     for i, (label, ref) in enumerate(items):
         ref, scale = _alternative(ref, f"alternatives.{label if label is not None else i}")
-        sc = _scenario(ref).with_options(households=households, years=years)
+        sc = load_scenario(ref).with_options(households=households, years=years)
         scale = sc.programme.check_scale(scale, where=f"alternatives.{label if label is not None else i}"
                                                       ".instrument_scale")
         name = label or sc.name + "".join(f", {k} × {v:g}" for k, v in scale.items())

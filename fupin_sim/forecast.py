@@ -63,6 +63,7 @@ from fupin_sim.population import Population
 from fupin_sim.population import schema as S
 from fupin_sim.population.rules import poverty_line
 from fupin_sim.rng import RandomStreams
+from fupin_sim.scenario import load_scenario
 
 TIERS = (("high", 0.5), ("medium", 0.2))  # at or above the threshold; "low" below the last
 DRIVERS = ("illness_costs", "schooling_costs", "transfers_fell", "earnings_fell", "drought", "debt")
@@ -78,12 +79,6 @@ def tier_of(p: np.ndarray) -> np.ndarray:
 
 
 # ----------------------------------------------------------------------------- inputs
-
-def _load_scenario(scenario):
-    from fupin_sim.scenario import Scenario, load_scenario
-
-    return scenario if isinstance(scenario, Scenario) else load_scenario(scenario)
-
 
 def load_register(register) -> Population:
     """A register folder (read and validated by `read_register`) or a `Population`, checked."""
@@ -387,7 +382,7 @@ def forecast(register, scenario, horizon: int, reps: int, seed: int = 0, n_jobs:
     t0 = time.perf_counter()
     if isinstance(reps, bool) or not isinstance(reps, (int, np.integer)) or reps < 1:
         raise InputError(f"reps must be a whole number at least 1, got {reps!r}", where="reps")
-    sc = _load_scenario(scenario)
+    sc = load_scenario(scenario)
     pop = load_register(register)
     first, last = check_years(sc, pop.year, horizon)
     horizon, reps = int(horizon), int(reps)

@@ -47,7 +47,8 @@ import pandas as pd
 
 from fupin_sim.errors import InputError, close_match
 from fupin_sim.population import schema as S
-from fupin_sim.scenario import Scenario, _build, load_scenario, parse_years
+from fupin_sim.checks import parse_years
+from fupin_sim.scenario import Scenario, _build, load_scenario
 from fupin_sim.simulation import Simulation
 
 DEFAULT_METRICS = ("year", "registered_poor", "exits", "relapses", "new_poor", "headcount_ratio", "fgt1",

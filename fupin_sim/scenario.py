@@ -24,6 +24,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from fupin_sim.checks import parse_years, whole_in
 from fupin_sim.errors import InputError, close_match
 from fupin_sim.params import Params, available_presets
 from fupin_sim.yamlfile import read_mapping
@@ -240,8 +241,11 @@ def resolve_path(ref: str | Path, relative_to: Path | None = None) -> Path:
                      file=ref)
 
 
-def load_scenario(ref: str | Path) -> Scenario:
-    """Load, merge with its bases and validate a scenario file (or a bundled scenario name)."""
+def load_scenario(ref: str | Path | Scenario) -> Scenario:
+    """Load, merge with its bases and validate a scenario file (or a bundled scenario name);
+    a `Scenario` is returned as it is."""
+    if isinstance(ref, Scenario):
+        return ref
     path = resolve_path(ref)
     return _build(_read_merged(path, ()), str(path))
 
@@ -290,32 +294,6 @@ def _is_value(node: dict) -> bool:
     return "value" in node or (bool(node) and all(isinstance(k, int) and not isinstance(k, bool) for k in node))
 
 
-def _int(value: Any, file, where, low: int | None = None, high: int | None = None) -> int:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise InputError(f"expected a whole number, got {value!r}", file=file, where=where)
-    if (low is not None and value < low) or (high is not None and value > high):
-        raise InputError(f"{value} is outside [{low}, {high if high is not None else '∞'}]", file=file, where=where)
-    return value
-
-
-def parse_years(value: Any, file=None, where="years") -> tuple[int, int]:
-    """[2016, 2020], '2016-2020' or a single year."""
-    if isinstance(value, str):
-        parts = value.replace("–", "-").split("-")
-        try:
-            value = [int(x) for x in parts]
-        except ValueError:
-            raise InputError(f"expected years as 'A-B' or [A, B], got {value!r}", file=file, where=where) from None
-    if isinstance(value, int) and not isinstance(value, bool):
-        value = [value, value]
-    if not isinstance(value, (list, tuple)) or len(value) != 2:
-        raise InputError(f"expected years as [first, last], got {value!r}", file=file, where=where)
-    first, last = (_int(v, file, f"{where}[{i}]", 1991, 2100) for i, v in enumerate(value))
-    if first > last:
-        raise InputError(f"first year {first} is after last year {last}", file=file, where=where)
-    return first, last
-
-
 def _build(data: dict, file: str | None, where: str = "", declared: tuple[int, int] | None = None) -> Scenario:
     """Validate merged scenario data. `declared` are the years the file itself states: budgets
     and schedules must lie within them; a run over fewer years simply leaves the rest unused."""
@@ -341,7 +319,7 @@ def _build(data: dict, file: str | None, where: str = "", declared: tuple[int, i
                          f"available: {available_presets()}", file=file, where=at("population.preset"))
     households = pop.get("households")
     if households is not None:
-        households = _int(households, file, at("population.households"), 1)
+        households = whole_in(households, file, at("population.households"), 1)
     register = pop.get("register")
     if register is not None:
         if not isinstance(register, str):
@@ -350,11 +328,11 @@ def _build(data: dict, file: str | None, where: str = "", declared: tuple[int, i
             register = str(Path(file).parent / register)
     population_seed = pop.get("seed")
     if population_seed is not None:
-        population_seed = _int(population_seed, file, at("population.seed"), 0, 2**63 - 1)
+        population_seed = whole_in(population_seed, file, at("population.seed"), 0, 2**63 - 1)
     if "years" not in data:
         raise InputError("missing key 'years' ([first, last] simulated years)", file=file)
     years = parse_years(data["years"], file, at("years"))
-    seed = _int(data.get("seed", 0), file, at("seed"), 0, 2**63 - 1)
+    seed = whole_in(data.get("seed", 0), file, at("seed"), 0, 2**63 - 1)
     parameters = {} if data.get("parameters") is None else data["parameters"]
     params = Params.defaults(preset).override(parameters, file=file, where=at("parameters"))
     from fupin_sim.interventions import parse

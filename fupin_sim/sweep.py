@@ -70,7 +70,8 @@ from fupin_sim.errors import InputError, close_match
 from fupin_sim.files import write_csv_atomic, write_json_atomic
 from fupin_sim.params import numbers_in
 from fupin_sim.scenario import Scenario, load_scenario, resolve_path
-from fupin_sim.specs import check_keys, number, scaled, sized_scenario, whole
+from fupin_sim.checks import check_keys, number, whole
+from fupin_sim.specs import scaled, sized_scenario
 from fupin_sim.yamlfile import read_mapping
 
 DESIGNS = ("grid", "latin_hypercube", "sobol")

@@ -12,15 +12,15 @@ from dataclasses import dataclass, field
 from importlib import resources
 
 import numpy as np
-
-from fupin_sim.population.rules import select, wsum
 import yaml
 
+from fupin_sim.checks import parse_years
 from fupin_sim.errors import InputError, close_match
 from fupin_sim.interventions import assistance, credit, employment, health, industry, other, relocation
 from fupin_sim.interventions.base import PRIORITY_RULES, TARGETS, Context, Instrument, priority_keys
 from fupin_sim.interventions.funding import SOURCES, UNLIMITED, BudgetLine, Ledger, YearFunds, earmark
-from fupin_sim.params import Params, _leaves
+from fupin_sim.params import Params
+from fupin_sim.population.rules import select, wsum
 from fupin_sim.population.schema import INCOME_SOURCES
 
 REGISTRY: dict[str, type[Instrument]] = {cls.name: cls for cls in (
@@ -39,7 +39,7 @@ def instrument_defaults() -> dict[str, Params]:
     """Each instrument's default rules (from instruments.yaml) as parameters with sources."""
     ref = resources.files("fupin_sim.params").joinpath("instruments.yaml")
     tree = yaml.safe_load(ref.read_text(encoding="utf-8"))
-    return {name: Params(_leaves(tree.get(name, {}), "", str(ref))) for name in REGISTRY}
+    return {name: Params.from_tree(tree.get(name, {}), str(ref)) for name in REGISTRY}
 
 
 def describe() -> str:
@@ -310,8 +310,6 @@ def _mapping(entry, known: set[str], file, where: str) -> dict:
 
 
 def _years(value, run: tuple[int, int], file, where) -> tuple[int, int]:
-    from fupin_sim.scenario import parse_years
-
     first, last = parse_years(value, file, where)
     if first < run[0] or last > run[1]:
         raise InputError(f"years {first}-{last} fall outside the scenario's years {run[0]}-{run[1]}", file=file,

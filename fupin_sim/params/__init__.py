@@ -173,6 +173,12 @@ class Params:
             leaves[path] = leaf
         return cls(leaves)
 
+    @classmethod
+    def from_tree(cls, tree: dict, file: str) -> "Params":
+        """Parameters from a tree of groups and leaves (value, unit, source, confidence), as in
+        defaults.yaml; `file` names it in errors and sources."""
+        return cls(_leaves(tree, "", file))
+
     def __getitem__(self, path: str) -> Param:
         return self._leaves[path]
 
