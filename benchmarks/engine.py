@@ -90,7 +90,7 @@ def child_engine(scenario: str, n: int, years: tuple[int, int], profile: bool = 
     from fupin_sim import simulation
 
     base_mb = peak_mb()
-    sc = fs.load_scenario(scenario).with_options(households=n, years=years)
+    sc = fs.load_scenario(scenario).edit(households=n, years=years)
     t0 = time.perf_counter()
     sim = simulation.Simulation(sc, seed=1)
     t1, c1 = time.perf_counter(), time.process_time()

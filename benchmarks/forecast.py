@@ -35,7 +35,7 @@ def main(argv=None) -> int:
 
     sc = fs.load_scenario("consolidation")
     t = time.perf_counter()
-    world = Simulation(sc.with_options(households=args.households, years=(2016, 2020)), seed=1)
+    world = Simulation(sc.edit(households=args.households, years=(2016, 2020)), seed=1)
     world.run()
     register = world.state.to_population()
     print(f"register: {len(register.households):,} households, {len(register.persons):,} persons, end of "

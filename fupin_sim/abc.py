@@ -178,7 +178,7 @@ def scenarios_over(scenario, draws: list[dict], file: str | None = None) -> list
     out = []
     for i, d in enumerate(draws):
         try:
-            out.append(scenario.with_parameters(d, where="draw"))
+            out.append(scenario.edit(parameters=d, where="draw"))
         except InputError as e:
             raise InputError(f"does not fit scenario {scenario.name!r}: {e.where}: {e.detail}", file=file,
                              where=f"row {i + 2}") from None

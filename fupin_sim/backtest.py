@@ -149,7 +149,7 @@ def backtest(scenario="consolidation", households: int = 5000, t: int = 2020, ho
         raise InputError(f"the backtest needs the world's years up to {t + horizon} and a register year t from "
                          f"{a - 1}; the scenario covers {a}-{b}: use t from {a - 1} to {b - horizon}",
                          file=sc.file, where="years")
-    world_sc = sc.with_options(households=households, years=(a, t + horizon), seed=seed)
+    world_sc = sc.edit(households=households, years=(a, t + horizon), seed=seed)
     world = Simulation(world_sc, seed=seed)
     while world.year < t:
         world.step()

@@ -161,7 +161,7 @@ def moment_columns(scenario: Scenario) -> list[str]:
     households, as sweeps do) and the derived ones."""
     from fupin_sim.simulation import simulate
 
-    probe = scenario.with_options(households=min(scenario.households or 50, 50))
+    probe = scenario.edit(households=min(scenario.households or 50, 50))
     cols = [c for c in simulate(probe).summary.columns if c != "year"]
     return cols + [c for c in DERIVED if c not in cols]
 
@@ -403,7 +403,7 @@ def _parameter(path: str, node, scenario: Scenario, file) -> FitParameter:
     p = FitParameter(path, low, high, base, scale, element)
     for i, x in enumerate((low, high)):
         try:
-            scenario.with_parameters({path: p.override(x)})
+            scenario.edit(parameters={path: p.override(x)})
         except InputError as e:
             raise InputError(f"{('low', 'high')[i]} bound {x!r} is not allowed: {e.detail}", file=file,
                              where=f"{where}.range[{i}]") from None
@@ -530,7 +530,7 @@ def trial_key(x) -> str:
 
 def evaluate_point(scenario: Scenario, overrides: dict, seeds: list[int], cells: list[tuple[str, int]]) -> list[list]:
     """Worker: the target cells' moments for each replicate seed (no disk access)."""
-    sc = scenario.with_parameters(overrides, where="calibration")
+    sc = scenario.edit(parameters=overrides, where="calibration")
     out = []
     for s in seeds:
         m = simulate_moments(sc, s).set_index("year")
@@ -929,7 +929,7 @@ def synthetic_targets(spec: str | Path | dict | CalibrationSpec, truth: dict[str
             x.append(float(truth[p.path]))
         else:
             raise InputError(f"no true value for {p.label}", where="truth")
-    sc = spec.scenario if households is None else spec.scenario.with_options(households=households)
+    sc = spec.scenario if households is None else spec.scenario.edit(households=households)
     cells = list(zip(spec.targets["metric"], spec.targets["year"].astype(int)))
     reps = np.asarray(evaluate_point(sc, spec.overrides(x), seeds or spec.seeds, cells)).mean(axis=0)
     t = spec.targets[["year", "metric"]].copy()

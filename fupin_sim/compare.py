@@ -32,7 +32,6 @@ import pandas as pd
 
 from fupin_sim.errors import InputError
 from fupin_sim.notes import Note, note_fields
-from fupin_sim.checks import parse_years
 from fupin_sim.scenario import Scenario, load_scenario
 from fupin_sim.sweep import add_derived, reduce_metric
 
@@ -51,15 +50,15 @@ def is_flow(metric: str) -> bool:
     return metric in FLOWS or metric.startswith(FLOW_PREFIXES)
 
 
-def _simulate_summary(scenario: Scenario, seed: int, instrument_scale: dict | None = None) -> pd.DataFrame:
+def _simulate_summary(scenario: Scenario, seed: int) -> pd.DataFrame:
     """Worker: one run's yearly summary (top level, so loky and Dask can pickle it)."""
     from fupin_sim.simulation import simulate
 
-    return add_derived(simulate(scenario, seed=seed, instrument_scale=instrument_scale).summary)
+    return add_derived(simulate(scenario, seed=seed).summary)
 
 
 def _run_all(tasks: list[tuple], n_jobs: int) -> list[pd.DataFrame]:
-    """Tasks: (scenario, seed) or (scenario, seed, instrument_scale)."""
+    """Tasks: (scenario, seed)."""
     if n_jobs == 1:
         return [_simulate_summary(*task) for task in tasks]
     from joblib import Parallel, delayed
@@ -79,27 +78,22 @@ def _alternative(ref, where: str) -> tuple[object, dict]:
     return ref["scenario"], ref.get("instrument_scale") or {}
 
 
-def _prepare(baseline, alternatives, households, years, seed
-             ) -> tuple[Scenario, dict[str, Scenario], list[str], dict[str, dict]]:
-    """Apply the options to every scenario, name the alternatives, and check they can be paired;
-    also each alternative's validated instrument scales (empty for none)."""
-    if isinstance(years, str):
-        years = parse_years(years, where="years")
-    base = load_scenario(baseline).with_options(households=households, years=years, seed=seed)
+def _prepare(baseline, alternatives, households, years, seed) -> tuple[Scenario, dict[str, Scenario], list[str]]:
+    """Apply the options to every scenario (and its instrument scales to an alternative), name
+    the alternatives, and check they can be paired."""
+    base = load_scenario(baseline).edit(households=households, years=years, seed=seed)
     if isinstance(alternatives, (str, Path, Scenario)):
         alternatives = [alternatives]
     items = list(alternatives.items()) if isinstance(alternatives, dict) else [(None, a) for a in alternatives]
     if not items:
         raise InputError("give at least one alternative scenario to compare with the baseline", where="alternatives")
     alts: dict[str, Scenario] = {}
-    scales: dict[str, dict] = {}
     notes: list[str] = []
     for i, (label, ref) in enumerate(items):
-        ref, scale = _alternative(ref, f"alternatives.{label if label is not None else i}")
-        sc = load_scenario(ref).with_options(households=households, years=years)
-        scale = sc.programme.check_scale(scale, where=f"alternatives.{label if label is not None else i}"
-                                                      ".instrument_scale")
-        name = label or sc.name + "".join(f", {k} × {v:g}" for k, v in scale.items())
+        where = f"alternatives.{label if label is not None else i}"
+        ref, scale = _alternative(ref, where)
+        sc = load_scenario(ref).edit(households=households, years=years).edit(instrument_scale=scale, where=where)
+        name = label or sc.name + "".join(f", {k} × {v:g}" for k, v in sc.instrument_scale.items())
         unique, k = name, 2
         while unique in alts or unique == base.name:
             unique, k = f"{name} [{k}]", k + 1
@@ -115,8 +109,8 @@ def _prepare(baseline, alternatives, households, years, seed
         if (sc.preset, sc.register) != (base.preset, base.register):
             notes.append(Note("population_differs", name=unique, alt=str(sc.register or sc.preset),
                               base=str(base.register or base.preset)))
-        alts[unique], scales[unique] = sc, scale
-    return base, alts, notes, scales
+        alts[unique] = sc
+    return base, alts, notes
 
 
 def _t_stats(d: np.ndarray) -> tuple[float, float, float, float, float]:
@@ -283,18 +277,16 @@ def compare(baseline, alternatives, reps: int = 10, n_jobs: int = 1, *, househol
 
     if isinstance(reps, bool) or not isinstance(reps, (int, np.integer)) or reps < 1:
         raise InputError(f"reps must be a whole number of at least 1, got {reps!r}", where="reps")
-    base, alts, notes, scales = _prepare(baseline, alternatives, households, years, seed)
+    base, alts, notes = _prepare(baseline, alternatives, households, years, seed)
     seeds = replicate_seeds(base.seed, int(reps))
     if reps == 1:
         notes.append(Note("one_replicate"))
     if any(sc.seed != base.seed for sc in alts.values()):
         notes.append(Note("baseline_seeds", seed=int(base.seed)))
     scenarios = [base, *alts.values()]
-    scale_of = [{}, *scales.values()]
     sets = read_draws(draws) if draws is not None else None
     per_rep = [scenarios_over(sc, sets, str(draws)) if sets else [sc] for sc in scenarios]
-    runs = _run_all([(over[r % len(over)], s, scale_of[i] or None)
-                     for i, over in enumerate(per_rep) for r, s in enumerate(seeds)], n_jobs)
+    runs = _run_all([(over[r % len(over)], s) for over in per_rep for r, s in enumerate(seeds)], n_jobs)
     by_scenario = [runs[i * reps:(i + 1) * reps] for i in range(len(scenarios))]
     base_runs, alt_runs = by_scenario[0], dict(zip(alts, by_scenario[1:]))
     table = paired_table(base_runs, alt_runs, notes)
@@ -306,7 +298,8 @@ def compare(baseline, alternatives, reps: int = 10, n_jobs: int = 1, *, househol
     man = {"fupin_sim": package_version(), "kind": "compare", "experiment": "paired comparison (common random numbers)",
            "baseline": {"name": base.name, "file": base.file, "hash": base.hash},
            "alternatives": {k: {"name": sc.name, "file": sc.file, "hash": sc.hash,
-                                **({"instrument_scale": scales[k]} if scales[k] else {})} for k, sc in alts.items()},
+                                **({"instrument_scale": sc.instrument_scale} if sc.instrument_scale else {})}
+                            for k, sc in alts.items()},
            "years": list(base.years), "households": base.households, "seed": base.seed, "replicates": int(reps),
            "replicate_seeds": seeds, "confidence_level": LEVEL,
            "differences": "alternative minus baseline, replicate by replicate; CI from Student's t over replicates"}
@@ -337,12 +330,11 @@ def crn_variance_reduction(base, alt, reps: int = 20, metrics=("exits:sum", "rel
 
     if isinstance(metrics, str):
         metrics = [metrics]
-    base_sc, alts, _, scales = _prepare(base, [alt], households, years, seed)
-    alt_sc, alt_scale = next(iter(alts.values())), next(iter(scales.values())) or None
+    base_sc, alts, _ = _prepare(base, [alt], households, years, seed)
+    alt_sc = next(iter(alts.values()))
     seeds = replicate_seeds(base_sc.seed, reps)
     independent = [stream_key(base_sc.seed, "independent seeds", r) & 0x7FFFFFFF for r in range(reps)]
-    tasks = ([(base_sc, s) for s in seeds] + [(alt_sc, s, alt_scale) for s in seeds]
-             + [(alt_sc, s, alt_scale) for s in independent])
+    tasks = [(base_sc, s) for s in seeds] + [(alt_sc, s) for s in seeds] + [(alt_sc, s) for s in independent]
     runs = _run_all(tasks, n_jobs)
     b, a, ai = runs[:reps], runs[reps:2 * reps], runs[2 * reps:]
     rows = []

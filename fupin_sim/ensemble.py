@@ -22,32 +22,30 @@ def replicate_seeds(base_seed: int, reps: int) -> list[int]:
     return [streams.replicate_seed(r) for r in range(reps)]
 
 
-def _one(scenario: Scenario, seed: int, instrument_scale: dict | None = None) -> tuple[pd.DataFrame, dict]:
+def _one(scenario: Scenario, seed: int) -> tuple[pd.DataFrame, dict]:
     from fupin_sim.simulation import simulate
 
-    result = simulate(scenario, seed=seed, instrument_scale=instrument_scale)
+    result = simulate(scenario, seed=seed)
     return result.summary, result.manifest["population"]
 
 
 def run_ensemble(scenario: Scenario, reps: int, n_jobs: int = 1, parameter_sets: list[dict] | None = None,
-                 draws_file: str | None = None, instrument_scale: dict[str, float] | None = None) -> Result:
+                 draws_file: str | None = None) -> Result:
     """`reps` replicates of `scenario`; with `parameter_sets` (overrides, e.g. from
-    `abc.read_draws(draws_file)`) replicate r runs with set r mod their number; with
-    `instrument_scale`, every replicate scales those instruments' budgets (`Simulation`)."""
+    `abc.read_draws(draws_file)`) replicate r runs with set r mod their number."""
     from fupin_sim.abc import scenarios_over
 
     if reps < 1:
         raise ValueError("reps must be at least 1")
-    scale = scenario.programme.check_scale(instrument_scale or {})  # before any run
     seeds = replicate_seeds(scenario.seed, reps)
     scenarios = scenarios_over(scenario, parameter_sets, draws_file) if parameter_sets else [scenario]
     which = [r % len(scenarios) for r in range(reps)]
     if n_jobs == 1:
-        runs = [_one(scenarios[d], s, scale) for d, s in zip(which, seeds)]
+        runs = [_one(scenarios[d], s) for d, s in zip(which, seeds)]
     else:
         from joblib import Parallel, delayed
 
-        runs = Parallel(n_jobs=n_jobs)(delayed(_one)(scenarios[d], s, scale) for d, s in zip(which, seeds))
+        runs = Parallel(n_jobs=n_jobs)(delayed(_one)(scenarios[d], s) for d, s in zip(which, seeds))
     frames = [summary for summary, _ in runs]
     replicates = pd.concat([f.assign(rep=r, seed=s) for r, (f, s) in enumerate(zip(frames, seeds))],
                            ignore_index=True)
@@ -58,8 +56,8 @@ def run_ensemble(scenario: Scenario, reps: int, n_jobs: int = 1, parameter_sets:
     bands = bands_of(replicates, metrics)
     man = manifest(scenario, scenario.seed, runs[0][1]["origin"], runs[0][1]["households_simulated"],
                    replicates=reps, replicate_seeds=seeds, summary="mean over replicates")
-    if scale:
-        man["instrument_scale"] = scale
+    if scenario.instrument_scale:
+        man["instrument_scale"] = scenario.instrument_scale
     if parameter_sets:
         man["parameter_draws"] = {"file": draws_file, "count": len(parameter_sets), "used": min(reps, len(scenarios)),
                                   "rule": "replicate r runs with draw r mod count", "sets": parameter_sets}

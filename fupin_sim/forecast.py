@@ -386,7 +386,7 @@ def forecast(register, scenario, horizon: int, reps: int, seed: int = 0, n_jobs:
     pop = load_register(register)
     first, last = check_years(sc, pop.year, horizon)
     horizon, reps = int(horizon), int(reps)
-    base = sc.with_options(years=(first, last))
+    base = sc.edit(years=(first, last))
     scenarios = scenarios_over(base, parameter_sets, draws_file) if parameter_sets else [base]
     streams = RandomStreams(seed)
     seeds = [streams.replicate_seed(r) for r in range(reps)]

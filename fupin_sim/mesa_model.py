@@ -34,8 +34,6 @@ The scenario file's own `seed:` is not used: pass `seed=scenario.seed` for that.
 """
 from __future__ import annotations
 
-import copy
-import math
 import numbers
 from functools import partial
 from pathlib import Path
@@ -45,10 +43,9 @@ import mesa
 import numpy as np
 import pandas as pd
 
-from fupin_sim.errors import InputError, close_match
+from fupin_sim.errors import InputError
 from fupin_sim.population import schema as S
-from fupin_sim.checks import parse_years
-from fupin_sim.scenario import Scenario, _build, load_scenario
+from fupin_sim.scenario import Scenario, load_scenario
 from fupin_sim.simulation import Simulation
 
 DEFAULT_METRICS = ("year", "registered_poor", "exits", "relapses", "new_poor", "headcount_ratio", "fgt1",
@@ -60,43 +57,6 @@ _MAX_SEED = 2**63 - 1
 def _metric(name: str, model: "FupinModel"):
     value = model.metrics[name]
     return value.item() if isinstance(value, np.generic) else value
-
-
-def scale_budgets(scenario: Scenario, scale: float | dict[str, float] = 1.0,
-                  lines: dict[str, float] | None = None) -> Scenario:
-    """The scenario with its finite budget amounts multiplied: every line by `scale`, and
-    each line named in `lines` ({line name: factor}) by its factor too. `scale` may itself be
-    such a mapping (then only the lines it names change). 'unlimited' lines (entitlements)
-    stay unlimited."""
-    budgets = (scenario.data.get("budgets") or {})
-    if isinstance(scale, dict):
-        scale, lines = 1.0, {**scale, **(lines or {})}
-    lines = dict(lines or {})
-    for name, f in [("", scale), *lines.items()]:
-        where = f"budget_scale.{name}" if name else "budget_scale"
-        if isinstance(f, bool) or not isinstance(f, numbers.Real) or not math.isfinite(f) or f < 0:
-            raise InputError(f"expected a finite factor >= 0, got {f!r}", where=where)
-        if name and name not in budgets:
-            raise InputError(f"unknown budget line {name!r}{close_match(str(name), budgets)}; "
-                             f"lines of {scenario.name!r}: {sorted(budgets)}", where=where)
-    factors = {name: float(scale) * float(lines.get(name, 1.0)) for name in budgets}
-    if all(float(f) == 1.0 for f in factors.values()):
-        return scenario
-    data = copy.deepcopy(scenario.data)
-
-    def scaled(v, f):
-        if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
-            return v  # 'unlimited' (and anything invalid, which _build reports as usual)
-        return float(v) * f
-
-    for name, f in factors.items():
-        entry = data["budgets"][name]
-        if not isinstance(entry, dict) or "amounts" not in entry:
-            continue
-        amounts = entry["amounts"]
-        entry["amounts"] = ({y: scaled(v, float(f)) for y, v in amounts.items()} if isinstance(amounts, dict)
-                            else scaled(amounts, float(f)))
-    return _build(data, scenario.file, where="budget_scale", declared=scenario.declared_years)
 
 
 class FupinModel(mesa.Model):
@@ -155,12 +115,15 @@ class FupinModel(mesa.Model):
             years = tuple(int(y) for y in years)
         elif isinstance(years, numbers.Integral):
             years = int(years)
-        sc = base.with_options(households=None if households is None else int(households),
-                               years=None if years is None else parse_years(years, where="years"),
-                               seed=self.fupin_seed, parameters={k: _plain(v) for k, v in params.items()})
-        self.scenario = scale_budgets(sc, _plain(budget_scale), line_scales)
-        self.sim = Simulation(self.scenario, seed=self.fupin_seed, instrument_scale=instrument_scales)
-        self.instrument_scale = self.sim.instrument_scale  # validated, factors of 1 dropped
+        sc = base.edit(households=None if households is None else int(households), years=years,
+                       seed=self.fupin_seed, parameters={k: _plain(v) for k, v in params.items()})
+        budget_scale = _plain(budget_scale)
+        every = sc.budget_factors(1.0 if isinstance(budget_scale, dict) else budget_scale)
+        lines = sc.budget_factors({**budget_scale, **line_scales} if isinstance(budget_scale, dict) else line_scales)
+        self.scenario = sc.edit(budget_scale={name: every[name] * lines[name] for name in every},
+                                instrument_scale=instrument_scales, where="")
+        self.sim = Simulation(self.scenario, seed=self.fupin_seed)
+        self.instrument_scale = self.scenario.instrument_scale  # validated, factors of 1 dropped
         while self.sim.year < self.scenario.years[0] - 1:  # a register from before the first year: burn in
             self.sim.step()
         self.metric_names = tuple(DEFAULT_METRICS if metrics is None else metrics)

@@ -16,6 +16,7 @@ and persons (no Python loop over either):
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 
 import pandas as pd
 
@@ -61,26 +62,26 @@ def build_population(scenario: Scenario, seed: int) -> Population:
 class Simulation:
     """One run of a scenario with one seed. `step()` advances a year; `run()` does them all.
 
-    `instrument_scale` ({instrument: factor}) multiplies instruments' budgets: each year an
-    instrument may spend factor × what it drew from each limited line in the same run with
-    no instrument scaled (`fupin_sim.interventions.funding.earmark`). That reference run is
-    simulated alongside, a year ahead of each step, so it costs a second run; factors of 1
-    change nothing and need none.
+    The scenario's `instrument_scale` ({instrument: factor}, `Scenario.edit`) multiplies
+    instruments' budgets: each year an instrument may spend factor × what it drew from each
+    limited line in the same run with no instrument scaled
+    (`fupin_sim.interventions.funding.earmark`). That reference run is simulated alongside, a
+    year ahead of each step, so it costs a second run; factors of 1 change nothing and need none.
     """
 
     def __init__(self, scenario: Scenario, *, seed: int | None = None, population: Population | None = None,
-                 panel: bool = False, instrument_scale: dict[str, float] | None = None):
+                 panel: bool = False):
         self.scenario = scenario
         self.seed = scenario.seed if seed is None else int(seed)
-        scale = scenario.programme.check_scale(instrument_scale or {})
+        scale = scenario.instrument_scale
         pop = build_population(scenario, self.seed) if population is None else population
         self.population_origin = pop.origin
         self.params = scenario.params
         self.state = State(pop, self.params)
         self.programme = scenario.programme.fresh()
         self.programme.prepare(self.state)
-        self.instrument_scale = scale
-        self.reference = Simulation(scenario, seed=self.seed, population=pop) if scale else None
+        self.reference = Simulation(replace(scenario, instrument_scale={}), seed=self.seed,
+                                    population=pop) if scale else None
         self.programme.scale = scale
         self.steps = [process or self.programme.step for _, process in STEPS]
         self.rs = RandomStreams(self.seed)
@@ -130,7 +131,7 @@ class Simulation:
     def result(self) -> Result:
         summary = pd.DataFrame(self.rows)
         panel = pd.concat(self.panel_frames, ignore_index=True) if self.panel_frames else None
-        extra = {"instrument_scale": self.instrument_scale} if self.instrument_scale else {}
+        extra = {"instrument_scale": self.scenario.instrument_scale} if self.scenario.instrument_scale else {}
         return Result(summary=summary, manifest=manifest(self.scenario, self.seed, self.population_origin,
                                                          households=len(self.state.h["size"]), **extra),
                       panel=panel, params=self.params, ledger=self.programme.ledger.frame(),
@@ -138,6 +139,5 @@ class Simulation:
                                           columns=["year", "line", "source", "available", "spent", "unspent"]))
 
 
-def simulate(scenario: Scenario, seed: int | None = None, panel: bool = False,
-             instrument_scale: dict[str, float] | None = None) -> Result:
-    return Simulation(scenario, seed=seed, panel=panel, instrument_scale=instrument_scale).run()
+def simulate(scenario: Scenario, seed: int | None = None, panel: bool = False) -> Result:
+    return Simulation(scenario, seed=seed, panel=panel).run()

@@ -21,5 +21,5 @@ def sized_scenario(scenario, data: dict, file):
     if households is not None:
         households = whole(households, file, "households", 1)
     years = parse_years(data["years"], file, "years") if "years" in data else None
-    scenario = scenario.with_options(households=households, years=years)
+    scenario = scenario.edit(households=households, years=years)
     return scenario, whole(data.get("seed", scenario.seed), file, "seed", 0)

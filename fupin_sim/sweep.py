@@ -35,7 +35,7 @@ Choices made here, and why:
   or a list such as `health.admission_rate`); the table then records the factor.
 * `integer: true` rounds a parameter's sampled values to whole numbers.
 * **An instrument's budget** (`instrument_scale.<instrument>`) is a factor, not a model
-  parameter: each run is `Simulation(..., instrument_scale=...)`, in which the instrument
+  parameter: each run's scenario is `Scenario.edit(instrument_scale=...)`, in which the instrument
   may draw that factor times what it drew each year in the same run unscaled (so a run
   with a factor other than 1 also simulates that reference run: twice the time). Budget
   lines pay several instruments; the factor moves money for one of them only.
@@ -69,7 +69,7 @@ import pandas as pd
 from fupin_sim.errors import InputError, close_match
 from fupin_sim.files import write_csv_atomic, write_json_atomic
 from fupin_sim.params import numbers_in
-from fupin_sim.scenario import Scenario, load_scenario, resolve_path
+from fupin_sim.scenario import SCALE, Scenario, load_scenario, resolve_path
 from fupin_sim.checks import check_keys, number, whole
 from fupin_sim.specs import scaled, sized_scenario
 from fupin_sim.yamlfile import read_mapping
@@ -79,7 +79,6 @@ REDUCES = ("final", "first", "sum", "mean", "min", "max", "change")
 TOP_KEYS = ("name", "description", "scenario", "households", "years", "seed", "parameters", "design",
             "replicates", "common_random_numbers", "outputs", "sensitivity")
 PARAMETER_KEYS = ("range", "values", "scale", "integer")
-SCALE = "instrument_scale."  # `instrument_scale.<instrument>`: a factor of that instrument's budget
 DESIGN_KEYS = ("type", "samples", "levels", "seed")
 SENSITIVITY_KEYS = ("bootstrap", "confidence", "noise_points", "noise_replicates")
 DEFAULT_OUTPUTS = {"registered_poor": ["final"], "exits": ["sum"], "relapses": ["sum"], "new_poor": ["sum"],
@@ -127,7 +126,7 @@ def summary_columns(scenario: Scenario) -> list[str]:
     """Metrics a run of this scenario reports (a probe run on a few households)."""
     from fupin_sim.simulation import simulate
 
-    probe = scenario.with_options(households=min(scenario.households or 50, 50))
+    probe = scenario.edit(households=min(scenario.households or 50, 50))
     return [c for c in add_derived(simulate(probe).summary).columns if c != "year"]
 
 
@@ -286,17 +285,9 @@ def _flatten_parameters(tree: dict, scenario: Scenario, file, prefix: str = ""):
                              where=f"parameters.{path}")
 
 
-def split_overrides(overrides: dict) -> tuple[dict, dict]:
-    """A run's overrides as (scenario parameters, instrument budget factors for `Simulation`)."""
-    scale = {k.removeprefix(SCALE): v for k, v in overrides.items() if k.startswith(SCALE)}
-    return {k: v for k, v in overrides.items() if not k.startswith(SCALE)}, scale
-
-
 def _check_override(scenario: Scenario, p: SweptParameter, x, file, where: str, label: str) -> None:
-    params, scale = split_overrides({p.path: p.override(x)})
     try:
-        scenario.with_parameters(params)
-        scenario.programme.check_scale(scale)
+        scenario.edit(parameters={p.path: p.override(x)})
     except InputError as e:
         raise InputError(f"{label} {x!r} is not allowed: {e.detail}", file=file, where=where) from None
 
@@ -535,9 +526,8 @@ def run_batch(scenario: Scenario, tasks: list[RunTask], outputs: tuple[Output, .
     for task in tasks:
         t0 = time.perf_counter()
         try:
-            params, scale = split_overrides(task.overrides)
-            sc = scenario.with_parameters(params, where="sweep")  # checked at the spec's bounds
-            sim = Simulation(sc, seed=task.seed, instrument_scale=scale)
+            sc = scenario.edit(parameters=task.overrides, where="sweep")  # checked at the spec's bounds
+            sim = Simulation(sc, seed=task.seed)
             t1 = time.perf_counter()
             while not sim.done:
                 sim.step()

@@ -184,7 +184,7 @@ def test_several_numbers_of_one_table(tmp_path):
 
 
 def test_derived_moments_are_consistent():
-    sc = fs.load_scenario("jiangsu").with_options(households=300)
+    sc = fs.load_scenario("jiangsu").edit(households=300)
     m = simulate_moments(sc, 4)
     assert set(DERIVED) <= set(m.columns)
     summary = fs.run(sc, seed=4).summary
@@ -197,10 +197,10 @@ def test_derived_moments_are_consistent():
 def test_development_exits_do_not_count_the_backstop():
     """An exit carried by this year's programme transfers (低保 and the like: 兜底) is not a
     development exit; without instruments every exit is one, pensions and remittances included."""
-    sc = fs.load_scenario("jiangsu").with_options(households=1000)
+    sc = fs.load_scenario("jiangsu").edit(households=1000)
     m = simulate_moments(sc, 4)
     assert (m["cum_development_exit_share"] < 1).all()
-    none = simulate_moments(fs.load_scenario("no_policy").with_options(households=500), 4)
+    none = simulate_moments(fs.load_scenario("no_policy").edit(households=500), 4)
     assert np.allclose(none["exits_development_persons_share"], none["exits_persons_share"])
 
 
@@ -222,7 +222,7 @@ def test_outputs_and_fitted_scenario_runs(fitted):
     assert sc.params["income.wage_growth"].value == pytest.approx(fitted.best["income.wage_growth"])
     assert sc.params["income.wage_growth"].source.startswith("calibrated")
     assert sc.years == (2016, 2019)
-    summary = fs.run(sc.with_options(households=200), seed=1).summary
+    summary = fs.run(sc.edit(households=200), seed=1).summary
     assert list(summary["year"]) == [2016, 2017, 2018, 2019]
 
 
@@ -242,7 +242,7 @@ def test_an_instruments_rule_is_calibrated_and_written_under_its_entry(synthetic
     sc = fs.load_scenario(tmp_path / "out" / "fitted.yaml")
     assert sc.parameter("interventions.industry_linkage.annual_gain").value == leaf["value"]
     assert [it.label for it in sc.programme.items] == [it.label for it in fs.load_scenario("baseline").programme.items]
-    fs.run(sc.with_options(households=200, years=(2016, 2017)), seed=1)
+    fs.run(sc.edit(households=200, years=(2016, 2017)), seed=1)
 
 
 def test_a_budget_line_is_calibrated_and_written_under_its_line(synthetic, tmp_path):

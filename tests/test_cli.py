@@ -87,8 +87,8 @@ def test_run_scales_an_instruments_budget(tmp_path, capsys):
     assert (summary["loans_issued"] == 0).all() and json.loads(
         (out / "manifest.json").read_text(encoding="utf-8"))["instrument_scale"] == {"microloan": 0.0}
     assert "microloan budget × 0:" in capsys.readouterr().out
-    sc = fs.load_scenario("baseline").with_options(households=800, years=(2016, 2018), seed=5)
-    expected = simulate(sc, instrument_scale={"microloan": 0.0}).summary
+    sc = fs.load_scenario("baseline").edit(households=800, years=(2016, 2018), seed=5)
+    expected = simulate(sc.edit(instrument_scale={"microloan": 0.0})).summary
     pd.testing.assert_frame_equal(summary, expected, check_dtype=False)
     assert simulate(sc).summary["loans_issued"].sum() > 0  # unscaled, it lends
     assert main([*args, "--reps", "2", "--instrument-scale", "microloan=0", "--out", str(tmp_path / "reps")]) == 0

@@ -18,7 +18,7 @@ CHANGE = {"health.basic_rate": 0.75}  # a real effect: insurance pays more of ev
 def comparison():
     base = fs.load_scenario("baseline")
     return compare(base, {"noop": fs.load_scenario("baseline"),
-                          "insurance": base.with_options(parameters=CHANGE)}, reps=4, **OPTIONS)
+                          "insurance": base.edit(parameters=CHANGE)}, reps=4, **OPTIONS)
 
 
 def test_a_no_op_alternative_differs_by_exactly_zero(comparison):
@@ -103,7 +103,7 @@ def test_a_ratio_whose_denominator_may_be_zero_has_no_bounded_interval():
 
 def test_common_random_numbers_shrink_the_variance_of_a_paired_difference():
     base = fs.load_scenario("baseline")
-    faster = base.with_options(parameters={"income.wage_growth": 0.08})  # from 7% a year
+    faster = base.edit(parameters={"income.wage_growth": 0.08})  # from 7% a year
     out = crn_variance_reduction(base, faster, reps=8, households=800, years=(2016, 2018),
                                  metrics=["exits:sum", "fgt1:mean", "registered_poor:final"])
     assert list(out["metric"]) == ["exits:sum", "fgt1:mean", "registered_poor:final"]
@@ -113,9 +113,9 @@ def test_common_random_numbers_shrink_the_variance_of_a_paired_difference():
 
 
 def test_compare_does_not_depend_on_n_jobs():
-    one = compare("baseline", {"insurance": fs.load_scenario("baseline").with_options(parameters=CHANGE)},
+    one = compare("baseline", {"insurance": fs.load_scenario("baseline").edit(parameters=CHANGE)},
                   reps=3, n_jobs=1, **OPTIONS)
-    two = compare("baseline", {"insurance": fs.load_scenario("baseline").with_options(parameters=CHANGE)},
+    two = compare("baseline", {"insurance": fs.load_scenario("baseline").edit(parameters=CHANGE)},
                   reps=3, n_jobs=2, **OPTIONS)
     pd.testing.assert_frame_equal(one.table, two.table)
 
@@ -162,9 +162,9 @@ def test_an_alternative_can_scale_an_instruments_budget(tmp_path, capsys):
     reps = c.replicates
     assert (reps.loc[reps["scenario"] == "no loans", "loans_issued"] == 0).all()
     assert reps.loc[reps["scenario"] == "baseline", "loans_issued"].sum() > 0
-    sc = base.with_options(**OPTIONS)
+    sc = base.edit(**OPTIONS)
     seed = replicate_seeds(sc.seed, 2)[1]
-    alone = simulate(sc, seed=seed, instrument_scale={"microloan": 0.0}).summary
+    alone = simulate(sc.edit(instrument_scale={"microloan": 0.0}), seed=seed).summary
     run = reps[(reps["scenario"] == "no loans") & (reps["seed"] == seed)]
     assert np.allclose(run["exits"].to_numpy(), alone["exits"].to_numpy())
     assert c.manifest["alternatives"]["no loans"]["instrument_scale"] == {"microloan": 0.0}

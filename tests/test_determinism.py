@@ -21,7 +21,7 @@ def test_same_seed_same_numbers(small):
 
 def test_a_no_op_change_is_bit_identical(small):
     default = small.params.value("health.basic_rate")
-    same = small.with_options(parameters={"health": {"basic_rate": default}})
+    same = small.edit(parameters={"health": {"basic_rate": default}})
     a, b = panel(small), panel(same)
     pd.testing.assert_frame_equal(a.summary, b.summary, check_exact=True)
     pd.testing.assert_frame_equal(a.panel, b.panel, check_exact=True)
@@ -45,9 +45,9 @@ def test_entitlements_do_not_couple_households(engine_only):
     households still leaves every other household's trajectory bit-identical."""
     data = dict(engine_only.data, interventions={"dibao": {}, "health_assistance": {}},
                 budgets={"civil_affairs": {"amounts": "unlimited"}})
-    from fupin_sim.scenario import _build
+    from fupin_sim.scenario import Scenario
 
-    sc = _build(data, None)
+    sc = Scenario.from_data(data, None)
     pop = build_population(sc, seed=1)
     changed = pop.copy()
     touched = np.flatnonzero(changed.households["status"] == S.POOR)[:50]
@@ -60,7 +60,7 @@ def test_entitlements_do_not_couple_households(engine_only):
 
 def test_a_change_that_only_touches_pastoral_households_leaves_the_rest_identical(engine_only):
     small = engine_only
-    quiet = small.with_options(parameters={"shocks.livestock_price_sd": 0.3})
+    quiet = small.edit(parameters={"shocks.livestock_price_sd": 0.3})
     pop = build_population(small, seed=1)
     a, b = panel(small, population=pop).panel, panel(quiet, population=pop).panel
     pastoral = pop.households["household_id"][pop.households["region_type"] == S.CODE["region_type"]["pastoral"]]
@@ -88,6 +88,6 @@ def test_a_fixed_population_seed_keeps_the_population_across_replicates(tmp_path
     r1, r2 = fs.run(sc, seed=1), fs.run(sc, seed=2)
     assert r1.manifest["population"]["seed"] == 42
     assert not r1.summary.equals(r2.summary)  # the dynamics still differ by seed
-    free = fs.load_scenario("no_policy").with_options(households=1500)
+    free = fs.load_scenario("no_policy").edit(households=1500)
     assert not np.array_equal(build_population(free, 1).households["income_wage"],
                               build_population(free, 2).households["income_wage"])

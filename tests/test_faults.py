@@ -364,7 +364,7 @@ def test_names_from_user_input_never_become_paths(tmp_path):
         sc.pop("description", None)
         path = work / f"sc{i}.yaml"
         path.write_text(yaml.safe_dump(sc, allow_unicode=True), encoding="utf-8")
-        res = fs.run(fs.load_scenario(path).with_options(households=30, years=(2016, 2016)))
+        res = fs.run(fs.load_scenario(path).edit(households=30, years=(2016, 2016)))
         res.write(work / f"run{i}")
         spec = dict(SWEEP_SPEC, name=name, scenario=str(path), households=30, years=[2016, 2016],
                     design={"type": "latin_hypercube", "samples": 2}, replicates=1)

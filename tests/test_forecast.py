@@ -24,7 +24,7 @@ def scenario():
 @pytest.fixture(scope="module")
 def register(scenario):
     """A simulated county written out at the end of 2020: registered, exited and others."""
-    world = Simulation(scenario.with_options(households=1200, years=(2016, 2020)), seed=11)
+    world = Simulation(scenario.edit(households=1200, years=(2016, 2020)), seed=11)
     world.run()
     return world.state.to_population()
 

@@ -52,7 +52,7 @@ def outcome(path: Path) -> str:
     """'ok' after a one-year run, or 'error' for an InputError naming the file."""
     try:
         sc = load_scenario(path)
-        fs.run(sc.with_options(households=40, years=(sc.years[0], sc.years[0])))
+        fs.run(sc.edit(households=40, years=(sc.years[0], sc.years[0])))
         return "ok"
     except InputError as e:
         assert str(path) in str(e) or e.file is None, f"error does not name the file: {e}"

@@ -234,12 +234,12 @@ def test_the_instrument_reference_is_current():
 def test_programme_income_streams_do_not_compound():
     """A solar share pays 3000 a year: the same 3000 every year, never carried into the
     household's own property income (it once compounded)."""
-    from fupin_sim.scenario import _build
+    from fupin_sim.scenario import Scenario
     from fupin_sim.simulation import Simulation
 
     data = {"name": "s", "population": {"households": 3000}, "years": [2016, 2020], "seed": 1,
             "interventions": {"solar": {}}, "budgets": {"central_special": {"amounts": "unlimited"}}}
-    sim = Simulation(_build(data, None), seed=1)
+    sim = Simulation(Scenario.from_data(data, None), seed=1)
     sim.step()
     h = sim.state.h
     paid = np.flatnonzero(h["solar_years_left"] > 0)
@@ -274,7 +274,7 @@ def test_programme_income_is_what_the_years_instruments_paid(scenario, monkeypat
     from fupin_sim.interventions.base import Context
     from fupin_sim.simulation import Simulation
 
-    sim = Simulation(fs.load_scenario(scenario).with_options(households=3000), seed=2)
+    sim = Simulation(fs.load_scenario(scenario).edit(households=3000), seed=2)
     carried = {}
     changed = Context.changed
 
@@ -299,7 +299,7 @@ def test_a_register_written_mid_run_does_not_count_programme_income_twice(tmp_pa
     from fupin_sim.population.state import State
     from fupin_sim.simulation import Simulation
 
-    sc = fs.load_scenario("consolidation").with_options(households=2000, years=(2016, 2022))
+    sc = fs.load_scenario("consolidation").edit(households=2000, years=(2016, 2022))
     sim = Simulation(sc, seed=2)
     for _ in range(5):
         sim.step()

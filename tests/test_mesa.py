@@ -157,11 +157,11 @@ def test_instrument_scale(mm):
     Simulation with those scales; 0 spends nothing; bad input named."""
     from fupin_sim.simulation import Simulation
 
-    sc = fs.load_scenario("baseline").with_options(households=1000, years=YEARS, seed=2)
+    sc = fs.load_scenario("baseline").edit(households=1000, years=YEARS, seed=2)
     kw = dict(households=1000, years=YEARS, seed=2)
 
     def engine(**scale):
-        return Simulation(sc, seed=2, instrument_scale=scale).run().summary
+        return Simulation(sc.edit(instrument_scale=scale), seed=2).run().summary
 
     spent = {}
     for factor in (0.0, 0.5, 1.0, 2.0):
@@ -177,7 +177,7 @@ def test_instrument_scale(mm):
         model = mm.FupinModel("baseline", **kw, **kw2)
         _same(_run_model(model), engine(microloan=0.5), mm.DEFAULT_METRICS)
     both = mm.FupinModel("baseline", budget_scale=0.5, instrument_scale={"solar": 2}, **kw)
-    _same(_run_model(both), Simulation(mm.scale_budgets(sc, 0.5), seed=2, instrument_scale={"solar": 2}).run().summary,
+    _same(_run_model(both), Simulation(sc.edit(budget_scale=0.5, instrument_scale={"solar": 2}), seed=2).run().summary,
           mm.DEFAULT_METRICS)
     assert both.result().manifest["instrument_scale"] == {"solar": 2.0}
     with pytest.raises(fs.InputError, match=r"instrument_scale.microlon: unknown instrument 'microlon' "
@@ -240,13 +240,13 @@ def test_batch_run_over_budget_scale_and_a_parameter(mm):
 
 
 def test_register_before_the_first_year_is_burnt_in(mm, tmp_path):
-    from fupin_sim.scenario import _build
+    from fupin_sim.scenario import Scenario
 
     sc = fs.load_scenario("no_policy")
     pop = fs.generate(sc.params, HH, seed=6, year=2013)
     fs.write_register(pop, tmp_path / "reg")
     data = dict(sc.data, population={"register": str(tmp_path / "reg")}, years=[2016, 2020])
-    register_sc = _build(data, sc.file)
+    register_sc = Scenario.from_data(data, sc.file)
     model = mm.FupinModel(register_sc, years=YEARS, seed=6)
     assert model.year == 2015 and model.steps == 0
     frame = _run_model(model)

@@ -220,7 +220,7 @@ def test_onsets_raise_prevalence_and_lower_labour(params):
 def test_dated_admission_rates_take_effect_in_their_year(params):
     import fupin_sim as fs
 
-    sc = fs.load_scenario("no_policy").with_options(
+    sc = fs.load_scenario("no_policy").edit(
         households=6000, years=(2016, 2019),
         parameters={"health.admission_rate": {2016: [0.131, 0.208], 2018: [0.262, 0.416]}})
     s = fs.run(sc, seed=2).summary.set_index("year")["admissions"]

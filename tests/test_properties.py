@@ -8,7 +8,7 @@ from hypothesis import strategies as st
 
 from fupin_sim.interventions import REGISTRY
 from fupin_sim.interventions.base import PRIORITY_RULES
-from fupin_sim.scenario import _build
+from fupin_sim.scenario import Scenario
 from fupin_sim.simulation import Simulation
 from test_funding import check_books
 
@@ -43,7 +43,7 @@ def scenarios(draw):
         "households": draw(st.integers(30, 250))},
         "years": list(years), "seed": draw(st.integers(0, 2**31)), "parameters": parameters,
         "interventions": interventions, "budgets": budgets}
-    return _build(data, None)
+    return Scenario.from_data(data, None)
 
 
 @SETTINGS
@@ -80,5 +80,5 @@ def test_more_money_never_serves_fewer(instrument, amount, factor, seed):
             budgets["interest"] = {"source": "risk_compensation", "instruments": [instrument], "amounts": "unlimited"}
         data = {"name": "m", "population": {"households": 300}, "years": [2017, 2017], "seed": seed,
                 "interventions": {instrument: {}}, "budgets": budgets}
-        served.append(Simulation(_build(data, None)).step()[f"served_{instrument}"])
+        served.append(Simulation(Scenario.from_data(data, None)).step()[f"served_{instrument}"])
     assert served[1] >= served[0] - 1e-9

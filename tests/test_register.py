@@ -156,14 +156,14 @@ def test_a_simulated_world_can_be_written_as_a_register_and_run_on(tmp_path):
     import fupin_sim as fs
     from fupin_sim.simulation import Simulation
 
-    sim = Simulation(fs.load_scenario("no_policy").with_options(households=800, years=(2016, 2018)), seed=3)
+    sim = Simulation(fs.load_scenario("no_policy").edit(households=800, years=(2016, 2018)), seed=3)
     sim.run()
     snapshot = sim.state.to_population()
     assert snapshot.year == 2018 and (snapshot.sizes() > 0).all()
     back = read_register(write_register(snapshot, tmp_path / "world"))
     assert len(back.persons) == sim.state.persons
     assert np.array_equal(back.households["status"], snapshot.households["status"])
-    later = fs.load_scenario("no_policy").with_options(years=(2019, 2020))
+    later = fs.load_scenario("no_policy").edit(years=(2019, 2020))
     result = Simulation(later, population=back, seed=3).run()
     assert list(result.summary["year"]) == [2019, 2020]
 
@@ -183,7 +183,7 @@ def test_levels_read_from_a_register_are_shrunk_toward_their_group(tmp_path):
     from fupin_sim.population.state import State
     from fupin_sim.simulation import Simulation
 
-    sc = fs.load_scenario("no_policy").with_options(households=4000, years=(2016, 2018))
+    sc = fs.load_scenario("no_policy").edit(households=4000, years=(2016, 2018))
     sim = Simulation(sc, seed=4)
     sim.run()
     back = read_register(write_register(sim.state.to_population(), tmp_path / "reg"))

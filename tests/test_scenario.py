@@ -97,29 +97,29 @@ def test_instrument_rules_are_parameters_of_the_scenario():
     path = "interventions.industry_linkage.annual_gain"
     assert path in sc.parameter_paths() and "income.wage_growth" in sc.parameter_paths()
     assert sc.parameter(path).value == 1200
-    changed = sc.with_parameters({path: 2400, "income.wage_growth": 0.1})
+    changed = sc.edit(parameters={path: 2400, "income.wage_growth": 0.1})
     assert changed.parameter(path).value == 2400 and changed.params["income.wage_growth"].value == 0.1
     assert sc.parameter(path).value == 1200 and "rules" not in (sc.data["interventions"]["industry_linkage"] or {})
     assert changed.data["interventions"]["industry_linkage"]["rules"] == {"annual_gain": 2400}
     assert changed.hash != sc.hash == load_scenario("baseline").hash
-    same_file = sc.with_options(parameters={"income.wage_growth": 0.1})
+    same_file = sc.edit(parameters={"income.wage_growth": 0.1})
     same_file.data["interventions"]["industry_linkage"] = {"rules": {"annual_gain": 2400}}
-    from fupin_sim.scenario import _build
-    rebuilt = _build(same_file.data, sc.file, declared=sc.declared_years)
+    from fupin_sim.scenario import Scenario
+    rebuilt = Scenario.from_data(same_file.data, sc.file, declared=sc.declared_years)
     assert rebuilt.hash == changed.hash  # as if the file had said it
 
 
 @pytest.mark.parametrize("overrides, message", [
     ({"interventions.dibao.exclusion_error": 1.5},
-     "sweep.interventions.dibao.exclusion_error: 1.5 is outside [0, 1] for unit 'probability'"),
+     "sweep.parameters.interventions.dibao.exclusion_error: 1.5 is outside [0, 1] for unit 'probability'"),
     ({"interventions.dibo.standard": 1},
-     "sweep.interventions.dibo.standard: no instrument 'dibo' in scenario 'baseline' (did you mean 'dibao'?)"),
+     "sweep.parameters.interventions.dibo.standard: no instrument 'dibo' in scenario 'baseline' (did you mean 'dibao'?)"),
     ({"interventions.dibao.standrd": 1},
-     "sweep.interventions.dibao.standrd: 'dibao' has no rule 'standrd' (did you mean 'standard'?)"),
+     "sweep.parameters.interventions.dibao.standrd: 'dibao' has no rule 'standrd' (did you mean 'standard'?)"),
 ])
 def test_bad_rule_overrides_name_the_path(overrides, message):
     with pytest.raises(InputError) as err:
-        load_scenario("baseline").with_parameters(overrides, where="sweep")
+        load_scenario("baseline").edit(parameters=overrides, where="sweep")
     assert message in str(err.value)
 
 

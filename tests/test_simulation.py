@@ -9,7 +9,7 @@ from fupin_sim.simulation import Simulation
 
 @pytest.fixture(scope="module")
 def result(baseline):
-    return Simulation(baseline.with_options(households=5000), seed=2, panel=True).run()
+    return Simulation(baseline.edit(households=5000), seed=2, panel=True).run()
 
 
 def test_summary_is_finite_and_within_bounds(result):
@@ -22,7 +22,7 @@ def test_summary_is_finite_and_within_bounds(result):
 
 
 def test_persons_are_conserved_except_by_births_and_deaths(baseline):
-    sim = Simulation(baseline.with_options(households=5000), seed=3)
+    sim = Simulation(baseline.edit(households=5000), seed=3)
     persons = sim.state.h["size"] @ sim.state.h["weight"]
     while not sim.done:
         row = sim.step()
@@ -47,11 +47,11 @@ def test_inpatient_costs_are_split_between_insurance_and_what_is_left(result):
 def test_panel_is_opt_in_and_complete(result, baseline):
     assert len(result.panel) == 5 * 5000
     assert set(result.panel["status"].unique()) <= {S.NONPOOR, S.POOR, S.EXITED}
-    assert fs.run(baseline.with_options(households=500, years=(2016, 2017))).panel is None
+    assert fs.run(baseline.edit(households=500, years=(2016, 2017))).panel is None
 
 
 def _final(scenario, key, **params):
-    runs = [fs.run(scenario.with_options(parameters=params or None), seed=s).summary.iloc[-1][key] for s in (1, 2)]
+    runs = [fs.run(scenario.edit(parameters=params or None), seed=s).summary.iloc[-1][key] for s in (1, 2)]
     return np.mean(runs)
 
 

@@ -61,7 +61,7 @@ def test_a_sweep_writes_one_row_per_run_and_n_jobs_does_not_change_it(tmp_path):
 def test_a_run_of_the_sweep_is_the_engine_run_with_those_parameters(tmp_path):
     result = run_sweep(write_spec(tmp_path), tmp_path / "out")
     row = result.results.iloc[5]
-    sc = fs.load_scenario("baseline").with_options(
+    sc = fs.load_scenario("baseline").edit(
         households=300, years=(2016, 2018),
         parameters={"income.wage_growth": float(row["income.wage_growth"]),
                     "health.basic_rate": float(row["health.basic_rate"])})
@@ -202,7 +202,7 @@ def test_an_instruments_rule_is_swept_like_a_parameter(tmp_path):
     result = run_sweep(spec, tmp_path / "out").results.sort_values("interventions.industry_linkage.annual_gain")
     assert result["exits_sum"].is_monotonic_increasing and result["exits_sum"].nunique() == 3
     assert result["registered_poor_final"].is_monotonic_decreasing
-    sc = spec.scenario.with_parameters({"interventions.industry_linkage.annual_gain": 4800})
+    sc = spec.scenario.edit(parameters={"interventions.industry_linkage.annual_gain": 4800})
     assert sc.programme.items[[it.label for it in sc.programme.items].index("industry_linkage")].rules[
         "annual_gain"].value == 4800
     expected = reduce_outputs(simulate(sc, seed=int(result["seed"].iloc[-1])).summary, spec.outputs)
@@ -222,13 +222,13 @@ def test_a_budget_line_is_swept_like_a_parameter(tmp_path):
     spent = result[[f"spending_{name}_sum" for name in industry]].sum(axis=1).to_numpy()
     assert spent[0] < spent[1] <= spent[2], spent
     for amount in (0, 10_000_000):
-        run = simulate(spec.scenario.with_parameters({"budgets.integrated_agriculture.amounts": amount}), seed=3)
+        run = simulate(spec.scenario.edit(parameters={"budgets.integrated_agriculture.amounts": amount}), seed=3)
         line = run.budget[run.budget["line"] == "integrated_agriculture"]
         assert (line["available"] == amount).all() and (line["spent"] <= amount + 1e-6).all()
     with pytest.raises(InputError, match="budget line 'civil_affairs' is unlimited"):
-        spec.scenario.with_parameters({"budgets.civil_affairs.amounts": 1.0})
+        spec.scenario.edit(parameters={"budgets.civil_affairs.amounts": 1.0})
     with pytest.raises(InputError, match="a budget cannot be negative, got -1"):
-        spec.scenario.with_parameters({"budgets.integrated_agriculture.amounts": -1})
+        spec.scenario.edit(parameters={"budgets.integrated_agriculture.amounts": -1})
 
 
 def test_an_instruments_budget_is_swept_as_a_factor(tmp_path):
@@ -246,7 +246,7 @@ def test_an_instruments_budget_is_swept_as_a_factor(tmp_path):
     seed = int(result["seed"].iloc[0])
     unscaled = reduce_outputs(simulate(spec.scenario, seed=seed).summary, spec.outputs)
     assert result.iloc[2][list(unscaled)].to_dict() == unscaled
-    half = Simulation(spec.scenario, seed=seed, instrument_scale={"microloan": 0.5}).run()
+    half = Simulation(spec.scenario.edit(instrument_scale={"microloan": 0.5}), seed=seed).run()
     assert result.iloc[1][list(unscaled)].to_dict() == reduce_outputs(half.summary, spec.outputs)
 
 
@@ -262,7 +262,7 @@ def test_an_instruments_capacity_is_swept_like_a_parameter(tmp_path):
     assert result["served_relocation_sum"].is_monotonic_increasing and result["served_relocation_sum"].nunique() == 3
     assert (result["served_relocation_2016"] <= result["interventions.relocation.capacity"]
             * result["households_first"] / 1e4 + 1e-9).all()
-    assert spec.scenario.with_parameters({"interventions.relocation.capacity": 20}).programme.items[
+    assert spec.scenario.edit(parameters={"interventions.relocation.capacity": 20}).programme.items[
         [it.label for it in spec.scenario.programme.items].index("relocation")].capacity == 20
     bad = write_spec(tmp_path, name="bad.yaml", design={"type": "grid"},
                      parameters={"interventions.relocation.capacity": {"values": [1, 2], "scale": True}})
@@ -304,7 +304,7 @@ def test_a_dated_parameter_swept_as_a_value_holds_in_every_year(tmp_path):
     spec = load_spec(write_spec(tmp_path, parameters={"poverty_line.national": {"values": [3500]}},
                                 design={"type": "grid"}, replicates=1))
     result = run_sweep(spec, tmp_path / "out")
-    sc = spec.scenario.with_options(parameters={"poverty_line.national": 3500})
+    sc = spec.scenario.edit(parameters={"poverty_line.national": 3500})
     assert sc.params.value("poverty_line.national", 2016) == sc.params.value("poverty_line.national", 2018) == 3500
     expected = reduce_outputs(simulate(sc, seed=int(result.results["seed"][0])).summary, spec.outputs)
     assert result.results.iloc[0][list(expected)].to_dict() == expected

@@ -109,6 +109,10 @@ class Programme:
                             it.overhead_share, it.capacity) for it in self.items]
         return Programme(items, list(self.lines))
 
+    def item(self, label: str) -> Configured:
+        """The instrument listed under `label`."""
+        return next(it for it in self.items if it.label == label)
+
     def paying_lines(self, label: str) -> list[BudgetLine]:
         """The lines that may pay for an instrument (principal and public money alike)."""
         return [ln for ln in self.lines if ln.covers(label)]
