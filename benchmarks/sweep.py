@@ -156,7 +156,7 @@ def sweep_benchmark(households: int, years: tuple[int, int], points: int, reps: 
                     attempts: int = 3) -> dict:
     import json
 
-    from fupin_sim.simulation import simulate
+    from fupin_sim.results import simulate
     from fupin_sim.sweep import load_spec, run_batch, run_sweep, sweep_tasks
 
     rss_start = rss_mb()

@@ -27,6 +27,6 @@ def run(scenario: str | Path | Scenario = "baseline", *, households: int | None 
         sets = read_draws(draws) if draws is not None else None
         return run_ensemble(sc, reps=reps, n_jobs=n_jobs, parameter_sets=sets,
                             draws_file=None if draws is None else str(draws))
-    from fupin_sim.simulation import simulate
+    from fupin_sim.results import simulate
 
     return simulate(sc, panel=panel)

@@ -64,9 +64,13 @@ import pandas as pd
 
 from fupin_sim.errors import InputError, close_match
 from fupin_sim.params import numbers_in
+from fupin_sim.population import schema as S
+from fupin_sim.population.rules import poverty_line
 from fupin_sim.scenario import BUDGETS, RULES, Scenario, load_scenario, resolve_path
 from fupin_sim.checks import check_keys, number, whole
+from fupin_sim.simulation import Observer, Simulation
 from fupin_sim.specs import scaled, sized_scenario
+from fupin_sim.status import test_income
 from fupin_sim.yamlfile import read_mapping
 
 TOP_KEYS = ("name", "description", "scenario", "households", "years", "targets", "parameters", "replicates", "seed",
@@ -104,28 +108,25 @@ DERIVED = {
 # Moments: one run, the engine's summary plus derived columns
 # --------------------------------------------------------------------------------------
 
-def simulate_moments(scenario: Scenario, seed: int) -> pd.DataFrame:
-    """One run: the yearly summary with the :data:`DERIVED` columns added."""
-    from fupin_sim.population import schema as S
-    from fupin_sim.population.rules import poverty_line
-    from fupin_sim.simulation import Simulation
-    from fupin_sim.status import test_income
+class Moments(Observer):
+    """The :data:`DERIVED` columns of each year of the scenario's years, from the household
+    state: persons registered at the start, who exited in the year, and with what income."""
 
-    sim = Simulation(scenario, seed=seed)
-    h = sim.state.h
-    w0 = h["weight"] * h["size"]
-    start_persons = float(np.sum(w0[h["status"] == S.POOR]))
-    extra = []
-    cum_exits = cum_dev = 0.0
-    while not sim.done:
-        before = h["status"].copy()
-        row = sim.step()
+    def start(self, sim: Simulation) -> None:
+        h = sim.state.h
+        w0 = h["weight"] * h["size"]
+        self.start_persons = float(np.sum(w0[h["status"] == S.POOR]))
+        self.before = h["status"].copy()
+        self.cum_exits = self.cum_dev = 0.0
+        self.rows: list[dict] = []
+
+    def observe(self, sim: Simulation, year: int, row: dict) -> None:
         h = sim.state.h
         status = h["status"]
-        year = row["year"]
         p = sim.params.at(year)
         wp = h["weight"] * h["size"]
-        exited_now = (before == S.POOR) & (status == S.EXITED)
+        exited_now = (self.before == S.POOR) & (status == S.EXITED)
+        self.before = status.copy()
         line = poverty_line(p) * p["exit.income_ratio"]
         # backstop exits need this year's programme transfers to clear the line; pensions and private
         # transfers (remittances count as transfer income in NBS surveys) are not the backstop
@@ -136,30 +137,35 @@ def simulate_moments(scenario: Scenario, seed: int) -> pd.DataFrame:
         filed_persons = float(np.sum(wp[filed]))
         income_filed = float(np.sum((h["weight"] * sim.state.income_total())[filed]))
         if year < sim.scenario.years[0]:
-            continue
-        cum_exits += exits_p
-        cum_dev += dev_p
-        households, persons = row["households"], row["persons"]
-        extra.append({
+            return
+        self.cum_exits += exits_p
+        self.cum_dev += dev_p
+        households, persons, start = row["households"], row["persons"], self.start_persons
+        self.rows.append({
             "year": year,
             "registered_share": row["registered_poor"] / households if households else 0.0,
             "registered_persons_share": row["registered_poor_persons"] / persons if persons else 0.0,
-            "registered_persons_ratio": row["registered_poor_persons"] / start_persons if start_persons else 0.0,
+            "registered_persons_ratio": row["registered_poor_persons"] / start if start else 0.0,
             "exits_persons": exits_p,
-            "exits_persons_share": exits_p / start_persons if start_persons else 0.0,
-            "cum_exits_persons_share": cum_exits / start_persons if start_persons else 0.0,
-            "exits_development_persons_share": dev_p / start_persons if start_persons else 0.0,
-            "cum_development_exit_share": cum_dev / cum_exits if cum_exits else 0.0,
+            "exits_persons_share": exits_p / start if start else 0.0,
+            "cum_exits_persons_share": self.cum_exits / start if start else 0.0,
+            "exits_development_persons_share": dev_p / start if start else 0.0,
+            "cum_development_exit_share": self.cum_dev / self.cum_exits if self.cum_exits else 0.0,
             "income_per_capita_filed": income_filed / filed_persons if filed_persons else 0.0,
         })
-    summary = pd.DataFrame(sim.rows)
-    return summary.merge(pd.DataFrame(extra), on="year", how="left")
+
+
+def simulate_moments(scenario: Scenario, seed: int) -> pd.DataFrame:
+    """One run: the yearly summary with the :data:`DERIVED` columns added."""
+    moments = Moments()
+    summary = Simulation(scenario, seed=seed, observers=[moments]).run()
+    return summary.merge(pd.DataFrame(moments.rows), on="year", how="left")
 
 
 def moment_columns(scenario: Scenario) -> list[str]:
     """Metrics a target may name: the engine's summary columns (from a probe run on a few
     households, as sweeps do) and the derived ones."""
-    from fupin_sim.simulation import simulate
+    from fupin_sim.results import simulate
 
     probe = scenario.edit(households=min(scenario.households or 50, 50))
     cols = [c for c in simulate(probe).summary.columns if c != "year"]

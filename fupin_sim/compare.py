@@ -52,7 +52,7 @@ def is_flow(metric: str) -> bool:
 
 def _simulate_summary(scenario: Scenario, seed: int) -> pd.DataFrame:
     """Worker: one run's yearly summary (top level, so loky and Dask can pickle it)."""
-    from fupin_sim.simulation import simulate
+    from fupin_sim.results import simulate
 
     return add_derived(simulate(scenario, seed=seed).summary)
 

@@ -23,7 +23,7 @@ def replicate_seeds(base_seed: int, reps: int) -> list[int]:
 
 
 def _one(scenario: Scenario, seed: int) -> tuple[pd.DataFrame, dict]:
-    from fupin_sim.simulation import simulate
+    from fupin_sim.results import simulate
 
     result = simulate(scenario, seed=seed)
     return result.summary, result.manifest["population"]

@@ -64,8 +64,10 @@ from fupin_sim.population import schema as S
 from fupin_sim.population.rules import poverty_line
 from fupin_sim.rng import RandomStreams
 from fupin_sim.scenario import load_scenario
+from fupin_sim.simulation import Observer, Simulation
 
 TIERS = (("high", 0.5), ("medium", 0.2))  # at or above the threshold; "low" below the last
+TRANSFERS_FELL, EARNINGS_FELL = 0.9, 0.7  # drivers: under these shares of the register's incomes
 DRIVERS = ("illness_costs", "schooling_costs", "transfers_fell", "earnings_fell", "drought", "debt")
 QUANTILES = {"q10": 0.10, "q50": 0.50, "q90": 0.90}
 OUTCOME = {S.EXITED: "relapse", S.NONPOOR: "new_poverty", S.POOR: "still_poor"}
@@ -138,64 +140,84 @@ def _drought(sim, p, year: int) -> np.ndarray:
     return loss > 0
 
 
+class Block:
+    """What the replicates of one part add up: per household, how many fell below the line
+    within 1 … h years and with which drivers, each replicate's final test income, and the
+    aggregate rows (rep, year, by, group, metric, value)."""
+
+    def __init__(self, pop: Population, horizon: int, reps: int):
+        h0 = pop.households
+        n = len(h0)
+        self.start_status = np.asarray(h0["status"])
+        self.weight = np.asarray(h0["weight"], dtype=np.float64)
+        self.transfer0 = np.asarray(h0["income_transfer"], dtype=np.float64)
+        self.earnings0 = sum(np.asarray(h0[f"income_{s}"], dtype=np.float64) for s in ("wage", "operating", "property"))
+        self.groups = _group_codes(h0)
+        self.horizon = horizon
+        self.fell_within = np.zeros((horizon, n), np.int32)
+        self.drivers = np.zeros((len(DRIVERS), n), np.int32)
+        self.final_income = np.empty((reps, n), np.float32)
+        self.rows: list[tuple] = []
+
+    def arrays(self) -> dict:
+        return {"fell_within": self.fell_within, "drivers": self.drivers, "final_income": self.final_income,
+                "rows": self.rows}
+
+
+class Falls(Observer):
+    """One replicate (the `i`-th of its block, number `rep`): each forecast year, who falls
+    below the line for the first time and which drivers were present, into the block."""
+
+    def __init__(self, block: Block, i: int, rep: int):
+        self.block, self.i, self.rep = block, i, rep
+        self.first_fall = np.full(len(block.weight), -1, np.int8)
+
+    def observe(self, sim, year: int, row: dict) -> None:
+        b, h = self.block, sim.state.h
+        k = year - sim.scenario.years[0]
+        p = sim.params.at(year)
+        line = poverty_line(p)
+        y = status.test_income(sim.state, p)
+        below = status.below_line(sim.state, p, y)
+        new = below & (self.first_fall < 0)
+        self.first_fall[new] = k
+        fallen = self.first_fall >= 0
+        b.fell_within[k] += fallen
+        if new.any():
+            rows_new = np.flatnonzero(new)
+            size = np.maximum(h["size"][rows_new], 1)
+            deduct = p["exit.deduct_expenditure"]
+            y_new = y[rows_new]
+            present = (
+                y_new + deduct * h["oop"][rows_new] / size >= line,
+                y_new + deduct * h["school_cost"][rows_new] / size >= line,
+                h["income_transfer"][rows_new] < TRANSFERS_FELL * b.transfer0[rows_new],
+                (h["income_wage"] + h["income_operating"] + h["income_property"])[rows_new]
+                < EARNINGS_FELL * b.earnings0[rows_new],
+                _drought(sim, p, year)[rows_new],
+                h["debt"][rows_new] > 0,  # a microloan's principal is household debt
+            )
+            for d, mask in enumerate(present):
+                b.drivers[d, rows_new] += mask
+        if k == b.horizon - 1:
+            b.final_income[self.i] = np.where(h["size"] > 0, y, np.nan)
+        flags = {"below_line": below, "fallen": fallen}
+        for code, name in OUTCOME.items():
+            flags[name] = fallen & (b.start_status == code)
+        for by, names, codes in b.groups:
+            for metric, mask in flags.items():
+                counts = np.bincount(codes, weights=b.weight * mask, minlength=len(names))
+                b.rows.extend((self.rep, year, by, g, metric, float(c)) for g, c in zip(names, counts))
+        for metric in ("relapses", "new_poor", "exits", "registered_poor"):
+            b.rows.append((self.rep, year, "all", "all", f"engine_{metric}", float(row.get(metric, np.nan))))
+
+
 def _run_block(scenarios: list, pop: Population, horizon: int, seeds: list[int], reps: list[int]) -> dict:
     """Simulate replicates `reps` (with `seeds`); return per-household counts and aggregate rows."""
-    from fupin_sim.simulation import Simulation
-
-    h0 = pop.households
-    n = len(h0)
-    start_status = np.asarray(h0["status"])
-    weight = np.asarray(h0["weight"], dtype=np.float64)
-    transfer0 = np.asarray(h0["income_transfer"], dtype=np.float64)
-    earnings0 = sum(np.asarray(h0[f"income_{s}"], dtype=np.float64) for s in ("wage", "operating", "property"))
-    groups = _group_codes(h0)
-    fell_within = np.zeros((horizon, n), np.int32)
-    drivers = np.zeros((len(DRIVERS), n), np.int32)
-    final_income = np.empty((len(seeds), n), np.float32)
-    rows: list[tuple] = []
+    block = Block(pop, horizon, len(seeds))
     for i, (rep, seed) in enumerate(zip(reps, seeds)):
-        sim = Simulation(scenarios[rep % len(scenarios)], seed=seed, population=pop)
-        first_fall = np.full(n, -1, np.int8)
-        for k in range(horizon):
-            row = sim.step()
-            year, st, h = sim.state.year, sim.state, sim.state.h
-            p = sim.params.at(year)
-            line = poverty_line(p)
-            y = status.test_income(st, p)
-            alive = h["size"] > 0
-            below = alive & (y < line)
-            new = below & (first_fall < 0)
-            first_fall[new] = k
-            fallen = first_fall >= 0
-            fell_within[k] += fallen
-            if new.any():
-                rows_new = np.flatnonzero(new)
-                size = np.maximum(h["size"][rows_new], 1)
-                deduct = p["exit.deduct_expenditure"]
-                y_new = y[rows_new]
-                present = (
-                    y_new + deduct * h["oop"][rows_new] / size >= line,
-                    y_new + deduct * h["school_cost"][rows_new] / size >= line,
-                    h["income_transfer"][rows_new] < 0.9 * transfer0[rows_new],
-                    (h["income_wage"] + h["income_operating"] + h["income_property"])[rows_new]
-                    < 0.7 * earnings0[rows_new],
-                    _drought(sim, p, year)[rows_new],
-                    (h["debt"][rows_new] > 0) | (h["loan_balance"][rows_new] > 0 if "loan_balance" in h else False),
-                )
-                for d, mask in enumerate(present):
-                    drivers[d, rows_new] += mask
-            if k == horizon - 1:
-                final_income[i] = np.where(alive, y, np.nan)
-            flags = {"below_line": below, "fallen": fallen}
-            for code, name in OUTCOME.items():
-                flags[name] = fallen & (start_status == code)
-            for by, names, codes in groups:
-                for metric, mask in flags.items():
-                    counts = np.bincount(codes, weights=weight * mask, minlength=len(names))
-                    rows.extend((rep, year, by, g, metric, float(c)) for g, c in zip(names, counts))
-            for metric in ("relapses", "new_poor", "exits", "registered_poor"):
-                rows.append((rep, year, "all", "all", f"engine_{metric}", float(row.get(metric, np.nan))))
-    return {"fell_within": fell_within, "drivers": drivers, "final_income": final_income, "rows": rows}
+        Simulation(scenarios[rep % len(scenarios)], seed=seed, population=pop, observers=[Falls(block, i, rep)]).run()
+    return block.arrays()
 
 
 # ----------------------------------------------------------------------------- result

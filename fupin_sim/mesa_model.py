@@ -46,6 +46,7 @@ import pandas as pd
 from fupin_sim.errors import InputError
 from fupin_sim.population import schema as S
 from fupin_sim.scenario import Scenario, load_scenario
+from fupin_sim.results import Result
 from fupin_sim.simulation import Simulation
 
 DEFAULT_METRICS = ("year", "registered_poor", "exits", "relapses", "new_poor", "headcount_ratio", "fgt1",
@@ -173,7 +174,7 @@ class FupinModel(mesa.Model):
 
     def result(self):
         """The run so far as a `fupin_sim` Result (summary, manifest, ledger, budget)."""
-        return self.sim.result()
+        return Result.of(self.sim)
 
     # ------------------------------------------------------------------ households
     @property

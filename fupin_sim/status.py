@@ -25,14 +25,35 @@ def guarantees_met(state, p) -> np.ndarray:
     return ok
 
 
-def test_income(state, p, total: np.ndarray | None = None, expense: np.ndarray | None = None) -> np.ndarray:
-    """Per-capita income used for the poverty test (yuan/person/year); `total` income and
-    `expense` (out-of-pocket medical and schooling costs) when the caller has them."""
+def test_income(state, p, total: np.ndarray | None = None, expense: np.ndarray | None = None,
+                rows: np.ndarray | None = None) -> np.ndarray:
+    """Per-capita income used for the poverty test (yuan/person/year), of every household or
+    of `rows` only: the one test, which the instruments' ranking, the panel, calibration
+    moments, forecasts and backtests all use. `total` income and `expense` (out-of-pocket
+    medical and schooling costs) of the same households when the caller has them; otherwise
+    they are summed here, in place (the same operations as `State.income_total`)."""
     h = state.h
-    total = state.income_total() if total is None else total
-    expense = h["oop"] + h["school_cost"] if expense is None else expense
-    net = total - p["exit.deduct_expenditure"] * expense
-    return net / np.maximum(h["size"], 1)
+    pick = (lambda a: a) if rows is None else (lambda a: a.take(rows))  # take: a fifth faster than a[rows]
+    if expense is None:
+        expense = pick(h["oop"]) + pick(h["school_cost"])
+        expense *= p["exit.deduct_expenditure"]
+    else:
+        expense = p["exit.deduct_expenditure"] * expense
+    if total is None:
+        net = pick(h["income_wage"]) + pick(h["income_operating"])
+        net += pick(h["income_property"])
+        net += pick(h["income_transfer"])
+        net -= expense
+    else:
+        net = total - expense
+    net /= np.maximum(pick(h["size"]), 1)
+    return net
+
+
+def below_line(state, p, y: np.ndarray | None = None) -> np.ndarray:
+    """Households alive whose test income (`y` when the caller has it) is under the line in
+    force (`p`: a year's parameters)."""
+    return (state.h["size"] > 0) & ((test_income(state, p) if y is None else y) < poverty_line(p))
 
 
 def infer_cause(state, rows: np.ndarray, total: np.ndarray) -> np.ndarray:

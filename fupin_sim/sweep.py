@@ -124,7 +124,7 @@ def reduce_outputs(summary: pd.DataFrame, outputs: tuple[Output, ...]) -> dict[s
 
 def summary_columns(scenario: Scenario) -> list[str]:
     """Metrics a run of this scenario reports (a probe run on a few households)."""
-    from fupin_sim.simulation import simulate
+    from fupin_sim.results import simulate
 
     probe = scenario.edit(households=min(scenario.households or 50, 50))
     return [c for c in add_derived(simulate(probe).summary).columns if c != "year"]
@@ -529,12 +529,9 @@ def run_batch(scenario: Scenario, tasks: list[RunTask], outputs: tuple[Output, .
             sc = scenario.edit(parameters=task.overrides, where="sweep")  # checked at the spec's bounds
             sim = Simulation(sc, seed=task.seed)
             t1 = time.perf_counter()
-            while not sim.done:
-                sim.step()
             # the yearly rows without building the run's manifest and ledger tables, which a
             # sweep does not keep (a test checks this equals simulate(...).summary)
-            rows = getattr(sim, "rows", None)
-            summary = pd.DataFrame(rows) if rows is not None else sim.result().summary
+            summary = sim.run()
             t2 = time.perf_counter()
             values = reduce_outputs(summary, outputs)
         except Exception as e:

@@ -78,7 +78,7 @@ def test_run_scales_an_instruments_budget(tmp_path, capsys):
     """`--instrument-scale microloan=0` is the engine's instrument_scale: no loans, the
     factor in the manifest and the printed line, and every replicate scaled."""
     import fupin_sim as fs
-    from fupin_sim.simulation import simulate
+    from fupin_sim.results import simulate
 
     out = tmp_path / "run"
     args = ["run", "baseline", "--households", "800", "--years", "2016-2018", "--seed", "5"]

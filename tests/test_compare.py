@@ -155,7 +155,7 @@ def test_an_alternative_can_scale_an_instruments_budget(tmp_path, capsys):
     """{"scenario": ..., "instrument_scale": ...} is the scenario with those budgets scaled:
     no money for microloans issues no loans, replicate by replicate, against the same seeds."""
     from fupin_sim.ensemble import replicate_seeds
-    from fupin_sim.simulation import simulate
+    from fupin_sim.results import simulate
 
     base = fs.load_scenario("baseline")
     c = compare(base, {"no loans": {"scenario": base, "instrument_scale": {"microloan": 0}}}, reps=2, **OPTIONS)

@@ -6,11 +6,12 @@ import pandas as pd
 import fupin_sim as fs
 from fupin_sim.ensemble import run_ensemble
 from fupin_sim.population import schema as S
-from fupin_sim.simulation import Simulation, build_population
+from fupin_sim.results import simulate
+from fupin_sim.simulation import build_population
 
 
 def panel(scenario, seed=1, population=None):
-    return Simulation(scenario, seed=seed, population=population, panel=True).run()
+    return simulate(scenario, seed=seed, population=population, panel=True)
 
 
 def test_same_seed_same_numbers(small):

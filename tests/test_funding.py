@@ -9,7 +9,7 @@ from fupin_sim.interventions import REGISTRY, parse
 from fupin_sim.interventions.base import PRIORITY_RULES
 from fupin_sim.interventions.funding import SOURCES, TO_HOUSEHOLDS
 from fupin_sim.scenario import Scenario
-from fupin_sim.simulation import simulate
+from fupin_sim.results import Result, simulate
 
 TO_PUBLIC = (*TO_HOUSEHOLDS, "insurance_margin", "overhead")
 
@@ -147,12 +147,13 @@ def test_cached_per_capita_income_is_always_current(monkeypatch):
     out again only for the households served since: with every instrument ranking by it and
     money short, it must equal a fresh computation at every use."""
     from fupin_sim.interventions.base import Context
+    from fupin_sim.status import test_income
 
     cached, uses = Context.per_capita_income, []
 
     def checked(self, rows=None):
         out = cached(self, rows)
-        fresh = self._per_capita_income(rows)
+        fresh = test_income(self.state, self.p, rows=rows)
         assert np.array_equal(out, fresh, equal_nan=True)
         uses.append(len(out))
         return out
@@ -248,7 +249,8 @@ def _simulate(sc, **scale):
     from fupin_sim.simulation import Simulation
 
     sim = Simulation(sc.edit(instrument_scale=scale))
-    return sim, sim.run()
+    sim.run()
+    return sim, Result.of(sim)
 
 
 @pytest.fixture(scope="module")
@@ -259,7 +261,8 @@ def county():
 
     sc = fs.load_scenario("baseline").edit(households=2000, seed=1)
     sim = Simulation(sc)
-    return sc, sim, sim.run()
+    sim.run()
+    return sc, sim, Result.of(sim)
 
 
 def test_a_scaled_instrument_gets_its_factor_times_what_it_drew_unscaled(county):

@@ -161,7 +161,7 @@ def test_instrument_scale(mm):
     kw = dict(households=1000, years=YEARS, seed=2)
 
     def engine(**scale):
-        return Simulation(sc.edit(instrument_scale=scale), seed=2).run().summary
+        return Simulation(sc.edit(instrument_scale=scale), seed=2).run()
 
     spent = {}
     for factor in (0.0, 0.5, 1.0, 2.0):
@@ -177,7 +177,7 @@ def test_instrument_scale(mm):
         model = mm.FupinModel("baseline", **kw, **kw2)
         _same(_run_model(model), engine(microloan=0.5), mm.DEFAULT_METRICS)
     both = mm.FupinModel("baseline", budget_scale=0.5, instrument_scale={"solar": 2}, **kw)
-    _same(_run_model(both), Simulation(sc.edit(budget_scale=0.5, instrument_scale={"solar": 2}), seed=2).run().summary,
+    _same(_run_model(both), Simulation(sc.edit(budget_scale=0.5, instrument_scale={"solar": 2}), seed=2).run(),
           mm.DEFAULT_METRICS)
     assert both.result().manifest["instrument_scale"] == {"solar": 2.0}
     with pytest.raises(fs.InputError, match=r"instrument_scale.microlon: unknown instrument 'microlon' "

@@ -9,6 +9,7 @@ from hypothesis import strategies as st
 from fupin_sim.interventions import REGISTRY
 from fupin_sim.interventions.base import PRIORITY_RULES
 from fupin_sim.scenario import Scenario
+from fupin_sim.results import Result
 from fupin_sim.simulation import Simulation
 from test_funding import check_books
 
@@ -58,7 +59,7 @@ def test_invariants_hold_for_any_scenario(sc):
         assert np.isclose(row["registered_poor"], registered - row["exits"] + row["relapses"] + row["new_poor"]
                           - row["dissolved_poor"], rtol=1e-9, atol=1e-6)
         persons, registered = row["persons"], row["registered_poor"]
-    result = sim.result()
+    result = Result.of(sim)
     s = result.summary
     assert np.isfinite(s.select_dtypes("number").to_numpy()).all()
     assert ((0 <= s["fgt2"]) & (s["fgt2"] <= s["fgt1"] + 1e-12) & (s["fgt1"] <= s["fgt0"] + 1e-12)

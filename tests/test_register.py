@@ -8,6 +8,7 @@ from fupin_sim.errors import InputError
 from fupin_sim.params import Params
 from fupin_sim.population.register import read_register, write_register
 from fupin_sim.population.synthetic import generate
+from fupin_sim.results import simulate
 
 
 @pytest.fixture(scope="module")
@@ -164,7 +165,7 @@ def test_a_simulated_world_can_be_written_as_a_register_and_run_on(tmp_path):
     assert len(back.persons) == sim.state.persons
     assert np.array_equal(back.households["status"], snapshot.households["status"])
     later = fs.load_scenario("no_policy").edit(years=(2019, 2020))
-    result = Simulation(later, population=back, seed=3).run()
+    result = simulate(later, population=back, seed=3)
     assert list(result.summary["year"]) == [2019, 2020]
 
 

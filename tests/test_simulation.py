@@ -4,12 +4,13 @@ import pytest
 
 import fupin_sim as fs
 from fupin_sim.population import schema as S
+from fupin_sim.results import simulate
 from fupin_sim.simulation import Simulation
 
 
 @pytest.fixture(scope="module")
 def result(baseline):
-    return Simulation(baseline.edit(households=5000), seed=2, panel=True).run()
+    return simulate(baseline.edit(households=5000), seed=2, panel=True)
 
 
 def test_summary_is_finite_and_within_bounds(result):

@@ -13,7 +13,7 @@ import fupin_sim as fs
 from fupin_sim.cli import main
 from fupin_sim.ensemble import replicate_seeds
 from fupin_sim.errors import InputError
-from fupin_sim.simulation import Simulation, simulate
+from fupin_sim.results import simulate
 from fupin_sim.sweep import load_spec, reduce_outputs, run_sweep
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -246,7 +246,7 @@ def test_an_instruments_budget_is_swept_as_a_factor(tmp_path):
     seed = int(result["seed"].iloc[0])
     unscaled = reduce_outputs(simulate(spec.scenario, seed=seed).summary, spec.outputs)
     assert result.iloc[2][list(unscaled)].to_dict() == unscaled
-    half = Simulation(spec.scenario.edit(instrument_scale={"microloan": 0.5}), seed=seed).run()
+    half = simulate(spec.scenario.edit(instrument_scale={"microloan": 0.5}), seed=seed)
     assert result.iloc[1][list(unscaled)].to_dict() == reduce_outputs(half.summary, spec.outputs)
 
 
