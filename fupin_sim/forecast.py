@@ -134,9 +134,9 @@ def _group_codes(h) -> list[tuple[str, tuple[str, ...], np.ndarray]]:
 def _drought(sim, p, year: int) -> np.ndarray:
     from fupin_sim.processes.income import covariate_loss
 
-    saved = dict(sim.state.scalars)
+    saved = dict(sim.state.values)
     loss = covariate_loss(sim.state, p, sim.rs, year)  # a pure function of (seed, year, village)
-    sim.state.scalars.update(saved)
+    sim.state.values.update(saved)
     return loss > 0
 
 

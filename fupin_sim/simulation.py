@@ -38,6 +38,9 @@ STEPS: tuple[tuple[str, Callable | None], ...] = (
     ("interventions", None),  # bound to the scenario's programme by each Simulation
     ("status", status.step),
 )
+# what the steps keep in the state beside the register's columns (`population.state.Carried`);
+# the instruments declare theirs as the programme is prepared
+CARRIED = (("processes.income", income.STATE), ("processes.shocks", shocks.STATE), ("status", status.STATE))
 
 
 def build_population(scenario: Scenario, seed: int) -> Population:
@@ -92,7 +95,7 @@ class Simulation:
         pop = build_population(scenario, self.seed) if population is None else population
         self.population_origin = pop.origin
         self.params = scenario.params
-        self.state = State(pop, self.params)
+        self.state = State(pop, self.params, CARRIED)
         self.programme = scenario.programme.fresh()
         self.programme.prepare(self.state)
         self.reference = Simulation(replace(scenario, instrument_scale={}), seed=self.seed,

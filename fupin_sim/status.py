@@ -14,6 +14,10 @@ import numpy as np
 
 from fupin_sim.population import schema as S
 from fupin_sim.population.rules import Weights, poverty_line
+from fupin_sim.population.state import Carried
+
+STATE = Carried(columns={"monitored": (np.bool_, False), "relapses": (np.int16, 0)},
+                values={"previous_line": (float, None)})  # last year's line (the anti-poverty insurance trigger)
 
 
 def guarantees_met(state, p) -> np.ndarray:
@@ -116,7 +120,7 @@ def step(state, p, rs, year: int) -> dict:
     # a household whose members have all died leaves the register
     status[dissolved] = S.NONPOOR
 
-    state.scalars["previous_line"] = line  # next year's anti-poverty insurance trigger
+    state.values["previous_line"] = line  # next year's anti-poverty insurance trigger
     h["monitored"] = alive & (status != S.POOR) & (
         (y < p["monitoring.income_multiple"] * line)
         | (expense > p["monitoring.expenditure_share"] * np.maximum(total, 0.0)))

@@ -105,9 +105,10 @@ def test_deep_poverty_areas_get_more_per_poor_person():
     check_books(result)
     from fupin_sim.interventions.funding import BudgetLine, _allocate
     from fupin_sim.population.state import State
+    from fupin_sim.simulation import CARRIED
     from fupin_sim.population.schema import NONPOOR
 
-    state = State(fs.generate(sc.params, 6000, seed=5, year=2015), sc.params)
+    state = State(fs.generate(sc.params, 6000, seed=5, year=2015), sc.params, CARRIED)
     line = BudgetLine("x", "central_special", None, {2016: 3e6}, sc.programme.lines[0].allocation)
     split = _allocate(line, 3e6, state)
     h = state.h

@@ -8,6 +8,7 @@ import fupin_sim as fs
 from fupin_sim.interventions import parse
 from fupin_sim.population import schema as S
 from fupin_sim.population.state import State
+from fupin_sim.simulation import CARRIED
 from fupin_sim.processes import demography, income, shocks
 from fupin_sim.rng import RandomStreams
 
@@ -27,7 +28,7 @@ def one_year(instrument, rules=None, targets=None, n=20_000, extra=None, years=N
         del data["budgets"]["bank_credit"]
     programme = parse(data, years or (2016, 2025), None).fresh()
     pop = fs.generate(sc.params, n, seed=4, year=YEAR - 1)
-    state = State(pop, sc.params)
+    state = State(pop, sc.params, CARRIED)
     programme.prepare(state)
     p, rs = sc.params.at(YEAR), RandomStreams(4)
     for process in (demography.step, income.step, shocks.step):
@@ -85,7 +86,7 @@ def test_labour_transfer_places_at_most_its_yearly_placements():
 
 def test_health_assistance_caps_out_of_pocket_costs_of_registered_poor():
     before, state, out, _ = one_year("health_assistance")
-    adm = state.admissions
+    adm = state.values["admissions"]
     registered = (state.h["status"] != S.NONPOOR)[adm["hh"]]
     assert registered.any()
     cap = np.minimum(0.1 * adm["cost"], 5000)  # 兴安盟: 10% of the cost, 5000 a year
@@ -97,7 +98,7 @@ def test_health_assistance_caps_out_of_pocket_costs_of_registered_poor():
 
 def test_chronic_assistance_pays_half_above_3000_at_most_15000():
     before, state, _, _ = one_year("chronic_assistance")
-    cc = state.chronic_costs
+    cc = state.values["chronic_costs"]
     each = np.minimum(0.5 * np.maximum(cc["cost"] - 3000, 0), 15000)
     registered = (state.h["status"] != S.NONPOOR)[cc["hh"]]
     expected = np.bincount(cc["hh"][registered], weights=each[registered], minlength=state.n)
@@ -254,7 +255,7 @@ def test_member_counts_packed_in_one_pass_equal_counts_one_by_one():
     from fupin_sim.params import Params
     from fupin_sim.population.synthetic import generate
 
-    state = State(generate(Params.defaults(), 3000, seed=2, year=2018), Params.defaults())
+    state = State(generate(Params.defaults(), 3000, seed=2, year=2018), Params.defaults(), CARRIED)
     rng = np.random.default_rng(0)
     masks = [rng.random(state.persons) < q for q in (0.9, 0.5, 0.2, 0.05)]
     for k in (2, 3, 4):
@@ -304,7 +305,7 @@ def test_a_register_written_mid_run_does_not_count_programme_income_twice(tmp_pa
     for _ in range(5):
         sim.step()
     back = fs.read_register(fs.write_register(sim.state.to_population(), tmp_path / "reg"))
-    restarted = State(back, sc.params)
+    restarted = State(back, sc.params, CARRIED)
     live = sim.state.h
     rows = np.flatnonzero(live["size"] > 0)
     pension = 12 * sc.params.at(2020)["income.pension_monthly"] * live["pensioners"][rows]

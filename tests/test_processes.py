@@ -5,6 +5,7 @@ import pytest
 from fupin_sim.params import Params
 from fupin_sim.population import schema as S
 from fupin_sim.population.state import State
+from fupin_sim.simulation import CARRIED
 from fupin_sim.population.synthetic import generate
 from fupin_sim.processes import demography, income, shocks
 from fupin_sim.interventions import instrument_defaults
@@ -20,7 +21,7 @@ def params():
 
 def fresh_state(params, n=40_000, seed=21, overrides=None):
     prm = params.override(overrides) if overrides else params
-    return State(generate(prm, n, seed=seed), prm), prm
+    return State(generate(prm, n, seed=seed), prm, CARRIED), prm
 
 
 def within(observed, expected, sd, k=4.0):
@@ -92,7 +93,7 @@ def test_a_register_student_past_school_age_leaves_school(params):
     pop = tiny_population([9000.0, 9000.0], ages=[29, 40])
     pop.persons.columns["school"][:] = [S.UNIVERSITY, S.NOT_IN_SCHOOL]
     pop.persons.columns["labour"][:] = [S.NO_LABOUR, S.FULL]
-    state = State(pop, params)
+    state = State(pop, params, CARRIED)
     demography.step(state, params.at(2020), RandomStreams(8), 2020)
     assert (state.p["school"] == S.NOT_IN_SCHOOL).all()
     assert (state.p["labour"] == S.FULL).all()
@@ -147,7 +148,7 @@ def test_drought_hits_whole_villages_at_the_stated_rate(params):
         if year < 1120:
             for v in np.unique(state.h["village"][farm])[:5]:  # everyone in a village loses the same share
                 assert np.ptp(loss[farm & (state.h["village"] == v)]) == 0
-        hit_shares.append(state.scalars["drought_villages"])
+        hit_shares.append(state.values["drought_villages"])
     assert np.mean(hit_shares) == pytest.approx(prm.value("shocks.drought_probability"), abs=0.03)
     assert np.std(hit_shares) > 0.1  # regional droughts make years differ a lot: covariate, not idiosyncratic
 
@@ -159,7 +160,7 @@ def test_admissions_match_survey_rates_by_register_status(params):
     out = shocks.step(state, p, RandomStreams(8), 2016)
     assert out["admissions"] > 0
     # recover admissions by group from the yearly table instead of the state: rebuild the draw
-    table = state.scalars["admission_table"]
+    table = state.values["admission_table"]
     index = (registered.astype(int) * 2 + state.p["chronic"]) * 128 + state.p["age"]
     for group, rate in ((False, 0.131), (True, 0.208)):
         expected_mean = table[index[registered == group]].mean()

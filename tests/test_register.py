@@ -182,13 +182,14 @@ def test_levels_read_from_a_register_are_shrunk_toward_their_group(tmp_path):
     run starts from keep each group's mean but only the persistent part of the spread."""
     import fupin_sim as fs
     from fupin_sim.population.state import State
+    from fupin_sim.simulation import CARRIED
     from fupin_sim.simulation import Simulation
 
     sc = fs.load_scenario("no_policy").edit(households=4000, years=(2016, 2018))
     sim = Simulation(sc, seed=4)
     sim.run()
     back = read_register(write_register(sim.state.to_population(), tmp_path / "reg"))
-    state = State(back, sc.params)
+    state = State(back, sc.params, CARRIED)
     shrunk, units = state.h["wage_level"], state.h["labour_units"]
     earning = (back.households["income_wage"] > 0) & (back.households["status"] == 0) & (units > 0)
     raw = np.where(earning, back.households["income_wage"] / np.where(units > 0, units, 1), 0)

@@ -135,3 +135,32 @@ def test_an_extending_file_replaces_a_dated_value_whole(tmp_path):
                                          "parameters:\n  poverty_line.jiangsu: {2016: 7000}\n")
     assert load_scenario(tmp_path / "leaf.yaml").params["poverty_line.jiangsu"].value == {2016: 6600, 2018: 7150}
     assert load_scenario(tmp_path / "dated.yaml").params["poverty_line.jiangsu"].value == {2016: 7000}
+
+
+def test_an_instrument_that_carries_support_is_listed_once(tmp_path):
+    """Instruments keep their state columns and random streams by class: a second entry of a
+    class that carries support from year to year (under another label) would repay the
+    first's loans again and overwrite its defaults, so it is refused, naming the file and the
+    key path. One that carries nothing may appear again (the campaigns' deadline backstop is
+    a second 低保)."""
+    path = tmp_path / "twice.yaml"
+    path.write_text("name: twice\nextends: baseline\ninterventions:\n  loans2: {instrument: microloan}\n",
+                    encoding="utf-8")
+    with pytest.raises(InputError) as err:
+        load_scenario(path)
+    assert str(err.value) == (f"{path}: interventions.loans2: instrument 'microloan' is already listed as "
+                              "'microloan'; an instrument that carries support from year to year (loans, income "
+                              "streams, posts) may appear once")
+    backstop = tmp_path / "backstop.yaml"
+    backstop.write_text("name: backstop\nextends: baseline\ninterventions:\n  backstop: {instrument: dibao}\n"
+                        "budgets:\n  civil_affairs: {instruments: [dibao, health_assistance, backstop]}\n",
+                        encoding="utf-8")
+    assert [it.label for it in load_scenario(backstop).programme.items][-1] == "backstop"
+    from fupin_sim.interventions import REGISTRY
+    assert [n for n, cls in REGISTRY.items() if cls.carries_over()] == [
+        "industry_menu", "industry_linkage", "asset_income", "collective_economy", "solar", "microloan",
+        "labour_transfer", "public_welfare_post", "forest_ranger", "relocation"]
+    other = tmp_path / "other.yaml"  # a class under another label, once, is fine
+    other.write_text("name: other\nyears: [2016, 2017]\ninterventions:\n  loans: {instrument: microloan}\n"
+                     "budgets:\n  bank_credit: {instruments: [loans], amounts: 1.0e+6}\n", encoding="utf-8")
+    assert [it.label for it in load_scenario(other).programme.items] == ["loans"]

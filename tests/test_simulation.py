@@ -73,3 +73,27 @@ def test_lower_identification_registers_fewer_new_poor(small):
 def test_jiangsu_line_is_the_provincial_6000(baseline):
     result = fs.run("jiangsu", households=2000, seed=1)
     assert (result.summary["poverty_line"] == 6000).all()
+
+
+def test_the_state_holds_only_what_its_owners_declare():
+    """Every household and person column and every value the state carries is declared with
+    its type by the process or instrument that keeps it; anything else is refused at once."""
+    sim = Simulation(fs.load_scenario("consolidation").edit(households=300, years=(2016, 2022)), seed=1)
+    sim.run()
+    st = sim.state
+    for table in (st.h, st.p, st.values):
+        assert set(table) <= set(table.types)
+    assert all(st.h[k].dtype == st.h.types[k] for k in st.h) and all(st.p[k].dtype == st.p.types[k] for k in st.p)
+    assert {st.h.owners[k] for k in ("oop", "monitored", "loan_balance", "served_relocation", "wage_level")} == {
+        "processes.shocks", "status", "instrument microloan", "instrument relocation", "population.state"}
+    assert st.values.owners["admissions"] == "processes.shocks" and isinstance(st.values["admissions"], dict)
+    with pytest.raises(KeyError, match="undeclared state column 'extra'"):
+        st.h["extra"] = np.zeros(st.n)
+    with pytest.raises(TypeError, match="'oop' is declared as float64 by processes.shocks, got float32"):
+        st.h["oop"] = np.zeros(st.n, np.float32)
+    with pytest.raises(KeyError, match="undeclared state value 'anything'"):
+        st.values["anything"] = 1.0
+    with pytest.raises(TypeError, match="'previous_line' is declared as <class 'float'> by status"):
+        st.values["previous_line"] = "4000"
+    with pytest.raises(AttributeError):
+        st.admissions = {}  # no attribute outside the declared tables

@@ -5,6 +5,7 @@ from fupin_sim import status
 from fupin_sim.params import Params
 from fupin_sim.population import schema as S
 from fupin_sim.population.state import State
+from fupin_sim.simulation import CARRIED
 from fupin_sim.population.synthetic import generate
 from fupin_sim.rng import RandomStreams
 from helpers import tiny_population
@@ -13,7 +14,7 @@ P2020 = Params.defaults().at(2020)  # national line 4000
 
 
 def run_status(pop):
-    state = State(pop, Params.defaults())
+    state = State(pop, Params.defaults(), CARRIED)
     return state, status.step(state, P2020, RandomStreams(0), 2020)
 
 
@@ -31,7 +32,7 @@ def test_fgt_indices_on_a_hand_computed_example():
 def test_metrics_are_their_weighted_definitions(equal_weights):
     # equal weights (synthetic populations) take counts and plain sums, unequal ones
     # (registers) the weighted sums: both must give the definitions
-    state = State(generate(Params.defaults(), 3000, seed=4, year=2019), Params.defaults())
+    state = State(generate(Params.defaults(), 3000, seed=4, year=2019), Params.defaults(), CARRIED)
     h = state.h
     if not equal_weights:
         h["weight"] = np.random.default_rng(1).uniform(0.5, 3.0, state.n)
@@ -75,7 +76,7 @@ def test_register_transitions():
 
 
 def test_heavy_medical_costs_push_under_the_line_and_set_the_cause():
-    state = State(tiny_population([6000, 6000], [S.NONPOOR, S.NONPOOR]), Params.defaults())
+    state = State(tiny_population([6000, 6000], [S.NONPOOR, S.NONPOOR]), Params.defaults(), CARRIED)
     state.h["oop"][0] = 4000  # (6000 - 4000) per capita is under the 4000 line
     status.step(state, P2020, RandomStreams(0), 2020)
     assert list(state.h["status"]) == [S.POOR, S.NONPOOR]
@@ -85,7 +86,7 @@ def test_heavy_medical_costs_push_under_the_line_and_set_the_cause():
 def test_deduction_share_is_a_lever():
     p = dict(P2020)
     p["exit.deduct_expenditure"] = 0.0
-    state = State(tiny_population([6000]), Params.defaults())
+    state = State(tiny_population([6000]), Params.defaults(), CARRIED)
     state.h["oop"][0] = 4000
     status.step(state, p, RandomStreams(0), 2020)
     assert state.h["status"][0] == S.NONPOOR

@@ -21,6 +21,7 @@ from fupin_sim.interventions.base import PRIORITY_RULES, TARGETS, Context, Instr
 from fupin_sim.interventions.funding import SOURCES, UNLIMITED, BudgetLine, Ledger, YearFunds, earmark
 from fupin_sim.params import Params
 from fupin_sim.population.rules import select, wsum
+from fupin_sim.population.state import Carried
 from fupin_sim.population.schema import INCOME_SOURCES
 
 REGISTRY: dict[str, type[Instrument]] = {cls.name: cls for cls in (
@@ -161,13 +162,12 @@ class Programme:
         return out
 
     def prepare(self, state) -> None:
-        """Add the state columns the instruments keep."""
+        """Declare (and add) what the instruments keep in the state."""
         for item in self.items:
-            for column, (dtype, initial) in item.instrument.columns.items():
-                if column not in state.h:
-                    state.h[column] = np.full(state.n, initial, dtype=dtype)
-            if item.instrument.once:
-                state.h[f"served_{item.label}"] = np.zeros(state.n, dtype=bool)
+            columns = dict(item.instrument.columns)
+            if item.instrument.once:  # who has had it
+                columns[f"served_{item.label}"] = (np.bool_, False)
+            state.declare(f"instrument {item.instrument.name}", Carried(columns, item.instrument.values))
 
     def step(self, state, p, rs, year: int) -> dict:
         if self.scale and year not in self.reference:
@@ -231,7 +231,7 @@ class Programme:
         out["unspent"] = sum(r["unspent"] for r in report if np.isfinite(r["unspent"]))
         if "loan_balance" in h:
             out["loans_outstanding"] = wsum(h["loan_balance"], h["weight"])
-            out["loan_defaults"] = state.scalars.get("loan_defaults", 0.0)
+            out["loan_defaults"] = state.values.get("loan_defaults", 0.0)
         return out
 
 
@@ -239,7 +239,7 @@ def parse(data: dict, years: tuple[int, int], file: str | None) -> Programme:
     """Build and fully validate a programme from a scenario's `interventions:` and `budgets:`;
     `years` are the scenario's years, which schedules and budgets must lie within."""
     defaults = instrument_defaults()
-    items = []
+    items, listed = [], {}  # listed: instrument class -> its label
     entries = {} if data.get("interventions") is None else data["interventions"]
     if not isinstance(entries, dict):
         raise InputError("expected a mapping of intervention names to their settings", file=file,
@@ -253,6 +253,11 @@ def parse(data: dict, years: tuple[int, int], file: str | None) -> Programme:
                              f"available: {sorted(REGISTRY)}", file=file,
                              where=f"{where}.instrument" if "instrument" in entry else where)
         cls = REGISTRY[name]
+        if name in listed and cls.carries_over():  # its state and random streams are its class's, not its label's
+            raise InputError(f"instrument {name!r} is already listed as {listed[name]!r}; an instrument that "
+                             "carries support from year to year (loans, income streams, posts) may appear once",
+                             file=file, where=where)
+        listed.setdefault(name, str(label))
         rules = defaults[name].override(entry.get("rules") or {}, file=file, where=f"{where}.rules")
         span = _years(entry["years"], years, file, f"{where}.years") if "years" in entry else None
         targets = entry.get("targets", cls.targets)

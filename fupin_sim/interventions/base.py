@@ -263,7 +263,15 @@ class Instrument:
     loan = False  # True: the cost is loan principal, funded by bank credit
     category = "transfer"  # what the household receives: transfer (cash) or in_kind
     columns: dict[str, tuple] = {}  # state columns the instrument keeps: name -> (dtype, initial)
+    values: dict[str, tuple] = {}  # state values it keeps between steps: name -> (type, initial or None)
     counts: tuple[str, ...] = ()  # the kinds of member counts it uses (`Context.count`)
+
+    @classmethod
+    def carries_over(cls) -> bool:
+        """True when it carries support from year to year (it overrides `carry`): its state
+        columns and random streams are its class's, so a scenario may list it once. One that
+        carries nothing (a top-up, a subsidy) may be listed again, e.g. as a deadline backstop."""
+        return cls.carry is not Instrument.carry
 
     def carry(self, ctx: Context, rules: dict) -> None:
         """Apply what earlier years' support still yields this year."""

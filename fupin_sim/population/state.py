@@ -6,14 +6,13 @@ into one, so a simulated world can be written out as a register at any year.
 """
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+
 import numpy as np
 
 from fupin_sim.population import Population
 from fupin_sim.population import schema as S
 from fupin_sim.population.table import Table
-
-INCOME_COLUMNS = tuple(f"income_{s}" for s in S.INCOME_SOURCES)
-
 
 def add_per_row(column: np.ndarray, rows: np.ndarray, weights: np.ndarray | None = None,
                 subtract: bool = False) -> None:
@@ -27,44 +26,121 @@ def add_per_row(column: np.ndarray, rows: np.ndarray, weights: np.ndarray | None
         ufunc.at(column, rows, column.dtype.type(1) if weights is None else weights)
 
 
+@dataclass(frozen=True)
+class Carried:
+    """What a process or an instrument keeps in the state: household columns, name ->
+    (dtype, initial value), and values carried from step to step, name -> (type, initial
+    value, or None: set by the owner when it first needs it). Each owner declares its own
+    (`State.declare`); the state refuses a name nobody declared, or a value of another type."""
+
+    columns: dict[str, tuple] = field(default_factory=dict)
+    values: dict[str, tuple] = field(default_factory=dict)
+
+
+class Declared(dict):
+    """A mapping whose every name is declared, with its type, by one owner: setting an
+    undeclared name, or a value of another type, is a programming error caught at once."""
+
+    def __init__(self, what: str, check):
+        super().__init__()
+        self.what, self.check = what, check  # check(value, type) -> bool
+        self.types: dict[str, object] = {}
+        self.owners: dict[str, str] = {}
+
+    def declare(self, name: str, kind, owner: str) -> None:
+        """`name` holds values of `kind`, kept by `owner` (one owner a name)."""
+        if self.owners.get(name, owner) != owner or self.types.get(name, kind) != kind:
+            raise ValueError(f"{self.what} {name!r} is declared by {self.owners[name]} as {self.types[name]}; "
+                             f"{owner} declares it as {kind}")
+        self.types[name], self.owners[name] = kind, owner
+
+    def __setitem__(self, name: str, value) -> None:
+        if name not in self.types:
+            raise KeyError(f"undeclared {self.what} {name!r}: its owner declares it (population.state.Carried)")
+        if not self.check(value, self.types[name]):
+            raise TypeError(f"{self.what} {name!r} is declared as {self.types[name]} by {self.owners[name]}, "
+                            f"got {getattr(value, 'dtype', type(value).__name__)}")
+        super().__setitem__(name, value)
+
+    def update(self, other=(), **more) -> None:
+        for name, value in dict(other, **more).items():
+            self[name] = value
+
+
+def _column(value, dtype) -> bool:
+    return isinstance(value, np.ndarray) and value.dtype == dtype
+
+
+# what the state itself holds: the register's columns (`schema`) and what it derives from them
+STATE = Carried(columns={
+    **{c.name: (c.dtype, None) for c in S.HOUSEHOLD_COLUMNS},
+    "size": (np.int32, None), "labour_units": (np.float64, None), "pensioners": (np.intp, None),
+    # permanent income levels (the income process moves them on each year)
+    "wage_level": (np.float64, None), "operating_level": (np.float64, None),
+    "property_base": (np.float64, None), "transfer_base": (np.float64, None)})
+# person columns: the register's, with each person's household as a row (`hh`, intp: what
+# take(), bincount() and indexing use) and ages in int16
+PERSON_COLUMNS = {**{c.name: np.dtype(c.dtype) for c in S.PERSON_COLUMNS if c.name != "household_id"},
+                  "hh": np.dtype(np.intp), "age": np.dtype(np.int16)}
+
+
 class State:
-    """Household columns `h` and person columns `p` (dicts of numpy arrays), and the year.
+    """Household columns `h` and person columns `p` (mappings of numpy arrays), the values
+    the processes and instruments carry from step to step (`values`), and the year. Every
+    column and value is declared with its type by its owner (`Carried`, `declare`).
 
     Persons point to their household by row (`p['hh']`); households never move rows, so
     per-household reductions are `np.bincount(p['hh'], weights, minlength=n_households)`.
     """
 
-    def __init__(self, pop: Population, params):
+    __slots__ = ("year", "h", "p", "values", "n", "first_year", "birth_id_base", "birth_id_stride",
+                 "_person_buffers")
+
+    def __init__(self, pop: Population, params, carried: tuple[tuple[str, Carried], ...] = ()):
+        """The state of the snapshot `pop`, with what `carried` ((owner, Carried), ...) declares."""
         self.year = int(pop.year)
         hh = pop.households
-        self.h: dict[str, np.ndarray] = {k: np.array(hh[k]) for k in hh.names()}
+        self.h = Declared("state column", _column)
+        self.values = Declared("state value", isinstance)
+        self.n = len(hh)
+        self.declare("population.state", STATE)
+        for k in hh.names():
+            self.h[k] = np.array(hh[k], dtype=self.h.types.get(k))
         columns = {k: np.asarray(pop.persons[k]) for k in pop.persons.names()
                    if k != "household_id"}  # derived from `hh` when written out
         columns["hh"] = pop.household_index()
-        # hh as intp, which take(), bincount() and indexing use: an int32 column was converted
-        # for every lookup over the persons (a pass and a 20 MB array at 10^6 households)
-        dtypes = {"hh": np.intp, "age": np.int16}
-        self.p: dict[str, np.ndarray] = {}
+        # hh as intp: an int32 column was converted for every lookup over the persons (a pass
+        # and a 20 MB array at 10^6 households)
+        self.p = Declared("person column", _column)
         self._person_buffers: dict[str, np.ndarray] = {}  # with room for births: `resize_persons`
         for k, column in columns.items():
             rows = len(column)
-            self._person_buffers[k] = np.empty(rows + rows // 8, dtype=dtypes.get(k, column.dtype))
+            self.p.declare(k, PERSON_COLUMNS[k], "population.state")
+            self._person_buffers[k] = np.empty(rows + rows // 8, dtype=PERSON_COLUMNS[k])
             self.p[k] = self._person_buffers[k][:rows]
             self.p[k][:] = column
-        self.n = len(hh)
         # person ids for births: unique and a function of (household id, year) only, so one
         # household's births never shift another's ids (common random numbers)
         self.birth_id_base = int(self.p["person_id"].max(initial=-1)) + 1
         self.birth_id_stride = int(self.h["household_id"].max(initial=-1)) + 1
         self.first_year = self.year + 1
-        self.scalars: dict[str, float] = {"livestock_price": 0.0}
         self.aggregate(params.at(self.year))
         self._init_levels(params.at(self.year))
         if pop.origin != "synthetic":  # a register records a year's income, transitory shocks included
             self._shrink_transitory(params.at(self.year))
-        zeros = np.zeros(self.n)
-        self.h.update(oop=zeros.copy(), school_cost=zeros.copy(), monitored=np.zeros(self.n, bool),
-                      relapses=np.zeros(self.n, np.int16))
+        for owner, what in carried:
+            self.declare(owner, what)
+
+    def declare(self, owner: str, carried: Carried) -> None:
+        """Declare what `owner` keeps, and add its columns and values with their initial values."""
+        for name, (dtype, initial) in carried.columns.items():
+            self.h.declare(name, np.dtype(dtype), owner)
+            if initial is not None and name not in self.h:
+                self.h[name] = np.full(self.n, initial, dtype=dtype)
+        for name, (kind, initial) in carried.values.items():
+            self.values.declare(name, kind, owner)
+            if initial is not None and name not in self.values:
+                self.values[name] = initial
 
     @property
     def persons(self) -> int:
@@ -109,7 +185,10 @@ class State:
         """Permanent income levels implied by the snapshot's incomes, less what the policy
         instruments paid that year (they pay it again in the run if it is still due)."""
         h = self.h
-        own = {s: h[f"income_{s}"] - h.setdefault(f"programme_{s}", np.zeros(self.n)) for s in S.INCOME_SOURCES}
+        for s in S.INCOME_SOURCES:
+            if f"programme_{s}" not in h:  # optional in a register
+                h[f"programme_{s}"] = np.zeros(self.n)
+        own = {s: h[f"income_{s}"] - h[f"programme_{s}"] for s in S.INCOME_SOURCES}
         lu = h["labour_units"]
         with np.errstate(divide="ignore", invalid="ignore"):
             level = own["wage"] / lu

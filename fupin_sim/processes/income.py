@@ -12,8 +12,11 @@ from __future__ import annotations
 import numpy as np
 
 from fupin_sim.population import schema as S
+from fupin_sim.population.state import Carried
 
 _REGION = np.zeros(1, dtype=np.int64)  # the id of the one regional draw
+STATE = Carried(values={"livestock_price": (float, 0.0),  # the regional price cycle's log deviation
+                        "drought_villages": (float, None)})  # this year's share of villages in drought
 
 
 def _lognormal_factor(z: np.ndarray, sd: float) -> np.ndarray:
@@ -35,7 +38,7 @@ def covariate_loss(state, p, rs, year: int) -> np.ndarray:
     severity = np.where(village_hit, np.minimum(2.0 * p["shocks.drought_loss"] * u_sev, 1.0), 0.0)
     loss = severity.take(state.h["village"])
     loss *= state.h["region_type"] != S.CODE["region_type"]["urban_fringe"]  # urban-fringe incomes are not farm incomes
-    state.scalars["drought_villages"] = float(village_hit.mean())
+    state.values["drought_villages"] = float(village_hit.mean())
     return loss
 
 
@@ -52,10 +55,10 @@ def step(state, p, rs, year: int) -> dict:
     h["income_wage"] = wage
 
     h["operating_level"] *= (1.0 + p["income.operating_growth"]) * _lognormal_factor(op_perm, sd_p)
-    price = state.scalars["livestock_price"]
+    price = state.values["livestock_price"]
     price = p["shocks.livestock_price_rho"] * price + p["shocks.livestock_price_sd"] * float(
         rs.normal("shocks.livestock_price", year, _REGION)[0])
-    state.scalars["livestock_price"] = price
+    state.values["livestock_price"] = price
     # factors applied to the rows they concern only (the others' factor is 1, exactly)
     covariate = np.subtract(1.0, covariate_loss(state, p, rs, year)).astype(np.float64)  # in float32, as the loss
     pastoral = np.flatnonzero(h["region_type"] == S.CODE["region_type"]["pastoral"])
@@ -73,4 +76,4 @@ def step(state, p, rs, year: int) -> dict:
     transfer = 12.0 * p["income.pension_monthly"] * h["pensioners"]
     transfer += h["transfer_base"]
     h["income_transfer"] = transfer
-    return {"livestock_price_index": float(np.exp(price)), "drought_village_share": state.scalars["drought_villages"]}
+    return {"livestock_price_index": float(np.exp(price)), "drought_village_share": state.values["drought_villages"]}
