@@ -21,7 +21,7 @@ for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
 import numpy as np  # noqa: E402
 
 import fupin_sim as fs  # noqa: E402
-from fupin_sim.forecast import forecast  # noqa: E402
+from fupin_sim.experiments.forecast import forecast  # noqa: E402
 from fupin_sim.simulation import Simulation  # noqa: E402
 
 

@@ -3,6 +3,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from fupin_sim.experiments.draws import read_draws
+from fupin_sim.experiments.ensemble import run_ensemble
+from fupin_sim.results import simulate
 from fupin_sim.scenario import Scenario, load_scenario
 
 
@@ -21,12 +24,7 @@ def run(scenario: str | Path | Scenario = "baseline", *, households: int | None 
     sc = load_scenario(scenario).edit(households=households, years=years, seed=seed, parameters=parameters,
                                       instrument_scale=instrument_scale)
     if reps > 1 or draws is not None:
-        from fupin_sim.abc import read_draws
-        from fupin_sim.ensemble import run_ensemble
-
         sets = read_draws(draws) if draws is not None else None
         return run_ensemble(sc, reps=reps, n_jobs=n_jobs, parameter_sets=sets,
                             draws_file=None if draws is None else str(draws))
-    from fupin_sim.results import simulate
-
     return simulate(sc, panel=panel)

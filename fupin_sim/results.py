@@ -16,6 +16,7 @@ from fupin_sim.population import Population
 from fupin_sim.scenario import Scenario
 from fupin_sim.simulation import Observer, Simulation
 from fupin_sim.status import test_income
+from fupin_sim.version import __version__
 
 PANEL_COLUMNS = ("household_id", "status", "size", "income_wage", "income_operating", "income_property",
                  "income_transfer", "oop", "school_cost", "monitored")
@@ -23,8 +24,6 @@ BUDGET_COLUMNS = ["year", "line", "source", "available", "spent", "unspent"]
 
 
 def package_version() -> str:
-    from fupin_sim import __version__
-
     return __version__
 
 
@@ -105,6 +104,21 @@ class Panel(Observer):
     @property
     def frame(self) -> pd.DataFrame | None:
         return pd.concat(self.frames, ignore_index=True) if self.frames else None
+
+
+def add_derived(summary: pd.DataFrame) -> pd.DataFrame:
+    """The summary with the metrics derived from its columns (`poverty_gap_yuan`: fgt1 ×
+    persons × poverty_line, the yearly aggregate poverty gap in yuan) when their inputs exist."""
+    if {"fgt1", "persons", "poverty_line"} <= set(summary.columns) and "poverty_gap_yuan" not in summary:
+        summary = summary.assign(poverty_gap_yuan=summary["fgt1"] * summary["persons"] * summary["poverty_line"])
+    return summary
+
+
+def summary_columns(scenario: Scenario, derived: bool = True) -> list[str]:
+    """Metrics a run of this scenario reports, and those `add_derived` adds when `derived`
+    (a probe run on a few households)."""
+    summary = simulate(scenario.edit(households=min(scenario.households or 50, 50))).summary
+    return [c for c in (add_derived(summary) if derived else summary).columns if c != "year"]
 
 
 def simulate(scenario: Scenario, seed: int | None = None, panel: bool = False,

@@ -9,8 +9,8 @@ import pandas as pd
 import pytest
 
 import fupin_sim as fs
-from fupin_sim.abc import read_draws
-from fupin_sim.calibrate import calibrate, load_spec, synthetic_targets
+from fupin_sim.experiments.draws import read_draws
+from fupin_sim.experiments.calibrate import calibrate, load_spec, synthetic_targets
 from fupin_sim.errors import InputError
 
 TRUTH = {"income.wage_growth": 0.05, "income.operating_growth": 0.08}
@@ -83,7 +83,7 @@ def test_smc_draws_fit_and_centre_on_the_truth(smc):
 
 def _z(result, row) -> np.ndarray:
     """z of each target at a draw, from the trial log (what the manifest's share counts)."""
-    from fupin_sim.calibrate import target_z
+    from fupin_sim.experiments.calibrate import target_z
 
     spec = load_spec(_spec(4), base_dir=result.out.parent)
     logged = [json.loads(line) for line in (result.out / "trials.jsonl").read_text().splitlines()]
@@ -125,7 +125,7 @@ def test_an_ensemble_runs_replicate_r_with_draw_r_mod_n(smc):
 def test_a_comparison_pairs_each_replicate_on_one_draw(smc):
     """Replicate r of the baseline and of the alternative run with the same draw and seed,
     so the paired differences carry parameter uncertainty without losing the pairing."""
-    from fupin_sim.compare import compare
+    from fupin_sim.experiments.compare import compare
 
     draws = read_draws(smc.out)
     cmp = compare("baseline", "health_cap_3000", reps=3, households=300, years=(2016, 2017), draws=smc.out)

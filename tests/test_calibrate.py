@@ -2,7 +2,6 @@
 n_jobs independence, the fitted scenario, ABC draws, the command line."""
 from __future__ import annotations
 
-import argparse
 import json
 from pathlib import Path
 
@@ -11,7 +10,8 @@ import pandas as pd
 import pytest
 
 import fupin_sim as fs
-from fupin_sim.calibrate import (DERIVED, add_cli, calibrate, load_spec, read_targets, simulate_moments,
+from fupin_sim.cli import cmd_calibrate, parser
+from fupin_sim.experiments.calibrate import (DERIVED, calibrate, load_spec, read_targets, simulate_moments,
                                  synthetic_targets, target_z)
 from fupin_sim.errors import InputError
 
@@ -105,7 +105,7 @@ def test_a_bound_is_penalised_only_when_crossed(tmp_path):
 def test_a_comparison_figure_is_shown_but_not_fitted(synthetic, fitted, tmp_path):
     """A target row with weight 0 appears in the fit table with its z, marked 'comparison',
     and leaves the distance, the best point and the counts of fitted targets unchanged."""
-    from fupin_sim.calibrate import fit_counts
+    from fupin_sim.experiments.calibrate import fit_counts
 
     t = pd.read_csv(synthetic / "t.csv")
     t["weight"] = t.get("weight", 1.0)
@@ -303,16 +303,14 @@ def test_cli(synthetic, tmp_path, capsys):
     spec = _spec(optimizer={"popsize": 3, "maxiter": 1, "seed": 1, "polish": "none"},
                  targets=[str(synthetic / "t.csv")])
     (tmp_path / "spec.yaml").write_text(yaml.safe_dump(spec))
-    ap = argparse.ArgumentParser()
-    add_cli(ap.add_subparsers(dest="command"))
-    args = ap.parse_args(["calibrate", str(tmp_path / "spec.yaml"), "--out", str(tmp_path / "o")])
-    assert args.func(args) == 0
+    args = parser().parse_args(["calibrate", str(tmp_path / "spec.yaml"), "--out", str(tmp_path / "o")])
+    assert cmd_calibrate(args) == 0
     assert "targets within 1 sd" in capsys.readouterr().out
     spec["parameters"] = {"income.wage_growth": {"range": [0.3, 0.1]}}
     (tmp_path / "bad.yaml").write_text(yaml.safe_dump(spec))
-    args = ap.parse_args(["calibrate", str(tmp_path / "bad.yaml"), "--out", str(tmp_path / "o2")])
+    args = parser().parse_args(["calibrate", str(tmp_path / "bad.yaml"), "--out", str(tmp_path / "o2")])
     with pytest.raises(InputError, match="bad.yaml: parameters.income.wage_growth.range"):
-        args.func(args)
+        cmd_calibrate(args)
     assert not (tmp_path / "o2").exists()
 
 
@@ -324,8 +322,8 @@ def test_bundled_fits_reproduce_their_targets(name):
     calibration/README.md at the specs' own households and seeds: every fitted target within
     2 sd, the specs' tolerance (Jiangsu's all within 1 sd). Inner Mongolia's national income
     series is a comparison (weight 0): in the table, out of the distance."""
-    from fupin_sim.abc import read_draws, scenarios_over
-    from fupin_sim.calibrate import Evaluator, fit_counts, fit_table
+    from fupin_sim.experiments.draws import read_draws, scenarios_over
+    from fupin_sim.experiments.calibrate import Evaluator, fit_counts, fit_table
 
     spec = load_spec(ROOT / "calibration" / f"{name}.yaml")
     fitted = fs.load_scenario(ROOT / "calibration" / "fitted" / f"{name}.yaml")

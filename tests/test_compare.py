@@ -7,7 +7,7 @@ from scipy import stats
 
 import fupin_sim as fs
 from fupin_sim.cli import main
-from fupin_sim.compare import compare, crn_variance_reduction, paired_table, ratio_interval
+from fupin_sim.experiments.compare import compare, crn_variance_reduction, paired_table, ratio_interval
 from fupin_sim.errors import InputError
 
 OPTIONS = {"households": 600, "years": (2016, 2018)}
@@ -154,7 +154,7 @@ def test_alternatives_on_other_years_are_refused(tmp_path, capsys):
 def test_an_alternative_can_scale_an_instruments_budget(tmp_path, capsys):
     """{"scenario": ..., "instrument_scale": ...} is the scenario with those budgets scaled:
     no money for microloans issues no loans, replicate by replicate, against the same seeds."""
-    from fupin_sim.ensemble import replicate_seeds
+    from fupin_sim.experiments.seeds import replicate_seeds
     from fupin_sim.results import simulate
 
     base = fs.load_scenario("baseline")

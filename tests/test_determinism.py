@@ -4,7 +4,7 @@ import numpy as np
 import pandas as pd
 
 import fupin_sim as fs
-from fupin_sim.ensemble import run_ensemble
+from fupin_sim.experiments.ensemble import run_ensemble
 from fupin_sim.population import schema as S
 from fupin_sim.results import simulate
 from fupin_sim.simulation import build_population

@@ -57,7 +57,7 @@ def _cal_spec(folder: Path, **changes) -> Path:
 def test_a_trial_line_cut_short_is_dropped_not_glued_to_the_next_record(tmp_path):
     """Before the fix, the next append continued the fragment's line, so the first record
     written after a kill was unreadable at the following resume and evaluated again."""
-    from fupin_sim.calibrate import calibrate
+    from fupin_sim.experiments.calibrate import calibrate
 
     spec = _cal_spec(tmp_path)
     clean = calibrate(spec, tmp_path / "clean")
@@ -80,7 +80,7 @@ def test_a_trial_line_cut_short_is_dropped_not_glued_to_the_next_record(tmp_path
 
 
 def test_damaged_forecast_parts_are_redone_never_read(tmp_path):
-    from fupin_sim import forecast as F
+    from fupin_sim.experiments import forecast as F
 
     pop = fs.generate(fs.Params.defaults(), 300, seed=2, year=2020)
     clean = F.forecast(pop, "consolidation", 2, 24, seed=1, out=tmp_path / "clean")
@@ -121,7 +121,7 @@ def test_damaged_forecast_parts_are_redone_never_read(tmp_path):
 def test_a_kill_while_claiming_the_folder_does_not_lock_it(tmp_path):
     """A process killed between creating the folder and renaming its marker into place leaves
     only the marker's temporary file; the rerun must not take the folder for someone else's."""
-    from fupin_sim.sweep import run_sweep
+    from fupin_sim.experiments.sweep import run_sweep
 
     spec = {**SWEEP_SPEC, "households": 100, "design": {"type": "latin_hypercube", "samples": 2}, "replicates": 1}
     out = tmp_path / "out"
@@ -292,9 +292,9 @@ def test_a_disk_that_fills_mid_way_then_frees_loses_nothing(tmp_path):
     cal = _cal_spec(tmp_path, households=100, optimizer={"popsize": 5, "maxiter": 2, "seed": 1, "polish": "none"})
     pop = fs.generate(fs.Params.defaults(), 200, seed=2, year=2020)
     fs.write_register(pop, tmp_path / "reg")
-    from fupin_sim.calibrate import calibrate
-    from fupin_sim.forecast import forecast
-    from fupin_sim.sweep import run_sweep
+    from fupin_sim.experiments.calibrate import calibrate
+    from fupin_sim.experiments.forecast import forecast
+    from fupin_sim.experiments.sweep import run_sweep
 
     run_sweep(tmp_path / "sweep.yaml", tmp_path / "sweep-clean")
     cal_clean = calibrate(cal, tmp_path / "cal-clean")
@@ -352,8 +352,8 @@ def test_names_from_user_input_never_become_paths(tmp_path):
     """Scenario, sweep and calibration names, run labels and the like are text in tables and
     manifests: every output file name is fixed or generated (run ids, part ranges). Hostile
     names write nothing outside --out."""
-    from fupin_sim.calibrate import calibrate
-    from fupin_sim.sweep import run_sweep
+    from fupin_sim.experiments.calibrate import calibrate
+    from fupin_sim.experiments.sweep import run_sweep
 
     work = tmp_path / "work"
     work.mkdir()
@@ -376,9 +376,9 @@ def test_names_from_user_input_never_become_paths(tmp_path):
 
 
 def test_a_link_planted_in_the_output_folder_is_replaced_or_refused_never_followed(tmp_path):
-    from fupin_sim.calibrate import calibrate
-    from fupin_sim.forecast import forecast
-    from fupin_sim.sweep import run_sweep
+    from fupin_sim.experiments.calibrate import calibrate
+    from fupin_sim.experiments.forecast import forecast
+    from fupin_sim.experiments.sweep import run_sweep
 
     victim = tmp_path / "victim"
     victim.mkdir()

@@ -1,5 +1,4 @@
-"""Relapse-risk forecasts and their backtest (fupin_sim.forecast, fupin_sim.backtest)."""
-import argparse
+"""Relapse-risk forecasts and their backtest (fupin_sim.experiments.forecast, fupin_sim.experiments.backtest)."""
 import json
 import shutil
 
@@ -8,9 +7,10 @@ import pandas as pd
 import pytest
 
 import fupin_sim as fs
-from fupin_sim.backtest import auc, backtest
+from fupin_sim.experiments.backtest import auc, backtest
 from fupin_sim.errors import InputError
-from fupin_sim.forecast import add_cli, cmd_backtest, cmd_forecast, forecast, nan_quantiles, tier_of
+from fupin_sim.cli import cmd_backtest, cmd_forecast, parser
+from fupin_sim.experiments.forecast import forecast, nan_quantiles, tier_of
 from fupin_sim.simulation import Simulation
 
 HORIZON = 3
@@ -171,9 +171,7 @@ def test_register_problems_are_surfaced(tmp_path, register, scenario):
 # --------------------------------------------------------------------------- command line
 
 def _parse(argv):
-    ap = argparse.ArgumentParser(prog="fupin-sim")
-    add_cli(ap.add_subparsers(dest="command", required=True))
-    return ap.parse_args(argv)
+    return parser().parse_args(argv)
 
 
 def test_cli_forecast_writes_risk_aggregate_manifest(tmp_path, register, capsys):

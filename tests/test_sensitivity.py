@@ -6,7 +6,7 @@ from scipy.stats import sobol_indices
 
 from fupin_sim.cli import main
 from fupin_sim.errors import InputError
-from fupin_sim.sensitivity import saltelli_indices, sensitivity
+from fupin_sim.experiments.sensitivity import saltelli_indices, sensitivity
 
 SPEC = {
     "name": "known",

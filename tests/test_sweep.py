@@ -11,10 +11,11 @@ import yaml
 
 import fupin_sim as fs
 from fupin_sim.cli import main
-from fupin_sim.ensemble import replicate_seeds
+from fupin_sim.experiments.seeds import replicate_seeds
 from fupin_sim.errors import InputError
 from fupin_sim.results import simulate
-from fupin_sim.sweep import load_spec, reduce_outputs, run_sweep
+from fupin_sim.experiments.outputs import reduce_outputs
+from fupin_sim.experiments.sweep import load_spec, run_sweep
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -75,18 +76,17 @@ def test_resume_after_a_kill_loses_and_duplicates_nothing(tmp_path, monkeypatch)
     clean = run_sweep(spec, tmp_path / "clean")
 
     # a kill after 5 runs were written: the exception stops the sweep like Ctrl-C would
-    import fupin_sim.sweep as sweep_module
+    from fupin_sim.experiments.sweep.runs import RunStore
 
-    real_write, written = sweep_module.write_json_atomic, []
+    real_save, written = RunStore.save, []
 
-    def dying_write(path, obj):
-        if path.parent.name == "runs":
-            if len(written) == 5:
-                raise KeyboardInterrupt
-            written.append(path)
-        real_write(path, obj)
+    def dying_save(self, task, record):
+        if len(written) == 5:
+            raise KeyboardInterrupt
+        written.append(task.run_id)
+        return real_save(self, task, record)
 
-    monkeypatch.setattr(sweep_module, "write_json_atomic", dying_write)
+    monkeypatch.setattr(RunStore, "save", dying_save)
     with pytest.raises(KeyboardInterrupt):
         run_sweep(spec, tmp_path / "killed")
     monkeypatch.undo()
@@ -340,7 +340,7 @@ def test_a_script_without_a_main_guard_runs_a_parallel_sweep(tmp_path):
     spec = write_spec(tmp_path)
     script = tmp_path / "script.py"
     script.write_text(textwrap.dedent(f"""
-        from fupin_sim.sweep import run_sweep
+        from fupin_sim.experiments.sweep import run_sweep
         print("started")
         result = run_sweep({str(spec)!r}, {str(tmp_path / 'out')!r}, n_jobs=2)
         print(len(result.results))

@@ -2,7 +2,7 @@
 each household falls below the poverty line within 1, 2, … h years, its risk tier, its main
 risk drivers, and aggregate counts with intervals across replicates.
 
-    from fupin_sim.forecast import forecast
+    from fupin_sim.experiments.forecast import forecast
     fc = forecast("my_register", "consolidation", horizon=3, reps=200, seed=0, n_jobs=2)
     fc.risk.head()          # one row per household, sorted by risk
     fc.aggregate            # year, by, group, metric, mean, q10, q50, q90
@@ -36,33 +36,39 @@ present is reported (they can overlap, so shares need not add to 1):
 Risk tiers on P(falls below within h years): high ≥ 0.5, medium ≥ 0.2, low below 0.2
 (`TIERS`).
 
-Resume: replicates run in parts of up to 10 (`part_ranges`, which depend on `reps` only).
-With an output folder (`fupin-sim forecast ... --out DIR`, or `forecast(..., out=DIR)`),
-each finished part is saved atomically as `DIR/parts/part_<start>_<stop>.npz`, keyed by
-the register's content, the scenario, the horizon and the seeds; a rerun reuses the parts
-that carry its key and are complete, and redoes any other. The outputs are written with the
-manifest last, then the parts are deleted. A forecast assembled from saved parts is
+Resume: replicates run in parts of up to 10 through the executor (`forecast_parts`). With
+an output folder (`fupin-sim forecast ... --out DIR`, or `forecast(..., out=DIR)`), each
+finished part is saved as it arrives and a rerun reuses it; the outputs are written with
+the manifest last, then the parts are deleted. A forecast assembled from saved parts is
 byte-identical to one computed in one go (tests/test_faults.py).
 """
 from __future__ import annotations
 
+import hashlib
 import json
-import os
 import time
 import warnings
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from fupin_sim import status
-from fupin_sim.abc import scenarios_over
 from fupin_sim.errors import InputError
+from fupin_sim.experiments.draws import scenarios_over
+from fupin_sim.experiments.executor import execute
+from fupin_sim.experiments.forecast_parts import (PART_FORMAT, ROW_COLUMNS, PartStore, part_arrays, part_ranges,
+                                                  part_rows, population_hash)
+from fupin_sim.experiments.seeds import replicate_seeds
+from fupin_sim.files import commit_files
 from fupin_sim.population import Population
 from fupin_sim.population import schema as S
+from fupin_sim.population.register import read_register
 from fupin_sim.population.rules import poverty_line
-from fupin_sim.rng import RandomStreams
+from fupin_sim.processes.income import covariate_loss
+from fupin_sim.results import package_version
 from fupin_sim.scenario import load_scenario
 from fupin_sim.simulation import Observer, Simulation
 
@@ -100,8 +106,6 @@ def load_register(register) -> Population:
                              f"(household_id {', '.join(map(str, ids))}{', ...' if len(empty) > 5 else ''})",
                              where="register")
         return register
-    from fupin_sim.population.register import read_register
-
     return read_register(register)
 
 
@@ -132,8 +136,6 @@ def _group_codes(h) -> list[tuple[str, tuple[str, ...], np.ndarray]]:
 
 
 def _drought(sim, p, year: int) -> np.ndarray:
-    from fupin_sim.processes.income import covariate_loss
-
     saved = dict(sim.state.values)
     loss = covariate_loss(sim.state, p, sim.rs, year)  # a pure function of (seed, year, village)
     sim.state.values.update(saved)
@@ -240,8 +242,6 @@ class ForecastResult:
     def write(self, out) -> Path:
         """risk.csv, aggregate.csv and manifest.json, each written in full under a temporary name
         and then renamed, the manifest last (`results.commit_files`)."""
-        from fupin_sim.files import commit_files
-
         risk, aggregate = self.risk, self.aggregate
         text = json.dumps(self.manifest, indent=1, ensure_ascii=False, default=str)
         return commit_files(Path(out), {"risk.csv": lambda tmp: risk.to_csv(tmp, index=False),
@@ -249,140 +249,9 @@ class ForecastResult:
                                         "manifest.json": lambda tmp: tmp.write_text(text, encoding="utf-8")})
 
 
-# ----------------------------------------------------------------------------- parts (resume)
-
-PART_FORMAT = 1
-ROW_COLUMNS = ("rep", "year", "by", "group", "metric", "value")
-TEXT_COLUMNS = ("by", "group", "metric")
-
-
-def part_ranges(reps: int) -> list[tuple[int, int]]:
-    """Replicates [start, stop) of each part. Parts are the unit of parallel work and of resume;
-    they depend on `reps` only (not on `n_jobs`), so a forecast resumed with other settings
-    reuses them: up to 10 replicates each, at least 8 parts when there are 8 replicates."""
-    size = max(1, min(10, -(-reps // 8)))
-    return [(a, min(a + size, reps)) for a in range(0, reps, size)]
-
-
-def population_hash(pop: Population) -> str:
-    """A digest of a register's content (year, every column's name, type and values), so a
-    forecast's saved parts are reused only for the very same households and persons."""
-    import hashlib
-
-    h = hashlib.blake2b(digest_size=12)
-    h.update(f"{int(pop.year)}|{pop.origin == 'synthetic'}".encode())
-    for label, table in (("households", pop.households), ("persons", pop.persons)):
-        for name in sorted(table.names()):
-            a = np.ascontiguousarray(table[name])
-            h.update(f"|{label}.{name}:{a.dtype.str}:{a.shape}|".encode())
-            h.update(a.tobytes() if a.dtype.kind != "O" else json.dumps(a.tolist(), default=str).encode())
-    return h.hexdigest()
-
-
-def _part_arrays(block: dict) -> dict[str, np.ndarray]:
-    """A part as plain typed arrays: the form saved to disk and the form used in memory, so a
-    forecast assembled from saved parts is byte-identical to one computed in one go. The
-    text columns of the aggregate rows are codes into `vocabulary` (compact on disk)."""
-    rows = block["rows"]
-    cols = dict(zip(ROW_COLUMNS, zip(*rows))) if rows else {c: () for c in ROW_COLUMNS}
-    vocabulary = np.asarray(sorted({v for c in TEXT_COLUMNS for v in cols[c]}), dtype=str)
-    arrays = {"row_rep": np.asarray(cols["rep"], np.int64), "row_year": np.asarray(cols["year"], np.int64),
-              "row_value": np.asarray(cols["value"], np.float64), "vocabulary": vocabulary}
-    for c in TEXT_COLUMNS:
-        arrays[f"row_{c}"] = np.searchsorted(vocabulary, np.asarray(cols[c], dtype=str)).astype(np.int32)
-    return {"fell_within": np.asarray(block["fell_within"], np.int32),
-            "drivers": np.asarray(block["drivers"], np.int32),
-            "final_income": np.asarray(block["final_income"], np.float32), **arrays}
-
-
-def _part_rows(part: dict) -> dict[str, np.ndarray]:
-    """The aggregate rows of a part, text columns decoded."""
-    out = {c: part[f"row_{c}"] for c in ROW_COLUMNS}
-    for c in TEXT_COLUMNS:
-        out[c] = part["vocabulary"][part[f"row_{c}"]]
-    return out
-
-
-def _run_part(scenarios, pop, horizon, seeds, start, stop):
-    """Worker: replicates start … stop - 1 (no disk access)."""
-    block = _run_block(scenarios, pop, horizon, seeds, list(range(start, stop)))
-    return (start, stop), _part_arrays(block)
-
-
-class PartStore:
-    """The finished parts of one forecast in `out/parts/`, one `.npz` file each, written
-    atomically and reused only when they carry this forecast's key and have the expected
-    shapes and types (anything else, a file cut short included, is redone)."""
-
-    def __init__(self, folder: Path, key: str, households: int, horizon: int):
-        self.folder, self.key, self.n, self.horizon = folder, key, households, horizon
-
-    def path(self, r: tuple[int, int]) -> Path:
-        return self.folder / f"part_{r[0]:07d}_{r[1]:07d}.npz"
-
-    def meta(self, r: tuple[int, int]) -> str:
-        return json.dumps({"format": PART_FORMAT, "key": self.key, "start": r[0], "stop": r[1]}, sort_keys=True)
-
-    def save(self, r: tuple[int, int], arrays: dict) -> None:
-        from fupin_sim.files import write_atomic
-
-        def write(tmp):
-            with open(tmp, "wb") as f:
-                np.savez(f, meta=np.array(self.meta(r)), **arrays)
-
-        write_atomic(self.path(r), write)
-
-    def load(self, r: tuple[int, int]) -> dict | None:
-        path = self.path(r)
-        if path.is_symlink() or not path.is_file():
-            return None
-        k = r[1] - r[0]
-        expect = {"fell_within": ((self.horizon, self.n), "i"), "drivers": ((len(DRIVERS), self.n), "i"),
-                  "final_income": ((k, self.n), "f")}
-        try:
-            with np.load(path, allow_pickle=False) as z:
-                if set(z.files) != {"meta", "vocabulary", *expect, *(f"row_{c}" for c in ROW_COLUMNS)}:
-                    return None
-                if str(z["meta"]) != self.meta(r):
-                    return None
-                arrays = {name: z[name] for name in z.files if name != "meta"}
-        except Exception:  # noqa: BLE001 - a damaged file of any kind (bad zip, CRC, truncated) is redone
-            return None
-        for name, (shape, kind) in expect.items():
-            if arrays[name].shape != shape or arrays[name].dtype.kind != kind:
-                return None
-        lengths = {len(arrays[f"row_{c}"]) for c in ROW_COLUMNS}
-        rep, vocabulary = arrays["row_rep"], arrays["vocabulary"]
-        if len(lengths) != 1 or rep.dtype.kind != "i" or not np.array_equal(np.unique(rep), np.arange(*r)):
-            return None
-        if vocabulary.dtype.kind != "U" or vocabulary.ndim != 1:
-            return None
-        for c in TEXT_COLUMNS:
-            codes = arrays[f"row_{c}"]
-            if codes.dtype.kind != "i" or (len(codes) and (codes.min() < 0 or codes.max() >= len(vocabulary))):
-                return None
-        return arrays
-
-    def clear(self, ranges) -> None:
-        """Remove this forecast's parts once its outputs are written (the folder too if then empty)."""
-        for r in ranges:
-            self.path(r).unlink(missing_ok=True)
-        try:
-            self.folder.rmdir()
-        except OSError:  # other files in it
-            pass
-
-
-def _dispatch_parts(scenarios, pop, horizon, seeds, todo, n_jobs):
-    """Finished parts as they arrive: in this process, or through joblib (loky)."""
-    if n_jobs == 1 or len(todo) == 1:
-        for a, b in todo:
-            yield _run_part(scenarios, pop, horizon, seeds[a:b], a, b)
-        return
-    from joblib import Parallel, delayed
-
-    calls = (delayed(_run_part)(scenarios, pop, horizon, seeds[a:b], a, b) for a, b in todo)
-    yield from Parallel(n_jobs=n_jobs, return_as="generator_unordered")(calls)
+def run_part(scenarios: list, pop: Population, horizon: int, seeds: list[int], r: tuple[int, int]) -> dict:
+    """Worker: replicates r[0] … r[1] − 1 as a part's arrays (no disk access)."""
+    return part_arrays(_run_block(scenarios, pop, horizon, seeds[r[0]:r[1]], list(range(*r))))
 
 
 def forecast(register, scenario, horizon: int, reps: int, seed: int = 0, n_jobs: int = 1,
@@ -393,7 +262,7 @@ def forecast(register, scenario, horizon: int, reps: int, seed: int = 0, n_jobs:
 
     `register`: a register folder or a `Population`; `scenario`: a name, file or `Scenario`.
     `parameter_sets`: optional list of parameter-override dicts, e.g. a calibration's draws
-    (`abc.read_draws(draws_file)`); replicate r uses set r mod their number, so the risks
+    (`draws.read_draws(draws_file)`); replicate r uses set r mod their number, so the risks
     carry parameter uncertainty as well as chance (none by default).
 
     With `out`, the forecast is resumable: each finished part (up to 10 replicates) is saved in
@@ -410,47 +279,28 @@ def forecast(register, scenario, horizon: int, reps: int, seed: int = 0, n_jobs:
     horizon, reps = int(horizon), int(reps)
     base = sc.edit(years=(first, last))
     scenarios = scenarios_over(base, parameter_sets, draws_file) if parameter_sets else [base]
-    streams = RandomStreams(seed)
-    seeds = [streams.replicate_seed(r) for r in range(reps)]
+    seeds = replicate_seeds(seed, reps)
     ranges = part_ranges(reps)
     n = len(pop.households)
-    import hashlib
-
-    key = hashlib.blake2b(json.dumps({"format": PART_FORMAT, "fupin_sim": _version(), "register": population_hash(pop),
-                                      "scenarios": [s.hash for s in scenarios], "horizon": horizon, "reps": reps,
-                                      "seeds": seeds}, sort_keys=True).encode(), digest_size=12).hexdigest()
-    done: dict[tuple[int, int], dict] = {}
-    store, damaged = None, 0
-    if out is not None:
-        from fupin_sim.files import output_dir, remove_temporaries
-
-        store = PartStore(output_dir(Path(out), "parts"), key, n, horizon)
-        remove_temporaries(store.folder)  # parts a kill cut short while being written
-        for r in ranges:
-            arrays = store.load(r)
-            if arrays is not None:
-                done[r] = arrays
-            elif os.path.lexists(store.path(r)):
-                damaged += 1
-    reused = len(done)
-    todo = [r for r in ranges if r not in done]
-    for r, arrays in _dispatch_parts(scenarios, pop, horizon, seeds, todo, n_jobs):
-        if store is not None:
-            store.save(r, arrays)
-        done[r] = arrays
-    parts = [done[r] for r in ranges]
+    key = hashlib.blake2b(json.dumps({"format": PART_FORMAT, "fupin_sim": package_version(),
+                                      "register": population_hash(pop), "scenarios": [s.hash for s in scenarios],
+                                      "horizon": horizon, "reps": reps, "seeds": seeds}, sort_keys=True).encode(),
+                          digest_size=12).hexdigest()
+    store = None if out is None else PartStore(Path(out) / "parts", key, n, horizon, len(DRIVERS))
+    parts, stats = execute(partial(run_part, scenarios, pop, horizon, seeds), ranges, store=store, n_jobs=n_jobs,
+                           batch_size=1)
     fell_within = sum(part["fell_within"] for part in parts)
     drivers = sum(part["drivers"] for part in parts)
     final_income = np.concatenate([part["final_income"] for part in parts])
 
     table = _household_table(pop, sc, horizon, reps, fell_within, drivers, final_income)
-    decoded = [_part_rows(part) for part in parts]
+    decoded = [part_rows(part) for part in parts]
     replicates = pd.DataFrame({c: np.concatenate([d[c] for d in decoded]) for c in ROW_COLUMNS})
     for c in ("by", "group", "metric"):
         replicates[c] = replicates[c].astype(object)
     aggregate = _aggregate(replicates)
     man = {
-        "fupin_sim": _version(), "command": "forecast", "scenario": sc.name, "scenario_file": sc.file,
+        "fupin_sim": package_version(), "command": "forecast", "scenario": sc.name, "scenario_file": sc.file,
         "scenario_hash": base.hash, "register": pop.origin, "register_year": int(pop.year),
         "households": int(n), "years": [first, last], "horizon": horizon, "reps": int(reps),
         "seed": int(seed), "replicate_seeds": seeds, "n_jobs": n_jobs, "parameter_sets": parameter_sets or [],
@@ -458,7 +308,8 @@ def forecast(register, scenario, horizon: int, reps: int, seed: int = 0, n_jobs:
         "event": "alive and per-capita income net of out-of-pocket medical and schooling costs below the line",
         "tiers": {name: f">= {t}" for name, t in TIERS} | {"low": f"< {TIERS[-1][1]}"},
         "drivers": list(DRIVERS), "quantiles": QUANTILES, "forecast_key": key,
-        "parts": {"count": len(ranges), "reused": reused, "ran": len(todo), "redone_damaged": damaged},
+        "parts": {"count": len(ranges), "reused": stats["reused"], "ran": stats["ran"],
+                  "redone_damaged": stats["redone_unreadable"]},
         "wall_seconds": round(time.perf_counter() - t0, 2),
     }
     result = ForecastResult(table=table, aggregate=aggregate, replicates=replicates, manifest=man, horizon=horizon)
@@ -466,12 +317,6 @@ def forecast(register, scenario, horizon: int, reps: int, seed: int = 0, n_jobs:
         result.write(out)
         store.clear(ranges)
     return result
-
-
-def _version() -> str:
-    from fupin_sim import __version__
-
-    return __version__
 
 
 def _household_table(pop, sc, horizon, reps, fell_within, drivers, final_income) -> pd.DataFrame:
@@ -536,90 +381,3 @@ def _aggregate(replicates: pd.DataFrame) -> pd.DataFrame:
     for name, q in QUANTILES.items():
         out[name] = grouped.quantile(q)
     return out.reset_index()
-
-
-# ----------------------------------------------------------------------------- command line
-
-def _whole(low: int):
-    import argparse
-
-    def parse(text: str) -> int:
-        try:
-            value = int(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-        if value < low:
-            raise argparse.ArgumentTypeError(f"must be at least {low}, got {value}")
-        return value
-    return parse
-
-
-def _n_jobs(text: str) -> int:
-    import argparse
-
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-    if value == 0 or value < -1:
-        raise argparse.ArgumentTypeError("must be a positive number of processes, or -1 for all cores")
-    return value
-
-
-def add_cli(subparsers) -> None:
-    """Register the `forecast` and `backtest` subcommands."""
-    fc = subparsers.add_parser("forecast", help="per-household risk of falling below the line within h years")
-    fc.add_argument("register", help="register folder (households.csv, persons.csv, register.json)")
-    fc.add_argument("--scenario", default="consolidation",
-                    help="scenario of the forecast years (default: consolidation)")
-    fc.add_argument("--horizon", type=int, default=3, help="years ahead (default 3)")
-    fc.add_argument("--reps", type=_whole(1), default=200, help="replicates (default 200)")
-    fc.add_argument("--seed", type=_whole(0), default=0, help="base seed of the replicates (default 0)")
-    fc.add_argument("--n-jobs", type=_n_jobs, default=1, help="processes (-1: all cores); results do not depend on it")
-    fc.add_argument("--draws", help="a calibration folder (or its draws.csv): replicate r runs with parameter "
-                                    "draw r mod their number, so the risks carry parameter uncertainty")
-    fc.add_argument("--out", required=True, help="output folder")
-
-    bt = subparsers.add_parser("backtest", help="score the forecast on a simulated world against monitoring rules")
-    bt.add_argument("--scenario", default="consolidation", help="scenario of the world and the forecast")
-    bt.add_argument("--households", type=_whole(1), default=5000, help="households in the world (default 5000)")
-    bt.add_argument("--year", type=int, default=2020, help="register year t: forecast t+1 … t+h (default 2020)")
-    bt.add_argument("--horizon", type=int, default=3, help="years ahead (default 3)")
-    bt.add_argument("--reps", type=_whole(1), default=100, help="forecast replicates (default 100)")
-    bt.add_argument("--seed", type=_whole(0), default=0, help="the world's seed (default 0)")
-    bt.add_argument("--n-jobs", type=_n_jobs, default=1, help="processes (-1: all cores)")
-    bt.add_argument("--out", required=True, help="output folder")
-
-
-def cmd_forecast(args) -> int:
-    from fupin_sim.abc import read_draws
-
-    sets = read_draws(args.draws) if args.draws else None
-    res = forecast(args.register, args.scenario, horizon=args.horizon, reps=args.reps, seed=args.seed,
-                   n_jobs=args.n_jobs, parameter_sets=sets, draws_file=args.draws, out=args.out)
-    out = Path(args.out)
-    t = res.table
-    h = res.horizon
-    w = t["weight"].to_numpy()
-    tiers = t["tier"].value_counts()
-    print(f"{res.manifest['scenario']} {res.manifest['years'][0]}-{res.manifest['years'][1]} from the register of "
-          f"{res.manifest['register_year']} ({len(t):,} households), {res.manifest['reps']} replicates: expected "
-          f"{float((t[f'p_within_{h}'] * w).sum()):,.0f} households (weighted) below the line within {h} year(s); "
-          f"tiers high {tiers.get('high', 0):,}, medium {tiers.get('medium', 0):,}, low {tiers.get('low', 0):,}; "
-          f"written to {out}")
-    parts = res.manifest["parts"]
-    if parts["reused"] or parts["redone_damaged"]:
-        print(f"resumed: {parts['reused']} of {parts['count']} parts of replicates were already done"
-              + (f", {parts['redone_damaged']} damaged part file(s) redone" if parts["redone_damaged"] else ""))
-    return 0
-
-
-def cmd_backtest(args) -> int:
-    from fupin_sim.backtest import backtest
-
-    res = backtest(args.scenario, households=args.households, t=args.year, horizon=args.horizon, reps=args.reps,
-                   seed=args.seed, n_jobs=args.n_jobs)
-    out = res.write(args.out)
-    print(res.headline())
-    print(f"written to {out}")
-    return 0

@@ -31,9 +31,13 @@ import numpy as np
 import pandas as pd
 
 from fupin_sim.errors import InputError
+from fupin_sim.experiments.draws import read_draws, scenarios_over
+from fupin_sim.experiments.executor import execute
+from fupin_sim.experiments.outputs import reduce_metric
+from fupin_sim.experiments.seeds import derived_seed, replicate_seeds
 from fupin_sim.notes import Note, note_fields
+from fupin_sim.results import add_derived, package_version, simulate
 from fupin_sim.scenario import Scenario, load_scenario
-from fupin_sim.sweep import add_derived, reduce_metric
 
 LEVEL = 0.95
 FLOWS = {"exits", "relapses", "new_poor", "births", "deaths", "admissions", "medical_cost", "new_chronic",
@@ -50,20 +54,9 @@ def is_flow(metric: str) -> bool:
     return metric in FLOWS or metric.startswith(FLOW_PREFIXES)
 
 
-def _simulate_summary(scenario: Scenario, seed: int) -> pd.DataFrame:
-    """Worker: one run's yearly summary (top level, so loky and Dask can pickle it)."""
-    from fupin_sim.results import simulate
-
-    return add_derived(simulate(scenario, seed=seed).summary)
-
-
-def _run_all(tasks: list[tuple], n_jobs: int) -> list[pd.DataFrame]:
-    """Tasks: (scenario, seed)."""
-    if n_jobs == 1:
-        return [_simulate_summary(*task) for task in tasks]
-    from joblib import Parallel, delayed
-
-    return Parallel(n_jobs=n_jobs)(delayed(_simulate_summary)(*task) for task in tasks)
+def run_summary(task: tuple[Scenario, int]) -> pd.DataFrame:
+    """Worker: the yearly summary of one (scenario, seed), derived metrics included."""
+    return add_derived(simulate(*task).summary)
 
 
 def _alternative(ref, where: str) -> tuple[object, dict]:
@@ -271,10 +264,6 @@ def compare(baseline, alternatives, reps: int = 10, n_jobs: int = 1, *, househol
     `draws` (a calibration folder or its draws.csv): replicate r of every scenario runs with
     parameter draw r mod their number, so the intervals carry parameter uncertainty too.
     """
-    from fupin_sim.abc import read_draws, scenarios_over
-    from fupin_sim.ensemble import replicate_seeds
-    from fupin_sim.results import package_version
-
     if isinstance(reps, bool) or not isinstance(reps, (int, np.integer)) or reps < 1:
         raise InputError(f"reps must be a whole number of at least 1, got {reps!r}", where="reps")
     base, alts, notes = _prepare(baseline, alternatives, households, years, seed)
@@ -286,7 +275,8 @@ def compare(baseline, alternatives, reps: int = 10, n_jobs: int = 1, *, househol
     scenarios = [base, *alts.values()]
     sets = read_draws(draws) if draws is not None else None
     per_rep = [scenarios_over(sc, sets, str(draws)) if sets else [sc] for sc in scenarios]
-    runs = _run_all([(over[r % len(over)], s) for over in per_rep for r, s in enumerate(seeds)], n_jobs)
+    runs, _ = execute(run_summary, [(over[r % len(over)], s) for over in per_rep for r, s in enumerate(seeds)],
+                      n_jobs=n_jobs)
     by_scenario = [runs[i * reps:(i + 1) * reps] for i in range(len(scenarios))]
     base_runs, alt_runs = by_scenario[0], dict(zip(alts, by_scenario[1:]))
     table = paired_table(base_runs, alt_runs, notes)
@@ -325,17 +315,14 @@ def crn_variance_reduction(base, alt, reps: int = 20, metrics=("exits:sum", "rel
     """
     from scipy import stats
 
-    from fupin_sim.ensemble import replicate_seeds
-    from fupin_sim.rng import stream_key
-
     if isinstance(metrics, str):
         metrics = [metrics]
     base_sc, alts, _ = _prepare(base, [alt], households, years, seed)
     alt_sc = next(iter(alts.values()))
     seeds = replicate_seeds(base_sc.seed, reps)
-    independent = [stream_key(base_sc.seed, "independent seeds", r) & 0x7FFFFFFF for r in range(reps)]
+    independent = [derived_seed(base_sc.seed, "independent seeds", r) for r in range(reps)]
     tasks = [(base_sc, s) for s in seeds] + [(alt_sc, s) for s in seeds] + [(alt_sc, s) for s in independent]
-    runs = _run_all(tasks, n_jobs)
+    runs, _ = execute(run_summary, tasks, n_jobs=n_jobs)
     b, a, ai = runs[:reps], runs[reps:2 * reps], runs[2 * reps:]
     rows = []
     for spec in metrics:

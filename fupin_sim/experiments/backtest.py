@@ -3,7 +3,7 @@ office uses today.
 
 1. Simulate one synthetic world (the scenario, `households`, the world's `seed`) to the end
    of year t and write it out as a register (`state.to_population()`).
-2. Forecast t+1 … t+h from that register with other seeds (`fupin_sim.forecast`); the
+2. Forecast t+1 … t+h from that register with other seeds (`fupin_sim.experiments.forecast`); the
    forecast sees only the register, not the world's hidden state (permanent income levels,
    ongoing support, loans, this year's medical bills).
 3. Continue the same world (the same `Simulation` object) to t+h and record which
@@ -40,11 +40,13 @@ from scipy.stats import rankdata
 
 from fupin_sim import status
 from fupin_sim.errors import InputError
-from fupin_sim.forecast import forecast
+from fupin_sim.experiments.forecast import forecast
+from fupin_sim.experiments.seeds import derived_seed
+from fupin_sim.files import commit_files, output_dir
 from fupin_sim.notes import Note, note_fields
 from fupin_sim.population import schema as S
 from fupin_sim.population.rules import poverty_line
-from fupin_sim.rng import stream_key
+from fupin_sim.results import package_version
 from fupin_sim.scenario import load_scenario
 from fupin_sim.simulation import Observer, Simulation
 
@@ -166,8 +168,6 @@ class BacktestResult:
     def write(self, out) -> Path:
         """The forecast in `forecast/`, then the scores and tables, the manifest last (each file
         written in full under a temporary name first: `files.commit_files`)."""
-        from fupin_sim.files import commit_files, output_dir
-
         out = Path(out)
         self.forecast.write(output_dir(out, "forecast"))
         text = json.dumps(self.manifest, indent=1, ensure_ascii=False, default=str)
@@ -192,7 +192,7 @@ def backtest(scenario="consolidation", households: int = 5000, t: int = 2020, ho
     world = World(t)
     Simulation(sc.edit(households=households, years=(a, t + horizon), seed=seed), seed=seed, observers=[world]).run()
     register, live, rule, income_t, status_t = world.register, world.live, world.rules, world.income, world.status
-    forecast_seed = stream_key(seed, "backtest.forecast", t) & 0x7FFFFFFF  # never the world's seed
+    forecast_seed = derived_seed(seed, "backtest.forecast", t)  # never the world's seed
     fc = forecast(register, sc, horizon, reps, seed=forecast_seed, n_jobs=n_jobs)
     p = fc.table[f"p_within_{horizon}"].to_numpy()
     outcome = world.fell[live]
@@ -239,8 +239,6 @@ def backtest(scenario="consolidation", households: int = 5000, t: int = 2020, ho
         "status": np.asarray(S.CATEGORIES["status"])[status_t],
         "income_pc_t": income_t, "p_forecast": p, "fell_below": outcome.astype(int),
         **{f"rule_{k}": v.astype(int) for k, v in rule.items()}})
-    from fupin_sim.results import package_version
-
     man = {"fupin_sim": package_version(), "kind": "backtest", "scenario": sc.name, "scenario_file": sc.file,
            "households": int(households),
            "register_households": int(len(live)), "t": int(t), "horizon": int(horizon), "reps": int(reps),
