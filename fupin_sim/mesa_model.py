@@ -43,11 +43,11 @@ import mesa
 import numpy as np
 import pandas as pd
 
-from fupin_sim.errors import InputError
+from fupin_sim.errors import InputError, close_match
 from fupin_sim.population import schema as S
 from fupin_sim.scenario import Scenario, load_scenario
 from fupin_sim.results import Result
-from fupin_sim.simulation import Simulation
+from fupin_sim.simulation import METRICS, Simulation
 
 DEFAULT_METRICS = ("year", "registered_poor", "exits", "relapses", "new_poor", "headcount_ratio", "fgt1",
                    "spending", "monitored")
@@ -80,7 +80,8 @@ class FupinModel(mesa.Model):
             `instrument_scale__microloan=0.5`). Applied after `budget_scale`.
         parameters: parameter overrides by dotted path, e.g. {"income.wage_growth": 0.08}.
         metrics: the yearly metrics the DataCollector reports (default `DEFAULT_METRICS`);
-            any key of `fupin_sim.Simulation.step()`'s row.
+            any metric of the engine's registry (`fupin_sim.simulation.METRICS`: each with its
+            kind, unit and labels) that the scenario reports.
         agent_limit: the most households `household_agents()` will build (default 5000).
         seed, rng: Mesa's; see the module docstring for how the engine seed follows them.
         **overrides: more parameter overrides, by dotted path (`**{"income.wage_growth": 0.08}`,
@@ -128,6 +129,10 @@ class FupinModel(mesa.Model):
         while self.sim.year < self.scenario.years[0] - 1:  # a register from before the first year: burn in
             self.sim.step()
         self.metric_names = tuple(DEFAULT_METRICS if metrics is None else metrics)
+        unknown = [m for m in self.metric_names if m != "year" and m not in METRICS]
+        if unknown:
+            raise KeyError(f"unknown metrics {unknown}{close_match(unknown[0], [m.name for m in METRICS])}; "
+                           f"the engine's metrics: {sorted(m.name for m in METRICS)}")
         self.metrics: dict[str, Any] = {}
         self.agent_limit = int(agent_limit)
         self._household_agents: mesa.agent.AgentSet | None = None
@@ -158,7 +163,7 @@ class FupinModel(mesa.Model):
         if not self.metrics:
             missing = [m for m in self.metric_names if m not in row]
             if missing:
-                raise KeyError(f"unknown metrics {missing}; the engine reports: {sorted(row)}")
+                raise KeyError(f"metrics {missing} are not reported by {self.scenario.name!r}; it reports: {sorted(row)}")
         self.metrics = row
         self.datacollector.collect(self)
         self.running = not self.sim.done

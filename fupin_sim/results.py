@@ -12,8 +12,10 @@ import numpy as np
 import pandas as pd
 
 from fupin_sim.files import commit_files, write_atomic
+from fupin_sim.metrics import Metric
 from fupin_sim.population import Population
 from fupin_sim.scenario import Scenario
+from fupin_sim.simulation import METRICS as ENGINE_METRICS
 from fupin_sim.simulation import Observer, Simulation
 from fupin_sim.status import test_income
 from fupin_sim.version import __version__
@@ -21,6 +23,9 @@ from fupin_sim.version import __version__
 PANEL_COLUMNS = ("household_id", "status", "size", "income_wage", "income_operating", "income_property",
                  "income_transfer", "oop", "school_cost", "monitored")
 BUDGET_COLUMNS = ["year", "line", "source", "available", "spent", "unspent"]
+# every column of a run's summary: what the engine's steps report, and what `add_derived` adds
+METRICS = ENGINE_METRICS | (Metric("poverty_gap_yuan", "flow", "yuan", "Poverty gap (yuan)", "贫困缺口(元)",
+                                   about="fgt1 × persons × poverty_line: the yearly aggregate poverty gap in yuan"),)
 
 
 def package_version() -> str:

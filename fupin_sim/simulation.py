@@ -21,8 +21,9 @@ from dataclasses import replace
 
 import pandas as pd
 
-from fupin_sim import status
+from fupin_sim import interventions, status
 from fupin_sim.errors import InputError
+from fupin_sim.metrics import Metrics
 from fupin_sim.population import Population
 from fupin_sim.population.register import read_register
 from fupin_sim.population.state import State
@@ -41,6 +42,8 @@ STEPS: tuple[tuple[str, Callable | None], ...] = (
 # what the steps keep in the state beside the register's columns (`population.state.Carried`);
 # the instruments declare theirs as the programme is prepared
 CARRIED = (("processes.income", income.STATE), ("processes.shocks", shocks.STATE), ("status", status.STATE))
+# the yearly metrics the steps report, each declared by the step that produces it
+METRICS = Metrics(demography.METRICS, income.METRICS, shocks.METRICS, interventions.METRICS, status.METRICS)
 
 
 def build_population(scenario: Scenario, seed: int) -> Population:

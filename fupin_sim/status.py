@@ -12,12 +12,43 @@ from __future__ import annotations
 
 import numpy as np
 
+from fupin_sim.metrics import Metric
 from fupin_sim.population import schema as S
 from fupin_sim.population.rules import Weights, poverty_line
 from fupin_sim.population.state import Carried
 
 STATE = Carried(columns={"monitored": (np.bool_, False), "relapses": (np.int16, 0)},
                 values={"previous_line": (float, None)})  # last year's line (the anti-poverty insurance trigger)
+METRICS = (
+    Metric("households", "stock", "households", "Households", "户数"),
+    Metric("persons", "stock", "persons", "Persons", "人口"),
+    Metric("poverty_line", "stock", "yuan per person", "Poverty line (yuan per person)", "贫困线(元/人)"),
+    Metric("registered_poor", "stock", "households", "Registered poor households", "建档立卡贫困户"),
+    Metric("registered_poor_persons", "stock", "persons", "Registered poor (persons)", "建档立卡贫困人口"),
+    Metric("exited", "stock", "households", "Exited households (stock)", "已脱贫户(存量)"),
+    Metric("income_poor_persons", "stock", "persons", "Persons below the line", "收入低于贫困线人口"),
+    Metric("headcount_ratio", "ratio", "share", "Headcount ratio", "贫困发生率"),
+    Metric("fgt0", "ratio", "share", "Headcount ratio (FGT0)", "贫困发生率(FGT0)"),
+    Metric("fgt1", "ratio", "share", "Poverty gap index (FGT1)", "贫困距指数(FGT1)"),
+    Metric("fgt2", "ratio", "share", "Squared poverty gap (FGT2)", "贫困强度指数(FGT2)"),
+    Metric("exits", "flow", "households", "Exits (households)", "脱贫户数"),
+    Metric("relapses", "flow", "households", "Relapses, 返贫 (households)", "返贫户数"),
+    Metric("relapse_rate", "ratio", "share", "Relapse rate", "返贫率",
+           about="relapses over exited households at the start of the year"),
+    Metric("new_poor", "flow", "households", "Newly poor (households)", "新致贫户数"),
+    Metric("dissolved_poor", "flow", "households", "Registered poor households dissolved", "消亡贫困户"),
+    Metric("dissolved_exited", "flow", "households", "Exited households dissolved", "消亡已脱贫户"),
+    Metric("monitored", "stock", "households", "Monitored households (监测)", "监测户数"),
+    Metric("income_wage_per_capita", "ratio", "yuan per person", "Wage income per person (yuan)", "人均工资性收入(元)"),
+    Metric("income_operating_per_capita", "ratio", "yuan per person", "Operating income per person (yuan)",
+           "人均经营性收入(元)"),
+    Metric("income_property_per_capita", "ratio", "yuan per person", "Property income per person (yuan)",
+           "人均财产性收入(元)"),
+    Metric("income_transfer_per_capita", "ratio", "yuan per person", "Transfer income per person (yuan)",
+           "人均转移性收入(元)"),
+    Metric("income_per_capita_registered_poor", "ratio", "yuan per person",
+           "Income per person of the registered poor (yuan)", "贫困户人均纯收入(元)"),
+    Metric("out_of_pocket_medical", "flow", "yuan", "Out-of-pocket medical costs (yuan)", "医疗自付费用(元)"))
 
 
 def guarantees_met(state, p) -> np.ndarray:

@@ -96,8 +96,10 @@ def test_metrics_choice(mm):
     frame = _run_model(mm.FupinModel("no_policy", households=HH, years=YEARS, seed=2,
                                      metrics=["year", "fgt0", "fgt2", "deaths"]))
     _same(frame, _reference("no_policy", seed=2), ["fgt0", "fgt2", "deaths"])
-    model = mm.FupinModel("no_policy", households=HH, years=YEARS, seed=2, metrics=["year", "povrety"])
-    with pytest.raises(KeyError, match="povrety"):
+    with pytest.raises(KeyError, match="unknown metrics \\['povrety'\\] \\(did you mean 'poverty_line'\\?\\)"):
+        mm.FupinModel("no_policy", households=HH, years=YEARS, seed=2, metrics=["year", "povrety"])
+    model = mm.FupinModel("no_policy", households=HH, years=YEARS, seed=2, metrics=["year", "spending_microloan"])
+    with pytest.raises(KeyError, match="not reported by 'no_policy'"):  # declared, but no microloans here
         model.step()
 
 

@@ -9,8 +9,9 @@ of the noise of either run, and a no-op alternative differs by exactly zero.
 
 For each alternative, metric and year, over the replicates: the mean paired difference,
 its standard error and a 95% confidence interval from Student's t with reps − 1 degrees
-of freedom. Over the years (`year` = "total"): flows are summed (exits, relapses, new
-poor, costs, `poverty_gap_yuan`); levels and ratios are averaged (`year` = "mean").
+of freedom. Over the years each metric aggregates as its declaration says
+(`fupin_sim.metrics`): flows are summed (`year` = "total": exits, relapses, new poor, costs,
+`poverty_gap_yuan`), levels and ratios averaged (`year` = "mean").
 Headline rows: `extra_exits`, `relapses_averted`, `new_poor_averted`,
 `poverty_gap_change_yuan` (the yearly aggregate poverty gap fgt1 × persons × line, summed
 over the years; negative means the gap closed). When the summary reports `spending` (yuan
@@ -35,23 +36,31 @@ from fupin_sim.experiments.draws import read_draws, scenarios_over
 from fupin_sim.experiments.executor import execute
 from fupin_sim.experiments.outputs import reduce_metric
 from fupin_sim.experiments.seeds import derived_seed, replicate_seeds
+from fupin_sim.metrics import Metric
 from fupin_sim.notes import Note, note_fields
+from fupin_sim.results import METRICS as SUMMARY_METRICS
 from fupin_sim.results import add_derived, package_version, simulate
 from fupin_sim.scenario import Scenario, load_scenario
 
 LEVEL = 0.95
-FLOWS = {"exits", "relapses", "new_poor", "births", "deaths", "admissions", "medical_cost", "new_chronic",
-         "new_disabled", "dissolved_poor", "dissolved_exited", "out_of_pocket_medical", "spending", "unspent",
-         "poverty_gap_yuan", "loans_issued", "loan_defaults", "inpatient_left_after_insurance", "chronic_care_cost"}
-FLOW_PREFIXES = ("paid_", "spending_", "served_")
 COLUMNS = ["alternative", "year", "metric", "mean_diff", "se", "ci_low", "ci_high", "base_mean", "alt_mean",
            "p_value", "reps"]
-
-
-def is_flow(metric: str) -> bool:
-    """Flows add up over years (counts and money of the year); levels and ratios do not
-    (their 'mean' over years is reported instead)."""
-    return metric in FLOWS or metric.startswith(FLOW_PREFIXES)
+# the headline rows, totals over the years (alternative − baseline, or ratios of them)
+METRICS = (
+    Metric("extra_exits", "flow", "households", "Extra exits (households)", "增加脱贫户数"),
+    Metric("relapses_averted", "flow", "households", "Relapses averted (households)", "减少返贫户数"),
+    Metric("new_poor_averted", "flow", "households", "New poor averted (households)", "减少新致贫户数"),
+    Metric("poverty_gap_change_yuan", "flow", "yuan", "Change in the poverty gap (yuan)", "贫困缺口变化(元)"),
+    Metric("extra_spending", "flow", "yuan", "Extra spending (yuan)", "增加支出(元)"),
+    Metric("extra_exits_per_million_yuan", "ratio", "households per million yuan", "Extra exits per million yuan",
+           "每百万元增加脱贫户数"),
+    Metric("relapses_averted_per_million_yuan", "ratio", "households per million yuan",
+           "Relapses averted per million yuan", "每百万元减少返贫户数"),
+    Metric("cost_per_extra_exit", "ratio", "yuan per household", "Cost per extra exit (yuan)", "每增加一户脱贫的成本(元)"),
+    Metric("cost_per_relapse_averted", "ratio", "yuan per household", "Cost per relapse averted (yuan)",
+           "每减少一户返贫的成本(元)"),
+    Metric("poverty_gap_closed_per_yuan", "ratio", "yuan per yuan", "Poverty gap closed per yuan spent",
+           "每元支出缩小的贫困缺口(元)"))
 
 
 def run_summary(task: tuple[Scenario, int]) -> pd.DataFrame:
@@ -196,6 +205,7 @@ def paired_table(base_runs: list[pd.DataFrame], alt_runs: dict[str, list[pd.Data
     alt_runs = {k: [add_derived(f) for f in v] for k, v in alt_runs.items()}
     metrics = [c for c in base_runs[0].columns if c != "year" and pd.api.types.is_numeric_dtype(base_runs[0][c])]
     years = base_runs[0]["year"].to_numpy()
+    summed = {m: SUMMARY_METRICS[m].years == "sum" for m in metrics}  # flows add up over years; levels average
     B = np.stack([f[metrics].to_numpy(dtype=float) for f in base_runs])  # reps × years × metrics
     rows = []
     has_spending = "spending" in metrics
@@ -207,11 +217,10 @@ def paired_table(base_runs: list[pd.DataFrame], alt_runs: dict[str, list[pd.Data
         for j, m in enumerate(metrics):
             for i, y in enumerate(years):
                 rows.append(_rows(name, m, int(y), D[:, i, j], B[:, i, j], A[:, i, j]))
-            reducer = np.sum if is_flow(m) else np.mean
-            label = "total" if is_flow(m) else "mean"
+            reducer, label = (np.sum, "total") if summed[m] else (np.mean, "mean")
             rows.append(_rows(name, m, label, reducer(D[:, :, j], axis=1), reducer(B[:, :, j], axis=1),
                               reducer(A[:, :, j], axis=1)))
-        tot = {m: (A[:, :, j].sum(axis=1), B[:, :, j].sum(axis=1)) for j, m in enumerate(metrics) if is_flow(m)}
+        tot = {m: (A[:, :, j].sum(axis=1), B[:, :, j].sum(axis=1)) for j, m in enumerate(metrics) if summed[m]}
 
         def head(metric, source, sign):
             if source in tot:

@@ -63,6 +63,7 @@ from fupin_sim.experiments.forecast_parts import (PART_FORMAT, ROW_COLUMNS, Part
                                                   part_rows, population_hash)
 from fupin_sim.experiments.seeds import replicate_seeds
 from fupin_sim.files import commit_files
+from fupin_sim.metrics import Metric
 from fupin_sim.population import Population
 from fupin_sim.population import schema as S
 from fupin_sim.population.register import read_register
@@ -77,6 +78,19 @@ TRANSFERS_FELL, EARNINGS_FELL = 0.9, 0.7  # drivers: under these shares of the r
 DRIVERS = ("illness_costs", "schooling_costs", "transfers_fell", "earnings_fell", "drought", "debt")
 QUANTILES = {"q10": 0.10, "q50": 0.50, "q90": 0.90}
 OUTCOME = {S.EXITED: "relapse", S.NONPOOR: "new_poverty", S.POOR: "still_poor"}
+# the aggregate's metrics, households (weighted) each year: "fallen" means below the line in some
+# year since the register; engine_*: the register's own transitions in the simulated years
+METRICS = (
+    Metric("below_line", "stock", "households", "Below the line this year", "当年低于贫困线"),
+    Metric("fallen", "stock", "households", "Fallen below the line since the register", "登记以来曾低于贫困线"),
+    Metric("relapse", "stock", "households", "Fallen: exited households (relapse)", "曾低于贫困线:已脱贫户(返贫)"),
+    Metric("new_poverty", "stock", "households", "Fallen: not registered (new poverty)",
+           "曾低于贫困线:非建档立卡户(新致贫)"),
+    Metric("still_poor", "stock", "households", "Fallen: registered poor", "曾低于贫困线:贫困户"),
+    Metric("engine_relapses", "flow", "households", "Register relapses (engine)", "登记返贫户数(模型)"),
+    Metric("engine_new_poor", "flow", "households", "Register new poor (engine)", "登记新致贫户数(模型)"),
+    Metric("engine_exits", "flow", "households", "Register exits (engine)", "登记脱贫户数(模型)"),
+    Metric("engine_registered_poor", "stock", "households", "Registered poor (engine)", "建档立卡贫困户(模型)"))
 
 
 def tier_of(p: np.ndarray) -> np.ndarray:

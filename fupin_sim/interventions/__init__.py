@@ -19,6 +19,7 @@ from fupin_sim.errors import InputError, close_match
 from fupin_sim.interventions import assistance, credit, employment, health, industry, other, relocation
 from fupin_sim.interventions.base import PRIORITY_RULES, TARGETS, Context, Instrument, priority_keys
 from fupin_sim.interventions.funding import SOURCES, UNLIMITED, BudgetLine, Ledger, YearFunds, earmark
+from fupin_sim.metrics import Metric
 from fupin_sim.params import Params
 from fupin_sim.population.rules import select, wsum
 from fupin_sim.population.state import Carried
@@ -34,6 +35,14 @@ REGISTRY: dict[str, type[Instrument]] = {cls.name: cls for cls in (
 ENTRY_KEYS = {"instrument", "years", "targets", "priority", "overhead_share", "capacity", "rules"}
 LINE_KEYS = {"source", "instruments", "amounts", "allocation"}
 ALLOCATION_RULES = {"deep_poverty": {"bonus": 0.10, "per_area_fixed": 0.0, "per_poor_person": 1000.0}}
+METRICS = (
+    Metric("served_{instrument}", "flow", "households", "{instrument}: households served", "{instrument}受益户数"),
+    Metric("spending_{instrument}", "flow", "yuan", "{instrument}: spending (yuan)", "{instrument}支出(元)"),
+    Metric("spending", "flow", "yuan", "Spending (yuan)", "支出(元)", about="public money, not loan principal"),
+    Metric("unspent", "flow", "yuan", "Unspent budget (yuan)", "未使用预算(元)"),
+    Metric("loans_issued", "flow", "yuan", "Microloans issued (yuan)", "小额信贷发放额(元)"),
+    Metric("loans_outstanding", "stock", "yuan", "Microloans outstanding (yuan)", "小额信贷余额(元)"),
+    Metric("loan_defaults", "flow", "yuan", "Microloan defaults (yuan)", "小额信贷违约额(元)"))
 
 
 def instrument_defaults() -> dict[str, Params]:

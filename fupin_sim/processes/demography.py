@@ -7,9 +7,13 @@ from __future__ import annotations
 
 import numpy as np
 
+from fupin_sim.metrics import Metric
 from fupin_sim.population import schema as S
 from fupin_sim.population.rules import MAX_AGE
 from fupin_sim.population.state import add_per_row
+
+METRICS = (Metric("deaths", "flow", "persons", "Deaths", "死亡人数"),
+           Metric("births", "flow", "persons", "Births", "出生人数"))
 
 
 def mortality_table(p) -> np.ndarray:

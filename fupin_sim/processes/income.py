@@ -11,12 +11,15 @@ from __future__ import annotations
 
 import numpy as np
 
+from fupin_sim.metrics import Metric
 from fupin_sim.population import schema as S
 from fupin_sim.population.state import Carried
 
 _REGION = np.zeros(1, dtype=np.int64)  # the id of the one regional draw
 STATE = Carried(values={"livestock_price": (float, 0.0),  # the regional price cycle's log deviation
                         "drought_villages": (float, None)})  # this year's share of villages in drought
+METRICS = (Metric("livestock_price_index", "ratio", "index", "Livestock price index", "牲畜价格指数"),
+           Metric("drought_village_share", "ratio", "share", "Share of villages in drought", "受旱村比例"))
 
 
 def _lognormal_factor(z: np.ndarray, sd: float) -> np.ndarray:

@@ -17,6 +17,7 @@ from __future__ import annotations
 import numpy as np
 from scipy.special import ndtri
 
+from fupin_sim.metrics import Metric
 from fupin_sim.population import schema as S
 from fupin_sim.population.rules import MAX_AGE, age_table, wsum
 from fupin_sim.population.state import Carried
@@ -27,6 +28,16 @@ STATE = Carried(
     values={"risk_profile": (np.ndarray, None), "admission_key": (str, None), "admission_table": (np.ndarray, None),
             # this year's cases, for the health and education instruments: {"hh": household rows, ...}
             "admissions": (dict, None), "chronic_costs": (dict, None), "students": (dict, None)})
+METRICS = (
+    Metric("admissions", "flow", "admissions", "Hospital admissions", "住院人次"),
+    Metric("medical_cost", "flow", "yuan", "Medical costs (yuan)", "医疗费用(元)"),
+    Metric("new_chronic", "flow", "persons", "New chronic illnesses", "新增慢性病"),
+    Metric("new_disabled", "flow", "persons", "New disabilities", "新增残疾"),
+    Metric("paid_basic_insurance", "flow", "yuan", "Paid by basic medical insurance (yuan)", "基本医保支付(元)"),
+    Metric("paid_critical_insurance", "flow", "yuan", "Paid by critical-illness insurance (yuan)", "大病保险支付(元)"),
+    Metric("inpatient_left_after_insurance", "flow", "yuan", "Inpatient costs left after insurance (yuan)",
+           "保险后住院自付(元)"),
+    Metric("chronic_care_cost", "flow", "yuan", "Chronic care costs (yuan)", "慢病治疗费用(元)"))
 
 
 def risk_profile(state) -> np.ndarray:

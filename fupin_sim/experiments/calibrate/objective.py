@@ -25,6 +25,7 @@ import pandas as pd
 
 from fupin_sim.experiments.calibrate.trials import Trial, TrialLog, trial_key
 from fupin_sim.experiments.executor import execute
+from fupin_sim.metrics import Metric
 from fupin_sim.population import schema as S
 from fupin_sim.population.rules import poverty_line
 from fupin_sim.results import summary_columns
@@ -32,24 +33,34 @@ from fupin_sim.scenario import Scenario
 from fupin_sim.simulation import Observer, Simulation
 from fupin_sim.status import test_income
 
-DERIVED = {
-    "registered_share": "registered households / households (end of year)",
-    "registered_persons_share": "registered persons / persons (end of year)",
-    "registered_persons_ratio": "registered persons at the end of the year / registered persons at the start of "
-                                "the first year (the register's stock before the run)",
-    "exits_persons": "persons in households that exited during the year (weighted to the preset's population)",
-    "exits_persons_share": "exits_persons / registered persons at the start of the first year",
-    "cum_exits_persons_share": "cumulative exits_persons from the first year to this one / registered persons at "
-                               "the start of the first year (administrative exits, relapsed and re-exited counted "
-                               "again, as official cumulative exit figures do)",
-    "exits_development_persons_share": "persons exiting in the year whose per-capita test income without the "
-                                       "year's programme transfers (低保, 特困, aged support and the other instruments "
-                                       "paid as transfer income: the backstop 兜底保障) already clears the exit line / "
-                                       "registered persons at the start",
-    "cum_development_exit_share": "cumulative development exits (persons, as above) / cumulative exits (persons)",
-    "income_per_capita_filed": "per-capita income (all sources, before medical costs) of every filed household "
-                               "(建档立卡: registered or exited), persons-weighted",
-}
+METRICS = (  # the moments derived from the household state, beside the engine's summary columns
+    Metric("registered_share", "ratio", "share", "Registered share of households", "建档立卡户占比",
+           about="registered households / households (end of year)"),
+    Metric("registered_persons_share", "ratio", "share", "Registered share of persons", "建档立卡人口占比",
+           about="registered persons / persons (end of year)"),
+    Metric("registered_persons_ratio", "ratio", "share", "Registered persons / starting register", "在册贫困人口/期初人数",
+           about="registered persons at the end of the year / registered persons at the start of the first year "
+                 "(the register's stock before the run)"),
+    Metric("exits_persons", "flow", "persons", "Exits (persons)", "脱贫人数",
+           about="persons in households that exited during the year (weighted to the preset's population)"),
+    Metric("exits_persons_share", "ratio", "share", "Exits (persons) / starting register", "当年脱贫人数/期初人数",
+           about="exits_persons / registered persons at the start of the first year"),
+    Metric("cum_exits_persons_share", "ratio", "share", "Cumulative exits / starting register", "累计脱贫人数/期初人数",
+           about="cumulative exits_persons from the first year to this one / registered persons at the start of the "
+                 "first year (administrative exits, relapsed and re-exited counted again, as official cumulative "
+                 "exit figures do)"),
+    Metric("exits_development_persons_share", "ratio", "share", "Development exits / starting register",
+           "开发式脱贫人数/期初人数",
+           about="persons exiting in the year whose per-capita test income without the year's programme transfers "
+                 "(低保, 特困, aged support and the other instruments paid as transfer income: the backstop 兜底保障) "
+                 "already clears the exit line / registered persons at the start"),
+    Metric("cum_development_exit_share", "ratio", "share", "Development share of cumulative exits", "累计开发式脱贫占比",
+           about="cumulative development exits (persons, as above) / cumulative exits (persons)"),
+    Metric("income_per_capita_filed", "ratio", "yuan per person", "Income per person of filed households (yuan)",
+           "建档立卡户人均纯收入(元)",
+           about="per-capita income (all sources, before medical costs) of every filed household (建档立卡: registered "
+                 "or exited), persons-weighted"))
+DERIVED = {m.name: m.about for m in METRICS}
 
 
 class Moments(Observer):
