@@ -44,6 +44,7 @@ def smc(folder):
     return calibrate(load_spec(_spec(4), base_dir=folder), folder / "smc")
 
 
+@pytest.mark.slow
 def test_round_0_keeps_the_draws_within_the_tolerance(rejection):
     """Round 0: half the draws from the box, half around the best fit; those within the
     tolerance kept with importance weights (prior / the mixture they came from), then
@@ -62,6 +63,7 @@ def test_round_0_keeps_the_draws_within_the_tolerance(rejection):
     fs.load_scenario("baseline").edit(parameters=json.loads(draws["overrides"].iloc[0]))
 
 
+@pytest.mark.slow
 def test_smc_draws_fit_and_centre_on_the_truth(smc):
     """After four rounds the draws are within the tolerance and centre on the true values,
     with under half the box's spread."""
@@ -91,6 +93,7 @@ def _z(result, row) -> np.ndarray:
     return target_z(np.asarray(rec["replicates"], float).mean(axis=0), spec.targets)
 
 
+@pytest.mark.slow
 def test_a_tolerance_out_of_reach_shrinks_round_by_round(folder):
     """With a tolerance no draw reaches, each round keeps the nearest quarter of its
     proposals, at most the last round's tolerance: the tolerances fall."""

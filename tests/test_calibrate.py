@@ -102,6 +102,7 @@ def test_a_bound_is_penalised_only_when_crossed(tmp_path):
     assert list(target_z(np.array([6.0, 6.0, 6.0]), t)) == [-2.0, 0.0, -2.0]
 
 
+@pytest.mark.slow
 def test_a_comparison_figure_is_shown_but_not_fitted(synthetic, fitted, tmp_path):
     """A target row with weight 0 appears in the fit table with its z, marked 'comparison',
     and leaves the distance, the best point and the counts of fitted targets unchanged."""
@@ -270,6 +271,7 @@ def test_trial_log_resume_reuses_every_evaluation(synthetic, fitted):
     assert again.best == fitted.best and again.distance == fitted.distance
 
 
+@pytest.mark.slow
 def test_killed_calibration_resumes_without_redoing_finished_trials(synthetic, fitted, tmp_path):
     import shutil
 
@@ -283,6 +285,7 @@ def test_killed_calibration_resumes_without_redoing_finished_trials(synthetic, f
     assert again.best == fitted.best
 
 
+@pytest.mark.slow
 def test_results_do_not_depend_on_n_jobs(synthetic, fitted):
     spec = _spec(optimizer={"popsize": 5, "maxiter": 2, "seed": 1, "polish": "none"})
     one = calibrate(load_spec(spec, base_dir=synthetic), None, n_jobs=1)

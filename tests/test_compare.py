@@ -120,6 +120,7 @@ def test_compare_does_not_depend_on_n_jobs():
     pd.testing.assert_frame_equal(one.table, two.table)
 
 
+@pytest.mark.slow
 def test_cli_compare_writes_the_table_manifest_and_figure(tmp_path, capsys):
     alt = tmp_path / "insurance.yaml"
     alt.write_text("name: insurance\nextends: baseline\nparameters: {health: {basic_rate: 0.75}}\n", encoding="utf-8")
@@ -151,6 +152,7 @@ def test_alternatives_on_other_years_are_refused(tmp_path, capsys):
         compare("baseline", "baseline", reps=0)
 
 
+@pytest.mark.slow
 def test_an_alternative_can_scale_an_instruments_budget(tmp_path, capsys):
     """{"scenario": ..., "instrument_scale": ...} is the scenario with those budgets scaled:
     no money for microloans issues no loans, replicate by replicate, against the same seeds."""

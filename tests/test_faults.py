@@ -32,6 +32,7 @@ KILLS = 3      # per command: one timed from the process start, two inside the w
 # SIGKILL at random moments, then rerun: nothing finished lost or duplicated, nothing partial read
 # --------------------------------------------------------------------------------------
 
+@pytest.mark.slow
 @pytest.mark.parametrize("make", [sweep_job, calibrate_job, forecast_job], ids=["sweep", "calibrate", "forecast"])
 def test_killed_at_random_moments_and_rerun_gives_the_uninterrupted_outputs(tmp_path, make):
     job = make(tmp_path)
@@ -79,6 +80,7 @@ def test_a_trial_line_cut_short_is_dropped_not_glued_to_the_next_record(tmp_path
         assert same_output(out / name, tmp_path / "clean" / name), name
 
 
+@pytest.mark.slow
 def test_damaged_forecast_parts_are_redone_never_read(tmp_path):
     from fupin_sim.experiments import forecast as F
 
@@ -249,6 +251,7 @@ def _one_line(err: str, path: Path, cause: str) -> None:
 
 
 @needs_mounts
+@pytest.mark.slow
 def test_a_full_disk_and_a_read_only_folder_are_one_line_and_keep_the_previous_result(tmp_path):
     run = "run no_policy --households 50 --years 2016-2016"
     got = _in_namespace(tmp_path, f"""
@@ -283,6 +286,7 @@ cp -a "$D/res" "$T/after-ro"
 
 
 @needs_mounts
+@pytest.mark.slow
 def test_a_disk_that_fills_mid_way_then_frees_loses_nothing(tmp_path):
     """Sweep, calibration and forecast on a tmpfs too small for them: each stops with one line
     naming a file; after the space is freed (remount bigger) the rerun resumes and ends with
@@ -375,6 +379,7 @@ def test_names_from_user_input_never_become_paths(tmp_path):
     assert not (tmp_path / "abs_escaped").exists() and not (tmp_path.parent / "escaped").exists()
 
 
+@pytest.mark.slow
 def test_a_link_planted_in_the_output_folder_is_replaced_or_refused_never_followed(tmp_path):
     from fupin_sim.experiments.calibrate import calibrate
     from fupin_sim.experiments.forecast import forecast

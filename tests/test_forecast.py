@@ -206,6 +206,7 @@ def bt():
     return backtest("consolidation", households=1500, t=2020, horizon=3, reps=100, seed=3)
 
 
+@pytest.mark.slow
 def test_backtest_forecast_beats_the_income_rule(bt):
     s = bt.scores.set_index(["population", "method"])
     for pop in ("all", "monitoring"):

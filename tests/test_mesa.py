@@ -55,6 +55,7 @@ def _same(frame: pd.DataFrame, ref: pd.DataFrame, metrics) -> None:
         np.testing.assert_array_equal(np.asarray(frame[m], float), np.asarray(ref[m], float), err_msg=m)
 
 
+@pytest.mark.slow
 def test_import_fupin_sim_does_not_import_mesa():
     env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])))
     out = subprocess.run([sys.executable, "-c", "import fupin_sim, sys; print('mesa' in sys.modules)"],
@@ -193,6 +194,7 @@ def test_instrument_scale(mm):
         mm.FupinModel("baseline", households=HH, instrument_scale=0.5)
 
 
+@pytest.mark.slow
 def test_batch_run_matches_fupin_runs_with_one_and_two_processes(mm):
     import mesa
 

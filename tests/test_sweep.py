@@ -316,6 +316,7 @@ def test_common_random_numbers_give_every_point_the_ensemble_seeds(tmp_path):
     assert [list(s) for s in seeds] == [[s] for s in replicate_seeds(3, 2)]
 
 
+@pytest.mark.slow
 def test_cli_sweep_and_its_errors(tmp_path, capsys):
     spec = write_spec(tmp_path)
     assert main(["sweep", str(spec), "--out", str(tmp_path / "out"), "--n-jobs", "1", "--no-progress"]) == 0
@@ -335,6 +336,7 @@ def test_the_bundled_example_specs_are_valid():
         assert spec.parameters and spec.outputs and len(spec.design_table()) >= 8
 
 
+@pytest.mark.slow
 def test_a_script_without_a_main_guard_runs_a_parallel_sweep(tmp_path):
     """As on Windows or in a notebook: loky workers must not re-run the calling script."""
     spec = write_spec(tmp_path)
@@ -351,6 +353,7 @@ def test_a_script_without_a_main_guard_runs_a_parallel_sweep(tmp_path):
     assert done.stdout.split() == ["started", "12"]
 
 
+@pytest.mark.slow
 def test_results_on_a_dask_cluster_equal_the_local_ones(tmp_path):
     distributed = pytest.importorskip("distributed")
     spec = write_spec(tmp_path)
