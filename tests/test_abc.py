@@ -1,4 +1,4 @@
-"""Parameter draws (fupin_sim/abc.py): ABC-SMC narrows them to parameter sets that fit,
+"""Parameter draws (fupin_sim/experiments/abc.py): ABC-SMC narrows them to parameter sets that fit,
 and ensembles and forecasts run over them."""
 from __future__ import annotations
 
