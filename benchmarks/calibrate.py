@@ -1,4 +1,4 @@
-"""Parameter-recovery benchmark for `fupin_sim.calibrate`.
+"""Parameter-recovery benchmark for `fupin_sim.experiments.calibrate`.
 
 Simulate the `baseline` scenario at known parameter values ("truth") with seeds and a
 population size the calibration does NOT use (so the synthetic observations carry
@@ -37,7 +37,7 @@ def main(argv=None) -> int:
     ap.add_argument("--out", help="folder for the calibration outputs (default: a temporary folder)")
     args = ap.parse_args(argv)
 
-    from fupin_sim.calibrate import calibrate, load_spec, synthetic_targets
+    from fupin_sim.experiments.calibrate import calibrate, load_spec, synthetic_targets
 
     folder = Path(args.out or tempfile.mkdtemp(prefix="fupin-calibrate-bench-"))
     folder.mkdir(parents=True, exist_ok=True)

@@ -90,7 +90,7 @@ def child_engine(scenario: str, n: int, years: tuple[int, int], profile: bool = 
     from fupin_sim import simulation
 
     base_mb = peak_mb()
-    sc = fs.load_scenario(scenario).with_options(households=n, years=years)
+    sc = fs.load_scenario(scenario).edit(households=n, years=years)
     t0 = time.perf_counter()
     sim = simulation.Simulation(sc, seed=1)
     t1, c1 = time.perf_counter(), time.process_time()
@@ -103,13 +103,13 @@ def child_engine(scenario: str, n: int, years: tuple[int, int], profile: bool = 
             t = time.perf_counter()
             sim.step()
             year_s.append(time.perf_counter() - t)
-        result = sim.result()
+        summary = sim.summary
     else:
-        result = sim.run()
+        summary = sim.run()
     t2, cpu_s = time.perf_counter(), time.process_time() - c1
     run_peak = peak_mb()
     weight = float(sim.state.h["weight"][0])  # each simulated household stands for this many
-    s = result.summary.set_index("year")
+    s = summary.set_index("year")
     income_pc = s[[f"income_{k}_per_capita" for k in INCOME_SOURCES]].sum(axis=1)
     return {"kind": "engine", "scenario": scenario, "n": n, "years": len(s), "engine_file": fs.__file__,
             "setup_s": t1 - t0, "run_s": t2 - t1, "cpu_s": cpu_s,

@@ -21,7 +21,7 @@ for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
 import numpy as np  # noqa: E402
 
 import fupin_sim as fs  # noqa: E402
-from fupin_sim.forecast import forecast  # noqa: E402
+from fupin_sim.experiments.forecast import forecast  # noqa: E402
 from fupin_sim.simulation import Simulation  # noqa: E402
 
 
@@ -35,7 +35,7 @@ def main(argv=None) -> int:
 
     sc = fs.load_scenario("consolidation")
     t = time.perf_counter()
-    world = Simulation(sc.with_options(households=args.households, years=(2016, 2020)), seed=1)
+    world = Simulation(sc.edit(households=args.households, years=(2016, 2020)), seed=1)
     world.run()
     register = world.state.to_population()
     print(f"register: {len(register.households):,} households, {len(register.persons):,} persons, end of "

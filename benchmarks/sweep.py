@@ -156,8 +156,9 @@ def sweep_benchmark(households: int, years: tuple[int, int], points: int, reps: 
                     attempts: int = 3) -> dict:
     import json
 
-    from fupin_sim.simulation import simulate
-    from fupin_sim.sweep import load_spec, run_batch, run_sweep, sweep_tasks
+    from fupin_sim.experiments.sweep import load_spec, run_sweep, sweep_tasks
+    from fupin_sim.experiments.sweep.runs import run_one
+    from fupin_sim.results import simulate
 
     rss_start = rss_mb()
     spec_dict = {
@@ -209,7 +210,8 @@ def sweep_benchmark(households: int, years: tuple[int, int], points: int, reps: 
                 simulate(sc, seed=s + 1)
             t_single = (time.perf_counter() - t0) / 3
             t0 = time.perf_counter()
-            run_batch(sc, tasks[:k], spec.outputs)
+            for task in tasks[:k]:
+                run_one(sc, spec.outputs, task)
             t_serial = (time.perf_counter() - t0) / k
             burn_alone = min(_burn(10_000_000) for _ in range(2))
             burn_side = float(np.mean(Parallel(n_jobs=n_jobs)(delayed(_burn)(10_000_000) for _ in range(n_jobs))))
@@ -261,7 +263,7 @@ def sweep_benchmark(households: int, years: tuple[int, int], points: int, reps: 
 
 
 def crn_benchmark(alternative: str, reps: int, households: int | None, n_jobs: int) -> tuple:
-    from fupin_sim.compare import crn_variance_reduction
+    from fupin_sim.experiments.compare import crn_variance_reduction
     from fupin_sim.scenario import load_scenario
 
     base = load_scenario("baseline")

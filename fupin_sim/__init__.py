@@ -7,16 +7,15 @@
 """
 from __future__ import annotations
 
-__version__ = "0.1.0"
-
-from fupin_sim.api import run  # noqa: E402
-from fupin_sim.errors import InputError  # noqa: E402
-from fupin_sim.params import Params  # noqa: E402
-from fupin_sim.population import Population  # noqa: E402
-from fupin_sim.population.register import read_register, write_register  # noqa: E402
-from fupin_sim.population.synthetic import generate  # noqa: E402
-from fupin_sim.scenario import Scenario, load_scenario  # noqa: E402
-from fupin_sim.simulation import Simulation  # noqa: E402
+from fupin_sim.version import __version__
+from fupin_sim.api import run
+from fupin_sim.errors import InputError
+from fupin_sim.params import Params
+from fupin_sim.population import Population
+from fupin_sim.population.register import read_register, write_register
+from fupin_sim.population.synthetic import generate
+from fupin_sim.scenario import Scenario, load_scenario
+from fupin_sim.simulation import Simulation
 
 __all__ = ["run", "InputError", "Params", "Population", "read_register", "write_register", "generate",
            "Scenario", "load_scenario", "Simulation", "__version__"]

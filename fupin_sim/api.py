@@ -3,6 +3,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from fupin_sim.experiments.draws import read_draws
+from fupin_sim.experiments.ensemble import run_ensemble
+from fupin_sim.results import simulate
 from fupin_sim.scenario import Scenario, load_scenario
 
 
@@ -16,20 +19,12 @@ def run(scenario: str | Path | Scenario = "baseline", *, households: int | None 
     summary is the mean over replicates, and `result.bands` holds quantile bands. `draws`
     (a calibration folder or its draws.csv) runs replicate r with parameter draw r mod their
     number, so the bands carry parameter uncertainty too. `instrument_scale`
-    ({instrument: factor}) multiplies instruments' budgets (`Simulation`).
+    ({instrument: factor}) multiplies instruments' budgets (`Scenario.edit`).
     """
-    from fupin_sim.scenario import parse_years
-
-    sc = scenario if isinstance(scenario, Scenario) else load_scenario(scenario)
-    sc = sc.with_options(households=households, years=None if years is None else parse_years(years, where="years"),
-                         seed=seed, parameters=parameters)
+    sc = load_scenario(scenario).edit(households=households, years=years, seed=seed, parameters=parameters,
+                                      instrument_scale=instrument_scale)
     if reps > 1 or draws is not None:
-        from fupin_sim.abc import read_draws
-        from fupin_sim.ensemble import run_ensemble
-
         sets = read_draws(draws) if draws is not None else None
         return run_ensemble(sc, reps=reps, n_jobs=n_jobs, parameter_sets=sets,
-                            draws_file=None if draws is None else str(draws), instrument_scale=instrument_scale)
-    from fupin_sim.simulation import simulate
-
-    return simulate(sc, panel=panel, instrument_scale=instrument_scale)
+                            draws_file=None if draws is None else str(draws))
+    return simulate(sc, panel=panel)

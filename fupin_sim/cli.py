@@ -1,6 +1,8 @@
-"""The `fupin-sim` command.
+"""The `fupin-sim` command (also `python -m fupin_sim`): every command's arguments and what it
+prints are here, in `COMMANDS`; the work is done by the engine and the experiments.
 
-    fupin-sim run SCENARIO [--households N] [--years A-B] [--seed S] [--reps R] [--n-jobs J] [--draws CAL] [--panel] --out DIR
+    fupin-sim run SCENARIO [--households N] [--years A-B] [--seed S] [--reps R] [--n-jobs J] [--draws CAL] [--panel]
+                  [--instrument-scale NAME=F ...] --out DIR
     fupin-sim validate FILE [FILE ...]
     fupin-sim generate [--preset P] [--households N] [--year Y] [--seed S] [--format csv|parquet] --out DIR
     fupin-sim params [--preset P] [--grep TEXT]
@@ -8,10 +10,10 @@
     fupin-sim compare BASE ALT [ALT ...] [--reps R] [--households N] [--years A-B] [--seed S] [--n-jobs J] [--draws CAL]
                       [--instrument-scale NAME=F ...] --out DIR
     fupin-sim sweep SPEC [--n-jobs J] [--scheduler ADDRESS] [--batch-size B] [--progress|--no-progress] --out DIR
-    fupin-sim calibrate SPEC [--n-jobs J] [--progress] --out DIR
-    fupin-sim forecast REGISTER --scenario S --horizon H [--reps R] [--n-jobs J] --out DIR
-    fupin-sim backtest --scenario S --households N --year T --horizon H [--reps R] --out DIR
     fupin-sim sensitivity SPEC [--n-jobs J] [--scheduler ADDRESS] [--progress|--no-progress] --out DIR
+    fupin-sim calibrate SPEC [--n-jobs J] [--progress] --out DIR
+    fupin-sim forecast REGISTER --scenario S --horizon H [--reps R] [--n-jobs J] [--draws CAL] --out DIR
+    fupin-sim backtest --scenario S --households N --year T --horizon H [--reps R] --out DIR
     fupin-sim report DIR [--lang en|zh] [--out DIR]
 
 Every command that writes a result folder also draws its figures there (PNG, English);
@@ -26,8 +28,11 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Callable
+from typing import NamedTuple
 
 from fupin_sim.errors import InputError
+from fupin_sim.version import __version__
 
 
 def _whole(low: int | None = None, zero: bool = True):
@@ -59,97 +64,37 @@ def _scale(text: str) -> tuple[str, float]:
         raise argparse.ArgumentTypeError(f"expected INSTRUMENT=FACTOR (e.g. microloan=0.5), got {text!r}") from None
 
 
-def parser() -> argparse.ArgumentParser:
-    ap = argparse.ArgumentParser(prog="fupin-sim", description="Poverty-alleviation microsimulation (扶贫).")
-    ap.add_argument("--version", action="version", version=f"fupin-sim {_version()}")
-    sub = ap.add_subparsers(dest="command", required=True)
-
-    run = sub.add_parser("run", help="run a scenario and write summary.csv, manifest.json and figures")
-    run.add_argument("scenario", help="a scenario file, or a bundled name such as 'baseline'")
-    run.add_argument("--households", type=_positive, help="simulated households (default: the preset's)")
-    run.add_argument("--years", help="first-last simulated years, e.g. 2016-2020")
-    run.add_argument("--seed", type=_seed, help="random seed (default: the scenario's)")
-    run.add_argument("--reps", type=_positive, default=1, help="replicates; more than 1 adds quantile bands")
-    run.add_argument("--n-jobs", type=_n_jobs, default=1, help="processes for replicates (-1: all cores)")
-    run.add_argument("--draws", help="a calibration folder (or its draws.csv): replicate r runs with parameter "
-                                     "draw r mod their number, so the bands carry parameter uncertainty")
-    run.add_argument("--panel", action="store_true", help="also write the per-household yearly panel")
-    run.add_argument("--instrument-scale", type=_scale, action="append", metavar="INSTRUMENT=FACTOR",
-                     help="each year the instrument may draw FACTOR times what it draws in the same run unscaled "
-                          "(repeatable; needs a second, unscaled run alongside)")
-    run.add_argument("--out", required=True, help="output folder")
-
-    val = sub.add_parser("validate", help="check scenario files without running them")
-    val.add_argument("files", nargs="+")
-
-    gen = sub.add_parser("generate", help="write a synthetic population as a register (CSV or Parquet)")
-    gen.add_argument("--preset", default="inner_mongolia_county")
-    gen.add_argument("--households", type=_positive)
-    gen.add_argument("--year", type=int, help="snapshot year (default: the preset's)")
-    gen.add_argument("--seed", type=_seed, default=0)
-    gen.add_argument("--format", choices=("csv", "parquet"), default="csv")
-    gen.add_argument("--out", required=True)
-
-    dif = sub.add_parser("diff", help="show what differs between two scenarios (parameters, interventions, budgets)")
-    dif.add_argument("a")
-    dif.add_argument("b")
-
-    prm = sub.add_parser("params", help="list parameters with units, sources and confidence")
-    prm.add_argument("--preset", default="inner_mongolia_county")
-    prm.add_argument("--grep", help="only parameters whose path contains this text")
-
-    cmp = sub.add_parser("compare", help="paired comparison of scenarios against a baseline (same seeds)")
-    cmp.add_argument("baseline", help="the baseline scenario: a file, or a bundled name")
-    cmp.add_argument("alternatives", nargs="+", help="alternative scenarios (files or bundled names)")
-    cmp.add_argument("--reps", type=_positive, default=10, help="paired replicates (default 10)")
-    cmp.add_argument("--households", type=_positive, help="simulated households (default: the baseline's)")
-    cmp.add_argument("--years", help="first-last simulated years, e.g. 2016-2020")
-    cmp.add_argument("--seed", type=_seed, help="base seed of the replicates (default: the baseline's)")
-    cmp.add_argument("--n-jobs", type=_n_jobs, default=1, help="processes (-1: all cores)")
-    cmp.add_argument("--instrument-scale", type=_scale, action="append", metavar="INSTRUMENT=FACTOR",
-                     help="scale these instruments' budgets in every alternative (repeatable): e.g. "
-                          "'compare baseline baseline --instrument-scale microloan=2'")
-    cmp.add_argument("--draws", help="a calibration folder (or its draws.csv): replicate r of every scenario runs "
-                                     "with parameter draw r mod their number")
-    cmp.add_argument("--out", required=True, help="output folder")
-
-    for name, text in (("sweep", "run a parameter sweep from a spec file (resumable)"),
-                       ("sensitivity", "Sobol' sensitivity indices from a spec file (resumable)")):
-        sp = sub.add_parser(name, help=text)
-        sp.add_argument("spec", help="the sweep spec (YAML)")
-        sp.add_argument("--n-jobs", type=_n_jobs, default=1, help="processes on this machine (-1: all cores)")
-        sp.add_argument("--scheduler", help="address of a Dask scheduler (e.g. tcp://10.0.0.5:8786) to run on a cluster")
-        sp.add_argument("--batch-size", type=_positive, help="runs per task (default: automatic)")
-        bar = sp.add_mutually_exclusive_group()
-        bar.add_argument("--progress", dest="progress", action="store_true", default=None,
-                         help="show a progress bar (default: only on a terminal)")
-        bar.add_argument("--no-progress", dest="progress", action="store_false")
-        sp.add_argument("--out", required=True, help="output folder (rerun with the same folder to resume)")
-    card = sub.add_parser("scorecard", help="the bundled scenarios against published figures (pass or miss)")
-    card.add_argument("--history", help="a table of published figures (default: the bundled fupin_sim/data/history.csv)")
-    card.add_argument("--households", type=_positive, help="simulated households a scenario (default: each preset's)")
-    card.add_argument("--reps", type=_positive, default=2, help="replicates a scenario (default 2)")
-    card.add_argument("--seed", type=_seed, help="base seed (default: each scenario's)")
-    card.add_argument("--n-jobs", type=_n_jobs, default=1, help="processes (-1: all cores)")
-    card.add_argument("--out", required=True, help="output folder: scorecard.csv, report.html, report-zh.html")
-
-    rep = sub.add_parser("report", help="an HTML page and an Excel workbook from any result folder")
-    rep.add_argument("folder", help="a result folder written by run, compare, sweep, sensitivity, calibrate, "
-                                    "forecast or backtest")
-    rep.add_argument("--lang", choices=("en", "zh"), default="en", help="language of the labels (default en)")
-    rep.add_argument("--out", help="where to write report.html and report.xlsx (default: the result folder)")
-    from fupin_sim.calibrate import add_cli as add_calibrate
-    from fupin_sim.forecast import add_cli as add_forecast
-
-    add_calibrate(sub)
-    add_forecast(sub)
-    return ap
+def _jobs(p, what: str = "processes (-1: all cores)") -> None:
+    p.add_argument("--n-jobs", type=_n_jobs, default=1, help=f"{what}; results do not depend on it")
 
 
-def _version() -> str:
-    from fupin_sim import __version__
+def _draws(p, which: str = "replicate r") -> None:
+    p.add_argument("--draws", help=f"a calibration folder (or its draws.csv): {which} runs with parameter draw r mod "
+                                    "their number, so the results carry parameter uncertainty")
 
-    return __version__
+
+def _instrument_scale(p, text: str) -> None:
+    p.add_argument("--instrument-scale", type=_scale, action="append", metavar="INSTRUMENT=FACTOR", help=text)
+
+
+def _out(p, text: str = "output folder") -> None:
+    p.add_argument("--out", required=True, help=text)
+
+
+# ----------------------------------------------------------------------------- the engine's commands
+
+def run_arguments(p) -> None:
+    p.add_argument("scenario", help="a scenario file, or a bundled name such as 'baseline'")
+    p.add_argument("--households", type=_positive, help="simulated households (default: the preset's)")
+    p.add_argument("--years", help="first-last simulated years, e.g. 2016-2020")
+    p.add_argument("--seed", type=_seed, help="random seed (default: the scenario's)")
+    p.add_argument("--reps", type=_positive, default=1, help="replicates; more than 1 adds quantile bands")
+    _jobs(p, "processes for replicates (-1: all cores)")
+    _draws(p)
+    p.add_argument("--panel", action="store_true", help="also write the per-household yearly panel")
+    _instrument_scale(p, "each year the instrument may draw FACTOR times what it draws in the same run unscaled "
+                         "(repeatable; needs a second, unscaled run alongside)")
+    _out(p)
 
 
 def cmd_run(args) -> int:
@@ -159,15 +104,17 @@ def cmd_run(args) -> int:
                  panel=args.panel, n_jobs=args.n_jobs, draws=args.draws,
                  instrument_scale=dict(args.instrument_scale or []) or None)
     out = result.write(args.out)
-    last = result.summary.iloc[-1]
-    print(f"{result.manifest['scenario']} {result.manifest['years'][0]}-{result.manifest['years'][1]}, "
-          f"seed {result.manifest['seed']}, {args.reps} replicate(s)"
-          + (f" over {result.manifest['parameter_draws']['used']} parameter draw(s)" if args.draws else "")
-          + "".join(f", {k} budget × {v:g}" for k, v in (result.manifest.get("instrument_scale") or {}).items())
-          + f": in {int(last['year'])} "
-          f"{last['registered_poor']:,.0f} registered poor households, headcount ratio "
+    last, man = result.summary.iloc[-1], result.manifest
+    print(f"{man['scenario']} {man['years'][0]}-{man['years'][1]}, seed {man['seed']}, {args.reps} replicate(s)"
+          + (f" over {man['parameter_draws']['used']} parameter draw(s)" if args.draws else "")
+          + "".join(f", {k} budget × {v:g}" for k, v in (man.get("instrument_scale") or {}).items())
+          + f": in {int(last['year'])} {last['registered_poor']:,.0f} registered poor households, headcount ratio "
           f"{last['headcount_ratio']:.1%}; written to {out}")
     return 0
+
+
+def validate_arguments(p) -> None:
+    p.add_argument("files", nargs="+")
 
 
 def cmd_validate(args) -> int:
@@ -179,6 +126,15 @@ def cmd_validate(args) -> int:
     return 0
 
 
+def generate_arguments(p) -> None:
+    p.add_argument("--preset", default="inner_mongolia_county")
+    p.add_argument("--households", type=_positive)
+    p.add_argument("--year", type=int, help="snapshot year (default: the preset's)")
+    p.add_argument("--seed", type=_seed, default=0)
+    p.add_argument("--format", choices=("csv", "parquet"), default="csv")
+    _out(p)
+
+
 def cmd_generate(args) -> int:
     from fupin_sim.params import Params
     from fupin_sim.population.register import write_register
@@ -188,6 +144,11 @@ def cmd_generate(args) -> int:
     folder = write_register(pop, args.out, fmt=args.format)
     print(f"{len(pop.households):,} households, {len(pop.persons):,} persons (end of {pop.year}) written to {folder}")
     return 0
+
+
+def diff_arguments(p) -> None:
+    p.add_argument("a")
+    p.add_argument("b")
 
 
 def cmd_diff(args) -> int:
@@ -205,6 +166,11 @@ def cmd_diff(args) -> int:
     return 0
 
 
+def params_arguments(p) -> None:
+    p.add_argument("--preset", default="inner_mongolia_county")
+    p.add_argument("--grep", help="only parameters whose path contains this text")
+
+
 def cmd_params(args) -> int:
     from fupin_sim.params import Params
 
@@ -214,6 +180,32 @@ def cmd_params(args) -> int:
     print(table.to_string(index=False, max_colwidth=60))
     return 0
 
+
+def report_arguments(p) -> None:
+    p.add_argument("folder", help="a result folder written by run, compare, sweep, sensitivity, calibrate, "
+                                  "forecast or backtest")
+    p.add_argument("--lang", choices=("en", "zh"), default="en", help="language of the labels (default en)")
+    p.add_argument("--out", help="where to write report.html and report.xlsx (default: the result folder)")
+
+
+def cmd_report(args) -> int:
+    import warnings
+
+    from fupin_sim.plots import FontWarning
+    from fupin_sim.report import report
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", FontWarning)
+        rep = report(args.folder, lang=args.lang, out=args.out)
+    for w in caught:
+        if issubclass(w.category, FontWarning):
+            print(f"fupin-sim: note: {w.message}", file=sys.stderr)
+    print(f"written {rep.html} and {rep.workbook}" + (f" ({len(rep.figures)} figures beside them)"
+                                                      if rep.figures else ""))
+    return 0
+
+
+# ----------------------------------------------------------------------------- the experiments' commands
 
 def _number(x: float) -> str:
     if x != x:  # NaN
@@ -230,8 +222,22 @@ def _interval(row) -> str:
     return text
 
 
+def compare_arguments(p) -> None:
+    p.add_argument("baseline", help="the baseline scenario: a file, or a bundled name")
+    p.add_argument("alternatives", nargs="+", help="alternative scenarios (files or bundled names)")
+    p.add_argument("--reps", type=_positive, default=10, help="paired replicates (default 10)")
+    p.add_argument("--households", type=_positive, help="simulated households (default: the baseline's)")
+    p.add_argument("--years", help="first-last simulated years, e.g. 2016-2020")
+    p.add_argument("--seed", type=_seed, help="base seed of the replicates (default: the baseline's)")
+    _jobs(p)
+    _instrument_scale(p, "scale these instruments' budgets in every alternative (repeatable): e.g. "
+                         "'compare baseline baseline --instrument-scale microloan=2'")
+    _draws(p, "replicate r of every scenario")
+    _out(p)
+
+
 def cmd_compare(args) -> int:
-    from fupin_sim.compare import compare
+    from fupin_sim.experiments.compare import compare
 
     scale = dict(args.instrument_scale or [])
     alternatives = [{"scenario": a, "instrument_scale": scale} for a in args.alternatives] if scale \
@@ -252,8 +258,20 @@ def cmd_compare(args) -> int:
     return 0
 
 
+def sweep_arguments(p) -> None:
+    p.add_argument("spec", help="the sweep spec (YAML)")
+    _jobs(p, "processes on this machine (-1: all cores)")
+    p.add_argument("--scheduler", help="address of a Dask scheduler (e.g. tcp://10.0.0.5:8786) to run on a cluster")
+    p.add_argument("--batch-size", type=_positive, help="runs per task (default: automatic)")
+    bar = p.add_mutually_exclusive_group()
+    bar.add_argument("--progress", dest="progress", action="store_true", default=None,
+                     help="show a progress bar (default: only on a terminal)")
+    bar.add_argument("--no-progress", dest="progress", action="store_false")
+    _out(p, "output folder (rerun with the same folder to resume)")
+
+
 def cmd_sweep(args) -> int:
-    from fupin_sim.sweep import run_sweep
+    from fupin_sim.experiments.sweep import run_sweep
 
     result = run_sweep(args.spec, args.out, n_jobs=args.n_jobs, scheduler=args.scheduler, progress=args.progress,
                        batch_size=args.batch_size)
@@ -266,7 +284,7 @@ def cmd_sweep(args) -> int:
 
 
 def cmd_sensitivity(args) -> int:
-    from fupin_sim.sensitivity import sensitivity
+    from fupin_sim.experiments.sensitivity import sensitivity
 
     result = sensitivity(args.spec, args.out, n_jobs=args.n_jobs, scheduler=args.scheduler, progress=args.progress,
                          batch_size=args.batch_size)
@@ -282,11 +300,21 @@ def cmd_sensitivity(args) -> int:
     return 0
 
 
+def scorecard_arguments(p) -> None:
+    p.add_argument("--history", help="a table of published figures (default: the bundled fupin_sim/data/history.csv)")
+    p.add_argument("--households", type=_positive, help="simulated households a scenario (default: each preset's)")
+    p.add_argument("--reps", type=_positive, default=2, help="replicates a scenario (default 2)")
+    p.add_argument("--seed", type=_seed, help="base seed (default: each scenario's)")
+    _jobs(p)
+    _out(p, "output folder: scorecard.csv, report.html, report-zh.html")
+
+
 def cmd_scorecard(args) -> int:
-    from fupin_sim.scorecard import scorecard
+    from fupin_sim.experiments.scorecard import scorecard
+    from fupin_sim.report.scorecard import render
 
     result = scorecard(args.history, households=args.households, reps=args.reps, seed=args.seed, n_jobs=args.n_jobs)
-    out = result.write(args.out)
+    out = result.write(args.out, pages={"report.html": render(result, "en"), "report-zh.html": render(result, "zh")})
     for role, c in result.counts().items():
         print(f"{role}: {c['pass']} pass, {c['miss']} miss")
     for r in result.table[result.table["result"] == "miss"].itertuples():
@@ -295,39 +323,135 @@ def cmd_scorecard(args) -> int:
     return 0
 
 
-def cmd_report(args) -> int:
-    import warnings
+def calibrate_arguments(p) -> None:
+    p.add_argument("spec", help="a calibration spec (YAML), e.g. calibration/jiangsu.yaml")
+    _jobs(p, "processes for evaluations (-1: all cores)")
+    p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=False,
+                   help="print a line after each batch of evaluations")
+    _out(p, "output folder (rerun into it to resume)")
 
-    from fupin_sim.plots import FontWarning
-    from fupin_sim.report import report
 
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always", FontWarning)
-        rep = report(args.folder, lang=args.lang, out=args.out)
-    for w in caught:
-        if issubclass(w.category, FontWarning):
-            print(f"fupin-sim: note: {w.message}", file=sys.stderr)
-    print(f"written {rep.html} and {rep.workbook}" + (f" ({len(rep.figures)} figures beside them)"
-                                                      if rep.figures else ""))
+def cmd_calibrate(args) -> int:
+    from fupin_sim.experiments.calibrate import calibrate
+
+    result = calibrate(args.spec, args.out, n_jobs=args.n_jobs, progress=args.progress)
+    m = result.manifest
+    ex = m["execution"]
+    print(f"{m['name']}: distance {m['distance']:.4g}; {m['within_1sd']}/{m['targets']} targets within 1 sd, "
+          f"{m['within_2sd']}/{m['targets']} within 2 sd"
+          + (f" ({m['comparisons']} comparison figure(s) not fitted: see fit.csv)" if m.get("comparisons") else "")
+          + f"; {ex['evaluated']} evaluations run, {ex['reused_from_log']} reused, in {ex['wall_seconds']:.1f} s")
+    for label, value in result.best.items():
+        print(f"  {label} = {value:.6g}")
+    print(f"written to {result.out} (fit.csv, fit.png, fitted.yaml, trials.jsonl)")
     return 0
 
 
-# commands whose --out folder is a result the figures are drawn from
-RESULT_COMMANDS = ("run", "compare", "sweep", "sensitivity", "calibrate", "forecast", "backtest")
+def forecast_arguments(p) -> None:
+    p.add_argument("register", help="register folder (households.csv, persons.csv, register.json)")
+    p.add_argument("--scenario", default="consolidation", help="scenario of the forecast years (default: consolidation)")
+    p.add_argument("--horizon", type=int, default=3, help="years ahead (default 3)")
+    p.add_argument("--reps", type=_positive, default=200, help="replicates (default 200)")
+    p.add_argument("--seed", type=_seed, default=0, help="base seed of the replicates (default 0)")
+    _jobs(p)
+    _draws(p)
+    _out(p)
+
+
+def cmd_forecast(args) -> int:
+    from fupin_sim.experiments.draws import read_draws
+    from fupin_sim.experiments.forecast import forecast
+
+    sets = read_draws(args.draws) if args.draws else None
+    res = forecast(args.register, args.scenario, horizon=args.horizon, reps=args.reps, seed=args.seed,
+                   n_jobs=args.n_jobs, parameter_sets=sets, draws_file=args.draws, out=args.out)
+    t, h, man = res.table, res.horizon, res.manifest
+    w = t["weight"].to_numpy()
+    tiers = t["tier"].value_counts()
+    print(f"{man['scenario']} {man['years'][0]}-{man['years'][1]} from the register of {man['register_year']} "
+          f"({len(t):,} households), {man['reps']} replicates: expected "
+          f"{float((t[f'p_within_{h}'] * w).sum()):,.0f} households (weighted) below the line within {h} year(s); "
+          f"tiers high {tiers.get('high', 0):,}, medium {tiers.get('medium', 0):,}, low {tiers.get('low', 0):,}; "
+          f"written to {args.out}")
+    parts = man["parts"]
+    if parts["reused"] or parts["redone_damaged"]:
+        print(f"resumed: {parts['reused']} of {parts['count']} parts of replicates were already done"
+              + (f", {parts['redone_damaged']} damaged part file(s) redone" if parts["redone_damaged"] else ""))
+    return 0
+
+
+def backtest_arguments(p) -> None:
+    p.add_argument("--scenario", default="consolidation", help="scenario of the world and the forecast")
+    p.add_argument("--households", type=_positive, default=5000, help="households in the world (default 5000)")
+    p.add_argument("--year", type=int, default=2020, help="register year t: forecast t+1 … t+h (default 2020)")
+    p.add_argument("--horizon", type=int, default=3, help="years ahead (default 3)")
+    p.add_argument("--reps", type=_positive, default=100, help="forecast replicates (default 100)")
+    p.add_argument("--seed", type=_seed, default=0, help="the world's seed (default 0)")
+    _jobs(p)
+    _out(p)
+
+
+def cmd_backtest(args) -> int:
+    from fupin_sim.experiments.backtest import backtest
+
+    res = backtest(args.scenario, households=args.households, t=args.year, horizon=args.horizon, reps=args.reps,
+                   seed=args.seed, n_jobs=args.n_jobs)
+    out = res.write(args.out)
+    print(res.headline())
+    print(f"written to {out}")
+    return 0
+
+
+# ----------------------------------------------------------------------------- the command table
+
+class Command(NamedTuple):
+    help: str
+    arguments: Callable  # (argparse parser) -> None
+    handler: Callable    # (parsed arguments) -> exit status
+    writes_result: bool  # its --out folder is a result the figures are drawn from
+
+
+COMMANDS = {
+    "run": Command("run a scenario and write summary.csv, manifest.json and figures", run_arguments, cmd_run, True),
+    "validate": Command("check scenario files without running them", validate_arguments, cmd_validate, False),
+    "generate": Command("write a synthetic population as a register (CSV or Parquet)", generate_arguments,
+                        cmd_generate, False),
+    "diff": Command("show what differs between two scenarios (parameters, interventions, budgets)", diff_arguments,
+                    cmd_diff, False),
+    "params": Command("list parameters with units, sources and confidence", params_arguments, cmd_params, False),
+    "compare": Command("paired comparison of scenarios against a baseline (same seeds)", compare_arguments,
+                       cmd_compare, True),
+    "sweep": Command("run a parameter sweep from a spec file (resumable)", sweep_arguments, cmd_sweep, True),
+    "sensitivity": Command("Sobol' sensitivity indices from a spec file (resumable)", sweep_arguments,
+                           cmd_sensitivity, True),
+    "report": Command("an HTML page and an Excel workbook from any result folder", report_arguments, cmd_report,
+                      False),
+    "scorecard": Command("the bundled scenarios against published figures (pass or miss)", scorecard_arguments,
+                         cmd_scorecard, False),
+    "calibrate": Command("fit parameters to observed targets (simulated moments)", calibrate_arguments,
+                         cmd_calibrate, True),
+    "forecast": Command("per-household risk of falling below the line within h years", forecast_arguments,
+                        cmd_forecast, True),
+    "backtest": Command("score the forecast on a simulated world against monitoring rules", backtest_arguments,
+                        cmd_backtest, True),
+}
+
+
+def parser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(prog="fupin-sim", description="Poverty-alleviation microsimulation (扶贫).")
+    ap.add_argument("--version", action="version", version=f"fupin-sim {__version__}")
+    sub = ap.add_subparsers(dest="command", required=True)
+    for name, command in COMMANDS.items():
+        command.arguments(sub.add_parser(name, help=command.help))
+    return ap
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
-    from fupin_sim.forecast import cmd_backtest, cmd_forecast
-
-    commands = {"run": cmd_run, "validate": cmd_validate, "generate": cmd_generate, "params": cmd_params,
-                "diff": cmd_diff, "compare": cmd_compare, "sweep": cmd_sweep, "sensitivity": cmd_sensitivity,
-                "forecast": cmd_forecast, "backtest": cmd_backtest, "report": cmd_report,
-                "scorecard": cmd_scorecard}
-    command = commands.get(args.command) or args.func  # commands of other modules register `func`
+    command = COMMANDS[args.command]
     try:
-        status = command(args)
-        if status == 0 and args.command in RESULT_COMMANDS:
+        status = command.handler(args)
+        if status == 0 and command.writes_result:
             from fupin_sim.report import save_figures
 
             save_figures(args.out)

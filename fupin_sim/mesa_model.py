@@ -34,8 +34,6 @@ The scenario file's own `seed:` is not used: pass `seed=scenario.seed` for that.
 """
 from __future__ import annotations
 
-import copy
-import math
 import numbers
 from functools import partial
 from pathlib import Path
@@ -47,8 +45,9 @@ import pandas as pd
 
 from fupin_sim.errors import InputError, close_match
 from fupin_sim.population import schema as S
-from fupin_sim.scenario import Scenario, _build, load_scenario, parse_years
-from fupin_sim.simulation import Simulation
+from fupin_sim.scenario import Scenario, load_scenario
+from fupin_sim.results import Result
+from fupin_sim.simulation import METRICS, Simulation
 
 DEFAULT_METRICS = ("year", "registered_poor", "exits", "relapses", "new_poor", "headcount_ratio", "fgt1",
                    "spending", "monitored")
@@ -59,43 +58,6 @@ _MAX_SEED = 2**63 - 1
 def _metric(name: str, model: "FupinModel"):
     value = model.metrics[name]
     return value.item() if isinstance(value, np.generic) else value
-
-
-def scale_budgets(scenario: Scenario, scale: float | dict[str, float] = 1.0,
-                  lines: dict[str, float] | None = None) -> Scenario:
-    """The scenario with its finite budget amounts multiplied: every line by `scale`, and
-    each line named in `lines` ({line name: factor}) by its factor too. `scale` may itself be
-    such a mapping (then only the lines it names change). 'unlimited' lines (entitlements)
-    stay unlimited."""
-    budgets = (scenario.data.get("budgets") or {})
-    if isinstance(scale, dict):
-        scale, lines = 1.0, {**scale, **(lines or {})}
-    lines = dict(lines or {})
-    for name, f in [("", scale), *lines.items()]:
-        where = f"budget_scale.{name}" if name else "budget_scale"
-        if isinstance(f, bool) or not isinstance(f, numbers.Real) or not math.isfinite(f) or f < 0:
-            raise InputError(f"expected a finite factor >= 0, got {f!r}", where=where)
-        if name and name not in budgets:
-            raise InputError(f"unknown budget line {name!r}{close_match(str(name), budgets)}; "
-                             f"lines of {scenario.name!r}: {sorted(budgets)}", where=where)
-    factors = {name: float(scale) * float(lines.get(name, 1.0)) for name in budgets}
-    if all(float(f) == 1.0 for f in factors.values()):
-        return scenario
-    data = copy.deepcopy(scenario.data)
-
-    def scaled(v, f):
-        if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
-            return v  # 'unlimited' (and anything invalid, which _build reports as usual)
-        return float(v) * f
-
-    for name, f in factors.items():
-        entry = data["budgets"][name]
-        if not isinstance(entry, dict) or "amounts" not in entry:
-            continue
-        amounts = entry["amounts"]
-        entry["amounts"] = ({y: scaled(v, float(f)) for y, v in amounts.items()} if isinstance(amounts, dict)
-                            else scaled(amounts, float(f)))
-    return _build(data, scenario.file, where="budget_scale", declared=scenario.declared_years)
 
 
 class FupinModel(mesa.Model):
@@ -118,7 +80,8 @@ class FupinModel(mesa.Model):
             `instrument_scale__microloan=0.5`). Applied after `budget_scale`.
         parameters: parameter overrides by dotted path, e.g. {"income.wage_growth": 0.08}.
         metrics: the yearly metrics the DataCollector reports (default `DEFAULT_METRICS`);
-            any key of `fupin_sim.Simulation.step()`'s row.
+            any metric of the engine's registry (`fupin_sim.simulation.METRICS`: each with its
+            kind, unit and labels) that the scenario reports.
         agent_limit: the most households `household_agents()` will build (default 5000).
         seed, rng: Mesa's; see the module docstring for how the engine seed follows them.
         **overrides: more parameter overrides, by dotted path (`**{"income.wage_growth": 0.08}`,
@@ -154,15 +117,22 @@ class FupinModel(mesa.Model):
             years = tuple(int(y) for y in years)
         elif isinstance(years, numbers.Integral):
             years = int(years)
-        sc = base.with_options(households=None if households is None else int(households),
-                               years=None if years is None else parse_years(years, where="years"),
-                               seed=self.fupin_seed, parameters={k: _plain(v) for k, v in params.items()})
-        self.scenario = scale_budgets(sc, _plain(budget_scale), line_scales)
-        self.sim = Simulation(self.scenario, seed=self.fupin_seed, instrument_scale=instrument_scales)
-        self.instrument_scale = self.sim.instrument_scale  # validated, factors of 1 dropped
+        sc = base.edit(households=None if households is None else int(households), years=years,
+                       seed=self.fupin_seed, parameters={k: _plain(v) for k, v in params.items()})
+        budget_scale = _plain(budget_scale)
+        every = sc.budget_factors(1.0 if isinstance(budget_scale, dict) else budget_scale)
+        lines = sc.budget_factors({**budget_scale, **line_scales} if isinstance(budget_scale, dict) else line_scales)
+        self.scenario = sc.edit(budget_scale={name: every[name] * lines[name] for name in every},
+                                instrument_scale=instrument_scales, where="")
+        self.sim = Simulation(self.scenario, seed=self.fupin_seed)
+        self.instrument_scale = self.scenario.instrument_scale  # validated, factors of 1 dropped
         while self.sim.year < self.scenario.years[0] - 1:  # a register from before the first year: burn in
             self.sim.step()
         self.metric_names = tuple(DEFAULT_METRICS if metrics is None else metrics)
+        unknown = [m for m in self.metric_names if m != "year" and m not in METRICS]
+        if unknown:
+            raise KeyError(f"unknown metrics {unknown}{close_match(unknown[0], [m.name for m in METRICS])}; "
+                           f"the engine's metrics: {sorted(m.name for m in METRICS)}")
         self.metrics: dict[str, Any] = {}
         self.agent_limit = int(agent_limit)
         self._household_agents: mesa.agent.AgentSet | None = None
@@ -190,10 +160,13 @@ class FupinModel(mesa.Model):
             self.steps -= 1  # Mesa counted a step that did not happen
             return
         row = self.sim.step()
+        if self._household_agents is not None:  # households formed this year (分户) join as agents
+            for r in range(len(self._household_agents), self.sim.state.n):
+                self._household_agents.add(HouseholdAgent(self, r))
         if not self.metrics:
             missing = [m for m in self.metric_names if m not in row]
             if missing:
-                raise KeyError(f"unknown metrics {missing}; the engine reports: {sorted(row)}")
+                raise KeyError(f"metrics {missing} are not reported by {self.scenario.name!r}; it reports: {sorted(row)}")
         self.metrics = row
         self.datacollector.collect(self)
         self.running = not self.sim.done
@@ -209,7 +182,7 @@ class FupinModel(mesa.Model):
 
     def result(self):
         """The run so far as a `fupin_sim` Result (summary, manifest, ledger, budget)."""
-        return self.sim.result()
+        return Result.of(self.sim)
 
     # ------------------------------------------------------------------ households
     @property
@@ -228,7 +201,8 @@ class FupinModel(mesa.Model):
 
     def household_agents(self, limit: int | None = None) -> mesa.agent.AgentSet:
         """One `HouseholdAgent` per household, built on the first call and reused after;
-        their attributes read the engine's arrays, so they are current after every step.
+        their attributes read the engine's arrays, so they are current after every step, and
+        households formed in a step (分户) join the set.
         Refused above `limit` households (default `self.agent_limit`)."""
         limit = self.agent_limit if limit is None else int(limit)
         n = self.n_households

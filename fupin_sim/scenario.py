@@ -20,11 +20,15 @@ from __future__ import annotations
 import copy
 import hashlib
 import json
+import math
+import numbers
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from fupin_sim.checks import parse_years, whole_in
 from fupin_sim.errors import InputError, close_match
+from fupin_sim.interventions import Programme, check_capacity, parse, with_budgets
 from fupin_sim.params import Params, available_presets
 from fupin_sim.yamlfile import read_mapping
 
@@ -35,6 +39,7 @@ BUNDLED = Path(__file__).resolve().parent / "scenarios"
 RULES = "interventions."  # parameter paths `interventions.<label>.<rule>`: an instrument's rules
 BUDGETS = "budgets."  # and `budgets.<line>.amounts`: a limited budget line's yuan a year
 CAPACITY = "capacity"  # and `interventions.<label>.capacity`: most households it serves a year
+SCALE = "instrument_scale."  # `instrument_scale.<instrument>`: a factor on an instrument's budget (edit)
 
 
 @dataclass
@@ -50,8 +55,18 @@ class Scenario:
     population_seed: int | None = None  # fixed: every run starts from the same population
     description: str = ""
     data: dict = field(default_factory=dict)
-    programme: object = None  # the validated interventions and budgets (fupin_sim.interventions.Programme)
+    programme: Programme = field(default_factory=Programme)  # the validated interventions and budgets
     declared_years: tuple[int, int] | None = None  # the file's years: budgets and schedules are checked against them
+    # {instrument: factor} on instruments' budgets (`Simulation` runs the unscaled run alongside);
+    # not part of `hash`: manifests record it beside the hash
+    instrument_scale: dict[str, float] = field(default_factory=dict)
+
+    @classmethod
+    def from_data(cls, data: dict, file: str | None = None, *, declared: tuple[int, int] | None = None
+                  ) -> "Scenario":
+        """A scenario from the content of a file (merged with its bases), validated completely;
+        `declared`: the years budgets and schedules must lie within (default: its years)."""
+        return _build(data, file, declared=declared)
 
     @property
     def hash(self) -> str:
@@ -61,19 +76,98 @@ class Scenario:
         blob = json.dumps(content, sort_keys=True, default=str).encode()
         return hashlib.sha256(blob).hexdigest()[:16]
 
-    def with_options(self, *, households: int | None = None, years: tuple[int, int] | None = None,
-                     seed: int | None = None, parameters: dict | None = None) -> "Scenario":
-        """A copy with command-line style overrides, validated like file content."""
-        data = copy.deepcopy(self.data)
+    def edit(self, *, households: int | None = None, years=None, seed: int | None = None,
+             parameters: dict | None = None, budget_scale: float | dict[str, float] | None = None,
+             instrument_scale: dict[str, float] | None = None, where: str = "option") -> "Scenario":
+        """A copy with changes, each validated as in a file; errors name `where` (the option,
+        sweep, draw... the change came from) before the key path. The one way to change a
+        scenario: command-line options, sweeps, calibrations, parameter draws and budget
+        sliders all come here, and none re-reads the parameter files.
+
+        `years`: (first, last), 'A-B' or one year. `parameters`: values at paths of
+        :meth:`parameter_paths` (model parameters, dotted or as nested groups; instruments'
+        rules and capacities; limited budget lines' amounts) and `instrument_scale.<instrument>`
+        factors. `budget_scale`: a factor on every limited budget line's amounts, or {line:
+        factor}. `instrument_scale`: {instrument: factor} on the instruments' budgets, on top of
+        the scenario's (a factor of 1 removes one)."""
+        def at(key: str) -> str:
+            return f"{where}.{key}" if where else key
+
+        data, changes = copy.deepcopy(self.data), {}
         if households is not None:
-            data["population"] = {**(data.get("population") or {}), "households": households}
+            changes["households"] = whole_in(households, self.file, at("population.households"), 1)
+            data["population"] = {**(data.get("population") or {}), "households": changes["households"]}
         if years is not None:
-            data["years"] = list(years)
+            changes["years"] = parse_years(years, self.file, at("years"))
+            data["years"] = list(changes["years"])
         if seed is not None:
-            data["seed"] = seed
-        if parameters:
-            data["parameters"] = _merge(data.get("parameters") or {}, parameters)
-        return _build(data, self.file, where="option", declared=self.declared_years)
+            changes["seed"] = data["seed"] = whole_in(seed, self.file, at("seed"), 0, 2**63 - 1)
+        parameters = dict(parameters or {})
+        scale = {str(k)[len(SCALE):]: parameters.pop(k) for k in list(parameters) if str(k).startswith(SCALE)}
+        if instrument_scale is not None:
+            scale = {**instrument_scale, **scale} if isinstance(instrument_scale, dict) else instrument_scale
+        model = {k: v for k, v in parameters.items() if not str(k).startswith((RULES, BUDGETS))}
+        if model:
+            changes["params"] = self.params.override(model, file=self.file, where=at("parameters"))
+            data["parameters"] = _merge(data.get("parameters") or {}, model)
+        programme = self._with_rules(parameters, data, at("parameters"))
+        amounts = {self.budget_line(k, at("parameters")): v for k, v in parameters.items()
+                   if str(k).startswith(BUDGETS)}
+        for name, value in amounts.items():
+            data["budgets"][name]["amounts"] = value
+        factors = {} if budget_scale is None else {
+            name: f for name, f in self.budget_factors(budget_scale, at("budget_scale")).items() if f != 1.0}
+        for name, f in factors.items():
+            data["budgets"][name]["amounts"] = _scaled_amounts(data["budgets"][name]["amounts"], f)
+        if amounts or factors:
+            programme = with_budgets(programme, data["budgets"], self.declared_years or self.years, self.file,
+                                     at("parameters") if amounts else at("budget_scale"))
+        programme.check_scale(scale, where=at("instrument_scale"))  # the new factors, named by `where`
+        changes["instrument_scale"] = programme.check_scale({**self.instrument_scale, **scale})  # without the 1s
+        return replace(self, data=data, programme=programme, **changes)
+
+    def _with_rules(self, parameters: dict, data: dict, where: str) -> Programme:
+        """The programme with the rules and capacities at `interventions.<label>.<rule>` paths
+        changed (and `data`'s interventions with them)."""
+        by_label: dict[str, dict] = {}
+        for path, value in parameters.items():
+            if str(path).startswith(RULES):
+                label, rule = self.instrument_rule(path, where)
+                by_label.setdefault(label, {})[rule] = value
+        if not by_label:
+            return self.programme
+        entries = data.setdefault("interventions", {})
+        items = []
+        for it in self.programme.items:
+            if it.label in by_label:
+                rules = dict(by_label[it.label])
+                entry = dict(entries.get(it.label) or {})
+                if CAPACITY in rules:
+                    entry[CAPACITY] = rules.pop(CAPACITY)
+                    it = replace(it, capacity=check_capacity(entry[CAPACITY], self.file,
+                                                             f"{where}.{RULES}{it.label}.{CAPACITY}"))
+                if rules:
+                    it = replace(it, rules=it.rules.override(rules, file=self.file, where=f"{where}.{RULES}{it.label}"))
+                    entry["rules"] = {**(entry.get("rules") or {}), **rules}
+                entries[it.label] = entry
+            items.append(it)
+        return Programme(items, list(self.programme.lines))
+
+    def budget_factors(self, scale: float | dict[str, float], where: str = "budget_scale") -> dict[str, float]:
+        """{limited line: factor} from one factor for every line or a factor per line
+        ({line: factor}, the others × 1), each a finite number >= 0. Unlimited lines
+        (entitlements) stay unlimited, whatever the factor."""
+        budgets = self.data.get("budgets") or {}
+        given = scale if isinstance(scale, dict) else {None: scale}
+        for name, f in given.items():
+            at = where if name is None else f"{where}.{name}"
+            if isinstance(f, bool) or not isinstance(f, numbers.Real) or not math.isfinite(f) or f < 0:
+                raise InputError(f"expected a finite factor >= 0, got {f!r}", where=at)
+            if name is not None and name not in budgets:
+                raise InputError(f"unknown budget line {name!r}{close_match(str(name), budgets)}; "
+                                 f"lines of {self.name!r}: {sorted(budgets)}", where=at)
+        lines = self._limited_lines()
+        return {name: float(given.get(name, 1.0) if isinstance(scale, dict) else scale) for name in lines}
 
     def parameter_paths(self) -> list[str]:
         """What sweeps, sensitivity analyses, calibrations and parameter draws may vary: the
@@ -91,62 +185,11 @@ class Scenario:
         if path.startswith(RULES):
             label, rule = self.instrument_rule(path)
             if rule == CAPACITY:
-                return Capacity(self._item(label).capacity)
-            return self._item(label).rules[rule]
+                return Capacity(self.programme.item(label).capacity)
+            return self.programme.item(label).rules[rule]
         if path.startswith(BUDGETS):
             return BudgetAmounts(self.data["budgets"][self.budget_line(path)]["amounts"])
         return self.params[path]
-
-    def with_parameters(self, overrides: dict, where: str = "parameters") -> "Scenario":
-        """A copy with overrides at paths of :meth:`parameter_paths` (validated as in a file),
-        without re-reading the parameter files: the fast path of sweeps and calibrations."""
-        if not overrides:
-            return self
-        model = {k: v for k, v in overrides.items() if not str(k).startswith((RULES, BUDGETS))}
-        data = dict(self.data)
-        params = self.params.override(model, file=self.file, where=where) if model else self.params
-        if model:
-            data["parameters"] = {**(data.get("parameters") or {}), **model}
-        by_label: dict[str, dict] = {}
-        for path, value in overrides.items():
-            if str(path).startswith(RULES):
-                label, rule = self.instrument_rule(path, where)
-                by_label.setdefault(label, {})[rule] = value
-        programme = self.programme
-        if by_label:
-            from fupin_sim.interventions import Programme, check_capacity
-
-            entries = dict(data.get("interventions") or {})
-            items = []
-            for it in programme.items:
-                if it.label in by_label:
-                    rules = dict(by_label[it.label])
-                    entry = dict(entries.get(it.label) or {})
-                    if CAPACITY in rules:
-                        entry[CAPACITY] = rules.pop(CAPACITY)
-                        it = replace(it, capacity=check_capacity(entry[CAPACITY], self.file,
-                                                                 f"{where}.{RULES}{it.label}.{CAPACITY}"))
-                    if rules:
-                        it = replace(it, rules=it.rules.override(rules, file=self.file,
-                                                                 where=f"{where}.{RULES}{it.label}"))
-                        entry["rules"] = {**(entry.get("rules") or {}), **rules}
-                    entries[it.label] = entry
-                items.append(it)
-            data["interventions"] = entries
-            programme = Programme(items, list(programme.lines))
-        amounts = {self.budget_line(k, where): v for k, v in overrides.items() if str(k).startswith(BUDGETS)}
-        if amounts:
-            from fupin_sim.interventions import with_budgets
-
-            budgets = dict(data["budgets"])
-            for name, value in amounts.items():
-                budgets[name] = {**budgets[name], "amounts": value}
-            data["budgets"] = budgets
-            programme = with_budgets(programme, budgets, self.declared_years or self.years, self.file, where)
-        return replace(self, params=params, data=data, programme=programme)
-
-    def _item(self, label: str):
-        return next(it for it in self.programme.items if it.label == label)
 
     def instrument_rule(self, path: str, where: str = "parameters") -> tuple[str, str]:
         """(label, rule) of an `interventions.<label>.<rule>` path, or an InputError."""
@@ -158,7 +201,7 @@ class Scenario:
                              f"{close_match(rest.split('.')[0], labels)}; its instruments: {labels}",
                              file=self.file, where=f"{where}.{path}")
         rule = rest[len(label) + 1:]
-        known = [*self._item(label).rules.paths(), CAPACITY]
+        known = [*self.programme.item(label).rules.paths(), CAPACITY]
         if rule not in known:
             raise InputError(f"{label!r} has no rule {rule!r}{close_match(rule, known)}; its rules: {known}",
                              file=self.file, where=f"{where}.{path}")
@@ -240,8 +283,11 @@ def resolve_path(ref: str | Path, relative_to: Path | None = None) -> Path:
                      file=ref)
 
 
-def load_scenario(ref: str | Path) -> Scenario:
-    """Load, merge with its bases and validate a scenario file (or a bundled scenario name)."""
+def load_scenario(ref: str | Path | Scenario) -> Scenario:
+    """Load, merge with its bases and validate a scenario file (or a bundled scenario name);
+    a `Scenario` is returned as it is."""
+    if isinstance(ref, Scenario):
+        return ref
     path = resolve_path(ref)
     return _build(_read_merged(path, ()), str(path))
 
@@ -285,35 +331,18 @@ def _merge(base: dict, over: dict) -> dict:
     return out
 
 
+def _scaled_amounts(amounts, factor: float):
+    """A budget line's amounts (yuan a year, or {year: yuan}) times `factor`; 'unlimited' stays."""
+    if isinstance(amounts, dict):
+        return {year: _scaled_amounts(v, factor) for year, v in amounts.items()}
+    if isinstance(amounts, bool) or not isinstance(amounts, (int, float)) or not math.isfinite(amounts):
+        return amounts  # 'unlimited' (and anything invalid, which the budget check reports as usual)
+    return float(amounts) * factor
+
+
 def _is_value(node: dict) -> bool:
     """A mapping that is one value, not a group of settings: dated, or a leaf with `value:`."""
     return "value" in node or (bool(node) and all(isinstance(k, int) and not isinstance(k, bool) for k in node))
-
-
-def _int(value: Any, file, where, low: int | None = None, high: int | None = None) -> int:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise InputError(f"expected a whole number, got {value!r}", file=file, where=where)
-    if (low is not None and value < low) or (high is not None and value > high):
-        raise InputError(f"{value} is outside [{low}, {high if high is not None else '∞'}]", file=file, where=where)
-    return value
-
-
-def parse_years(value: Any, file=None, where="years") -> tuple[int, int]:
-    """[2016, 2020], '2016-2020' or a single year."""
-    if isinstance(value, str):
-        parts = value.replace("–", "-").split("-")
-        try:
-            value = [int(x) for x in parts]
-        except ValueError:
-            raise InputError(f"expected years as 'A-B' or [A, B], got {value!r}", file=file, where=where) from None
-    if isinstance(value, int) and not isinstance(value, bool):
-        value = [value, value]
-    if not isinstance(value, (list, tuple)) or len(value) != 2:
-        raise InputError(f"expected years as [first, last], got {value!r}", file=file, where=where)
-    first, last = (_int(v, file, f"{where}[{i}]", 1991, 2100) for i, v in enumerate(value))
-    if first > last:
-        raise InputError(f"first year {first} is after last year {last}", file=file, where=where)
-    return first, last
 
 
 def _build(data: dict, file: str | None, where: str = "", declared: tuple[int, int] | None = None) -> Scenario:
@@ -341,7 +370,7 @@ def _build(data: dict, file: str | None, where: str = "", declared: tuple[int, i
                          f"available: {available_presets()}", file=file, where=at("population.preset"))
     households = pop.get("households")
     if households is not None:
-        households = _int(households, file, at("population.households"), 1)
+        households = whole_in(households, file, at("population.households"), 1)
     register = pop.get("register")
     if register is not None:
         if not isinstance(register, str):
@@ -350,15 +379,13 @@ def _build(data: dict, file: str | None, where: str = "", declared: tuple[int, i
             register = str(Path(file).parent / register)
     population_seed = pop.get("seed")
     if population_seed is not None:
-        population_seed = _int(population_seed, file, at("population.seed"), 0, 2**63 - 1)
+        population_seed = whole_in(population_seed, file, at("population.seed"), 0, 2**63 - 1)
     if "years" not in data:
         raise InputError("missing key 'years' ([first, last] simulated years)", file=file)
     years = parse_years(data["years"], file, at("years"))
-    seed = _int(data.get("seed", 0), file, at("seed"), 0, 2**63 - 1)
+    seed = whole_in(data.get("seed", 0), file, at("seed"), 0, 2**63 - 1)
     parameters = {} if data.get("parameters") is None else data["parameters"]
     params = Params.defaults(preset).override(parameters, file=file, where=at("parameters"))
-    from fupin_sim.interventions import parse
-
     declared = declared or years
     programme = parse(data, declared, file)
     return Scenario(name=name, file=file, preset=preset, years=years, seed=seed, params=params,

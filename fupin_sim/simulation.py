@@ -11,24 +11,26 @@ and persons (no Python loop over either):
                 carried on, then eligibility, priority, rationing by budget, the ledger,
                 and the change to each served household (`fupin_sim.interventions`);
 5. status     — the poverty test, "两不愁三保障", register transitions, monitoring;
-6. record     — the year's aggregates, and the per-household panel when asked for.
+6. record     — the year's aggregates; observers (`Observer`: the panel, calibration moments,
+                forecasts) see the year.
 """
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from contextlib import contextmanager
+from dataclasses import replace
 
 import pandas as pd
 
-from fupin_sim import status
+from fupin_sim import interventions, status
 from fupin_sim.errors import InputError
+from fupin_sim.metrics import Metrics
 from fupin_sim.params import NotInForce
 from fupin_sim.population import Population
 from fupin_sim.population.register import read_register
 from fupin_sim.population.state import State
 from fupin_sim.population.synthetic import generate
 from fupin_sim.processes import demography, income, shocks
-from fupin_sim.results import Result, manifest
 from fupin_sim.rng import RandomStreams
 from fupin_sim.scenario import Scenario
 
@@ -39,8 +41,11 @@ STEPS: tuple[tuple[str, Callable | None], ...] = (
     ("interventions", None),  # bound to the scenario's programme by each Simulation
     ("status", status.step),
 )
-PANEL_COLUMNS = ("household_id", "lineage", "status", "size", "income_wage", "income_operating", "income_property",
-                 "income_transfer", "oop", "school_cost", "monitored")
+# what the steps keep in the state beside the register's columns (`population.state.Carried`);
+# the instruments declare theirs as the programme is prepared
+CARRIED = (("processes.income", income.STATE), ("processes.shocks", shocks.STATE), ("status", status.STATE))
+# the yearly metrics the steps report, each declared by the step that produces it
+METRICS = Metrics(demography.METRICS, income.METRICS, shocks.METRICS, interventions.METRICS, status.METRICS)
 
 
 def build_population(scenario: Scenario, seed: int) -> Population:
@@ -71,35 +76,54 @@ def located(scenario: Scenario):
         raise InputError(e.detail, file=scenario.file, where=where) from None
 
 
+class Observer:
+    """What watches a run (an analyzer in starsim's sense): the panel, calibration moments,
+    forecasts and backtests see every simulated year through these hooks instead of driving
+    the loop themselves. Override the ones you need; each gets the `Simulation`, whose state
+    it reads and must not change."""
+
+    def start(self, sim: "Simulation") -> None:
+        """Before the first step: the state is the starting snapshot."""
+
+    def observe(self, sim: "Simulation", year: int, row: dict) -> None:
+        """After each simulated year, burn-in years before the scenario's first included
+        (`year` < `sim.scenario.years[0]`); `row` holds the year's metrics."""
+
+    def finish(self, sim: "Simulation") -> None:
+        """After the last year."""
+
+
 class Simulation:
     """One run of a scenario with one seed. `step()` advances a year; `run()` does them all.
 
-    `instrument_scale` ({instrument: factor}) multiplies instruments' budgets: each year an
-    instrument may spend factor × what it drew from each limited line in the same run with
-    no instrument scaled (`fupin_sim.interventions.funding.earmark`). That reference run is
-    simulated alongside, a year ahead of each step, so it costs a second run; factors of 1
-    change nothing and need none.
+    The scenario's `instrument_scale` ({instrument: factor}, `Scenario.edit`) multiplies
+    instruments' budgets: each year an instrument may spend factor × what it drew from each
+    limited line in the same run with no instrument scaled
+    (`fupin_sim.interventions.funding.earmark`). That reference run is simulated alongside, a
+    year ahead of each step, so it costs a second run; factors of 1 change nothing and need none.
     """
 
     def __init__(self, scenario: Scenario, *, seed: int | None = None, population: Population | None = None,
-                 panel: bool = False, instrument_scale: dict[str, float] | None = None):
+                 observers: Iterable[Observer] = ()):
         self.scenario = scenario
         self.seed = scenario.seed if seed is None else int(seed)
-        scale = scenario.programme.check_scale(instrument_scale or {})
+        scale = scenario.instrument_scale
         with located(scenario):
             pop = build_population(scenario, self.seed) if population is None else population
-            self.state = State(pop, scenario.params)
+            self.state = State(pop, scenario.params, CARRIED)
         self.population_origin = pop.origin
         self.params = scenario.params
         self.programme = scenario.programme.fresh()
         self.programme.prepare(self.state)
-        self.instrument_scale = scale
-        self.reference = Simulation(scenario, seed=self.seed, population=pop) if scale else None
+        self.reference = Simulation(replace(scenario, instrument_scale={}), seed=self.seed,
+                                    population=pop) if scale else None
         self.programme.scale = scale
         self.steps = [process or self.programme.step for _, process in STEPS]
         self.rs = RandomStreams(self.seed)
-        self.rows: list[dict] = []
-        self.panel_frames: list[pd.DataFrame] | None = [] if panel else None
+        self.rows: list[dict] = []  # the yearly metrics of the scenario's years: the summary
+        self.observers = list(observers)
+        for observer in self.observers:
+            observer.start(self)
 
     @property
     def year(self) -> int:
@@ -109,6 +133,11 @@ class Simulation:
     @property
     def done(self) -> bool:
         return self.state.year >= self.scenario.years[1]
+
+    @property
+    def summary(self) -> pd.DataFrame:
+        """One row of metrics per year simulated so far (of the scenario's years)."""
+        return pd.DataFrame(self.rows)
 
     def step(self) -> dict:
         """Simulate one year; return its metrics (also kept for the summary)."""
@@ -126,33 +155,15 @@ class Simulation:
         self.state.year = year
         if year >= self.scenario.years[0]:
             self.rows.append(row)
-            if self.panel_frames is not None:
-                self.panel_frames.append(self._panel(year))
+        for observer in self.observers:
+            observer.observe(self, year, row)
+        if self.done:
+            for observer in self.observers:
+                observer.finish(self)
         return row
 
-    def _panel(self, year: int) -> pd.DataFrame:
-        h = self.state.h
-        frame = pd.DataFrame({k: h[k].copy() for k in PANEL_COLUMNS})
-        frame.insert(0, "year", year)
-        frame["test_income_per_capita"] = status.test_income(self.state, self.params.at(year))
-        return frame
-
-    def run(self) -> Result:
+    def run(self) -> pd.DataFrame:
+        """Simulate the remaining years; return the summary."""
         while not self.done:
             self.step()
-        return self.result()
-
-    def result(self) -> Result:
-        summary = pd.DataFrame(self.rows)
-        panel = pd.concat(self.panel_frames, ignore_index=True) if self.panel_frames else None
-        extra = {"instrument_scale": self.instrument_scale} if self.instrument_scale else {}
-        return Result(summary=summary, manifest=manifest(self.scenario, self.seed, self.population_origin,
-                                                         households=len(self.state.h["size"]), **extra),
-                      panel=panel, params=self.params, ledger=self.programme.ledger.frame(),
-                      budget=pd.DataFrame(self.programme.budget_rows,
-                                          columns=["year", "line", "source", "available", "spent", "unspent"]))
-
-
-def simulate(scenario: Scenario, seed: int | None = None, panel: bool = False,
-             instrument_scale: dict[str, float] | None = None) -> Result:
-    return Simulation(scenario, seed=seed, panel=panel, instrument_scale=instrument_scale).run()
+        return self.summary

@@ -11,10 +11,10 @@ def baseline():
 @pytest.fixture()
 def small(baseline):
     """The baseline at 3000 households over 2016-2020: fast, and big enough for flows."""
-    return baseline.with_options(households=3000, years=(2016, 2020))
+    return baseline.edit(households=3000, years=(2016, 2020))
 
 
 @pytest.fixture()
 def engine_only():
     """The county without policy instruments (no budgets to compete for), 2016-2020."""
-    return fs.load_scenario("no_policy").with_options(households=3000, years=(2016, 2020))
+    return fs.load_scenario("no_policy").edit(households=3000, years=(2016, 2020))

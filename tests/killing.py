@@ -148,14 +148,15 @@ def _calibrate_units(job: Job, out: Path) -> dict:
 
 
 def _forecast_units(job: Job, out: Path) -> dict:
-    from fupin_sim.forecast import PartStore
+    from fupin_sim.experiments.forecast import DRIVERS
+    from fupin_sim.experiments.forecast_parts import PartStore
 
     clean = job.extra["parts"]  # file name -> arrays
     folder = out / "parts"
     units = {}
     for path in sorted(folder.glob("part_*.npz")) if folder.is_dir() else []:
         a, b = (int(x) for x in path.stem.split("_")[1:])
-        store = PartStore(folder, job.extra["key"], job.extra["households"], job.extra["horizon"])
+        store = PartStore(folder, job.extra["key"], job.extra["households"], job.extra["horizon"], len(DRIVERS))
         arrays = store.load((a, b))
         assert arrays is not None, f"{path} is under a real name but not a complete part"
         for k, v in clean[path.name].items():
@@ -280,7 +281,7 @@ CAL_SPEC = {"name": "kill", "scenario": "baseline", "households": 300, "years": 
 def sweep_job(folder: Path, **changes) -> Job:
     import yaml
 
-    from fupin_sim.sweep import run_sweep
+    from fupin_sim.experiments.sweep import run_sweep
 
     spec = folder / "sweep.yaml"
     spec.write_text(yaml.safe_dump({**SWEEP_SPEC, **changes}))
@@ -296,7 +297,7 @@ def sweep_job(folder: Path, **changes) -> Job:
 def calibrate_job(folder: Path, **changes) -> Job:
     import yaml
 
-    from fupin_sim.calibrate import calibrate
+    from fupin_sim.experiments.calibrate import calibrate
 
     (folder / "t.csv").write_text(CAL_TARGETS)
     spec = folder / "cal.yaml"
@@ -315,7 +316,7 @@ def calibrate_job(folder: Path, **changes) -> Job:
 
 def forecast_job(folder: Path, households: int = 1000, reps: int = 120, horizon: int = 2) -> Job:
     import fupin_sim as fs
-    from fupin_sim import forecast as F
+    from fupin_sim.experiments import forecast as F
 
     register = folder / "register"
     pop = fs.generate(fs.Params.defaults(), households, seed=1, year=2020)

@@ -1,4 +1,4 @@
-"""Parameter draws (fupin_sim/abc.py): ABC-SMC narrows them to parameter sets that fit,
+"""Parameter draws (fupin_sim/experiments/abc.py): ABC-SMC narrows them to parameter sets that fit,
 and ensembles and forecasts run over them."""
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ import pandas as pd
 import pytest
 
 import fupin_sim as fs
-from fupin_sim.abc import read_draws
-from fupin_sim.calibrate import calibrate, load_spec, synthetic_targets
+from fupin_sim.experiments.draws import read_draws
+from fupin_sim.experiments.calibrate import calibrate, load_spec, synthetic_targets
 from fupin_sim.errors import InputError
 
 TRUTH = {"income.wage_growth": 0.05, "income.operating_growth": 0.08}
@@ -44,6 +44,7 @@ def smc(folder):
     return calibrate(load_spec(_spec(4), base_dir=folder), folder / "smc")
 
 
+@pytest.mark.slow
 def test_round_0_keeps_the_draws_within_the_tolerance(rejection):
     """Round 0: half the draws from the box, half around the best fit; those within the
     tolerance kept with importance weights (prior / the mixture they came from), then
@@ -59,9 +60,10 @@ def test_round_0_keeps_the_draws_within_the_tolerance(rejection):
     counts = draws["particle"].value_counts()
     for particle, w in kept.items():  # systematic resampling: floor or ceil of n × weight copies
         assert np.floor(w * len(draws)) <= counts.get(particle, 0) <= np.ceil(w * len(draws))
-    fs.load_scenario("baseline").with_options(parameters=json.loads(draws["overrides"].iloc[0]))
+    fs.load_scenario("baseline").edit(parameters=json.loads(draws["overrides"].iloc[0]))
 
 
+@pytest.mark.slow
 def test_smc_draws_fit_and_centre_on_the_truth(smc):
     """After four rounds the draws are within the tolerance and centre on the true values,
     with under half the box's spread."""
@@ -83,7 +85,7 @@ def test_smc_draws_fit_and_centre_on_the_truth(smc):
 
 def _z(result, row) -> np.ndarray:
     """z of each target at a draw, from the trial log (what the manifest's share counts)."""
-    from fupin_sim.calibrate import target_z
+    from fupin_sim.experiments.calibrate import target_z
 
     spec = load_spec(_spec(4), base_dir=result.out.parent)
     logged = [json.loads(line) for line in (result.out / "trials.jsonl").read_text().splitlines()]
@@ -91,6 +93,7 @@ def _z(result, row) -> np.ndarray:
     return target_z(np.asarray(rec["replicates"], float).mean(axis=0), spec.targets)
 
 
+@pytest.mark.slow
 def test_a_tolerance_out_of_reach_shrinks_round_by_round(folder):
     """With a tolerance no draw reaches, each round keeps the nearest quarter of its
     proposals, at most the last round's tolerance: the tolerances fall."""
@@ -109,7 +112,7 @@ def test_smc_reruns_from_its_trial_log(folder, smc):
 
 def test_an_ensemble_runs_replicate_r_with_draw_r_mod_n(smc):
     draws = read_draws(smc.out)
-    sc = fs.load_scenario("baseline").with_options(households=300, years=(2016, 2018))
+    sc = fs.load_scenario("baseline").edit(households=300, years=(2016, 2018))
     result = fs.run(sc, reps=len(draws) + 2, draws=smc.out)
     reps = result.replicates
     assert (reps.groupby("rep")["draw"].first().to_numpy() == np.arange(len(draws) + 2) % len(draws)).all()
@@ -117,7 +120,7 @@ def test_an_ensemble_runs_replicate_r_with_draw_r_mod_n(smc):
     assert man["count"] == len(draws) and man["used"] == len(draws) and man["sets"] == draws
     for r in (1, len(draws) + 1):  # the same draw and seed as a lone run
         seed = int(reps.loc[reps["rep"] == r, "seed"].iloc[0])
-        alone = fs.run(sc.with_options(parameters=draws[r % len(draws)]), seed=seed).summary
+        alone = fs.run(sc.edit(parameters=draws[r % len(draws)]), seed=seed).summary
         ours = reps[reps["rep"] == r].drop(columns=["rep", "seed", "draw"]).reset_index(drop=True)
         pd.testing.assert_frame_equal(ours, alone, check_dtype=False)
 
@@ -125,17 +128,17 @@ def test_an_ensemble_runs_replicate_r_with_draw_r_mod_n(smc):
 def test_a_comparison_pairs_each_replicate_on_one_draw(smc):
     """Replicate r of the baseline and of the alternative run with the same draw and seed,
     so the paired differences carry parameter uncertainty without losing the pairing."""
-    from fupin_sim.compare import compare
+    from fupin_sim.experiments.compare import compare
 
     draws = read_draws(smc.out)
     cmp = compare("baseline", "health_cap_3000", reps=3, households=300, years=(2016, 2017), draws=smc.out)
     reps = cmp.replicates
     assert list(reps.groupby(["scenario", "rep"])["draw"].first()) == [0, 1, 2] * 2
     assert cmp.manifest["parameter_draws"]["sets"] == draws
-    base = fs.load_scenario("baseline").with_options(households=300, years=(2016, 2017))
+    base = fs.load_scenario("baseline").edit(households=300, years=(2016, 2017))
     for r in range(3):
         seed = int(reps.loc[(reps["scenario"] == "baseline") & (reps["rep"] == r), "seed"].iloc[0])
-        alone = fs.run(base.with_parameters(draws[r]), seed=seed).summary
+        alone = fs.run(base.edit(parameters=draws[r]), seed=seed).summary
         ours = reps[(reps["scenario"] == "baseline") & (reps["rep"] == r)]
         assert (ours["registered_poor"].to_numpy() == alone["registered_poor"].to_numpy()).all()
 
@@ -143,7 +146,7 @@ def test_a_comparison_pairs_each_replicate_on_one_draw(smc):
 def test_forecast_over_draws_from_the_command_line(smc, tmp_path, capsys):
     from fupin_sim.cli import main
 
-    sim = fs.Simulation(fs.load_scenario("consolidation").with_options(households=200, years=(2016, 2020)), seed=2)
+    sim = fs.Simulation(fs.load_scenario("consolidation").edit(households=200, years=(2016, 2020)), seed=2)
     sim.run()
     fs.write_register(sim.state.to_population(), tmp_path / "reg")
     assert main(["forecast", str(tmp_path / "reg"), "--horizon", "2", "--reps", "4", "--draws", str(smc.out),

@@ -2,7 +2,6 @@
 n_jobs independence, the fitted scenario, ABC draws, the command line."""
 from __future__ import annotations
 
-import argparse
 import json
 from pathlib import Path
 
@@ -11,7 +10,8 @@ import pandas as pd
 import pytest
 
 import fupin_sim as fs
-from fupin_sim.calibrate import (DERIVED, add_cli, calibrate, load_spec, read_targets, simulate_moments,
+from fupin_sim.cli import cmd_calibrate, parser
+from fupin_sim.experiments.calibrate import (DERIVED, calibrate, load_spec, read_targets, simulate_moments,
                                  synthetic_targets, target_z)
 from fupin_sim.errors import InputError
 
@@ -102,10 +102,11 @@ def test_a_bound_is_penalised_only_when_crossed(tmp_path):
     assert list(target_z(np.array([6.0, 6.0, 6.0]), t)) == [-2.0, 0.0, -2.0]
 
 
+@pytest.mark.slow
 def test_a_comparison_figure_is_shown_but_not_fitted(synthetic, fitted, tmp_path):
     """A target row with weight 0 appears in the fit table with its z, marked 'comparison',
     and leaves the distance, the best point and the counts of fitted targets unchanged."""
-    from fupin_sim.calibrate import fit_counts
+    from fupin_sim.experiments.calibrate import fit_counts
 
     t = pd.read_csv(synthetic / "t.csv")
     t["weight"] = t.get("weight", 1.0)
@@ -133,7 +134,7 @@ def test_missing_targets_file(tmp_path):
     ({"population.income_ratio": {"range": [0.5, 1.0]}}, "population.income_ratio: is a list.*element"),
     ({"poverty_line.national": {"range": [2000, 4000]}}, "poverty_line.national: is dated.*scale: true"),
     ({"status.line": {"range": [0, 1]}}, "status.line: is a text parameter"),
-    ({"exit.identification": {"range": [0.5, 1.5]}}, r"high bound 1.5 is not allowed.*outside \[0, 1\]"),
+    ({"register.identification": {"range": [0.5, 1.5]}}, r"high bound 1.5 is not allowed.*outside \[0, 1\]"),
     ({"population.income_ratio": {"range": [0.5, 1.0], "element": [5, 0]}}, "does not point to a number"),
     ({"income.wage_growth": {"range": [0.0, 0.1], "step": 2}}, "unknown key"),
 ])
@@ -184,7 +185,7 @@ def test_several_numbers_of_one_table(tmp_path):
 
 
 def test_derived_moments_are_consistent():
-    sc = fs.load_scenario("jiangsu").with_options(households=300)
+    sc = fs.load_scenario("jiangsu").edit(households=300)
     m = simulate_moments(sc, 4)
     assert set(DERIVED) <= set(m.columns)
     summary = fs.run(sc, seed=4).summary
@@ -197,10 +198,10 @@ def test_derived_moments_are_consistent():
 def test_development_exits_do_not_count_the_backstop():
     """An exit carried by this year's programme transfers (低保 and the like: 兜底) is not a
     development exit; without instruments every exit is one, pensions and remittances included."""
-    sc = fs.load_scenario("jiangsu").with_options(households=1000)
+    sc = fs.load_scenario("jiangsu").edit(households=1000)
     m = simulate_moments(sc, 4)
     assert (m["cum_development_exit_share"] < 1).all()
-    none = simulate_moments(fs.load_scenario("no_policy").with_options(households=500), 4)
+    none = simulate_moments(fs.load_scenario("no_policy").edit(households=500), 4)
     assert np.allclose(none["exits_development_persons_share"], none["exits_persons_share"])
 
 
@@ -222,7 +223,7 @@ def test_outputs_and_fitted_scenario_runs(fitted):
     assert sc.params["income.wage_growth"].value == pytest.approx(fitted.best["income.wage_growth"])
     assert sc.params["income.wage_growth"].source.startswith("calibrated")
     assert sc.years == (2016, 2019)
-    summary = fs.run(sc.with_options(households=200), seed=1).summary
+    summary = fs.run(sc.edit(households=200), seed=1).summary
     assert list(summary["year"]) == [2016, 2017, 2018, 2019]
 
 
@@ -242,7 +243,7 @@ def test_an_instruments_rule_is_calibrated_and_written_under_its_entry(synthetic
     sc = fs.load_scenario(tmp_path / "out" / "fitted.yaml")
     assert sc.parameter("interventions.industry_linkage.annual_gain").value == leaf["value"]
     assert [it.label for it in sc.programme.items] == [it.label for it in fs.load_scenario("baseline").programme.items]
-    fs.run(sc.with_options(households=200, years=(2016, 2017)), seed=1)
+    fs.run(sc.edit(households=200, years=(2016, 2017)), seed=1)
 
 
 def test_a_budget_line_is_calibrated_and_written_under_its_line(synthetic, tmp_path):
@@ -270,6 +271,7 @@ def test_trial_log_resume_reuses_every_evaluation(synthetic, fitted):
     assert again.best == fitted.best and again.distance == fitted.distance
 
 
+@pytest.mark.slow
 def test_killed_calibration_resumes_without_redoing_finished_trials(synthetic, fitted, tmp_path):
     import shutil
 
@@ -283,6 +285,7 @@ def test_killed_calibration_resumes_without_redoing_finished_trials(synthetic, f
     assert again.best == fitted.best
 
 
+@pytest.mark.slow
 def test_results_do_not_depend_on_n_jobs(synthetic, fitted):
     spec = _spec(optimizer={"popsize": 5, "maxiter": 2, "seed": 1, "polish": "none"})
     one = calibrate(load_spec(spec, base_dir=synthetic), None, n_jobs=1)
@@ -303,16 +306,14 @@ def test_cli(synthetic, tmp_path, capsys):
     spec = _spec(optimizer={"popsize": 3, "maxiter": 1, "seed": 1, "polish": "none"},
                  targets=[str(synthetic / "t.csv")])
     (tmp_path / "spec.yaml").write_text(yaml.safe_dump(spec))
-    ap = argparse.ArgumentParser()
-    add_cli(ap.add_subparsers(dest="command"))
-    args = ap.parse_args(["calibrate", str(tmp_path / "spec.yaml"), "--out", str(tmp_path / "o")])
-    assert args.func(args) == 0
+    args = parser().parse_args(["calibrate", str(tmp_path / "spec.yaml"), "--out", str(tmp_path / "o")])
+    assert cmd_calibrate(args) == 0
     assert "targets within 1 sd" in capsys.readouterr().out
     spec["parameters"] = {"income.wage_growth": {"range": [0.3, 0.1]}}
     (tmp_path / "bad.yaml").write_text(yaml.safe_dump(spec))
-    args = ap.parse_args(["calibrate", str(tmp_path / "bad.yaml"), "--out", str(tmp_path / "o2")])
+    args = parser().parse_args(["calibrate", str(tmp_path / "bad.yaml"), "--out", str(tmp_path / "o2")])
     with pytest.raises(InputError, match="bad.yaml: parameters.income.wage_growth.range"):
-        args.func(args)
+        cmd_calibrate(args)
     assert not (tmp_path / "o2").exists()
 
 
@@ -324,8 +325,8 @@ def test_bundled_fits_reproduce_their_targets(name):
     calibration/README.md at the specs' own households and seeds: every fitted target within
     2 sd, the specs' tolerance (Jiangsu's all within 1 sd). Inner Mongolia's national income
     series is a comparison (weight 0): in the table, out of the distance."""
-    from fupin_sim.abc import read_draws, scenarios_over
-    from fupin_sim.calibrate import Evaluator, fit_counts, fit_table
+    from fupin_sim.experiments.draws import read_draws, scenarios_over
+    from fupin_sim.experiments.calibrate import Evaluator, fit_counts, fit_table
 
     spec = load_spec(ROOT / "calibration" / f"{name}.yaml")
     fitted = fs.load_scenario(ROOT / "calibration" / "fitted" / f"{name}.yaml")

@@ -74,11 +74,12 @@ def test_validate_reports_the_key_path(tmp_path, capsys):
     assert main(["validate", "baseline"]) == 0
 
 
+@pytest.mark.slow
 def test_run_scales_an_instruments_budget(tmp_path, capsys):
     """`--instrument-scale microloan=0` is the engine's instrument_scale: no loans, the
     factor in the manifest and the printed line, and every replicate scaled."""
     import fupin_sim as fs
-    from fupin_sim.simulation import simulate
+    from fupin_sim.results import simulate
 
     out = tmp_path / "run"
     args = ["run", "baseline", "--households", "800", "--years", "2016-2018", "--seed", "5"]
@@ -87,8 +88,8 @@ def test_run_scales_an_instruments_budget(tmp_path, capsys):
     assert (summary["loans_issued"] == 0).all() and json.loads(
         (out / "manifest.json").read_text(encoding="utf-8"))["instrument_scale"] == {"microloan": 0.0}
     assert "microloan budget × 0:" in capsys.readouterr().out
-    sc = fs.load_scenario("baseline").with_options(households=800, years=(2016, 2018), seed=5)
-    expected = simulate(sc, instrument_scale={"microloan": 0.0}).summary
+    sc = fs.load_scenario("baseline").edit(households=800, years=(2016, 2018), seed=5)
+    expected = simulate(sc.edit(instrument_scale={"microloan": 0.0})).summary
     pd.testing.assert_frame_equal(summary, expected, check_dtype=False)
     assert simulate(sc).summary["loans_issued"].sum() > 0  # unscaled, it lends
     assert main([*args, "--reps", "2", "--instrument-scale", "microloan=0", "--out", str(tmp_path / "reps")]) == 0
@@ -146,3 +147,16 @@ def test_a_full_disk_is_one_clear_line(tmp_path, capsys, monkeypatch):
     assert main(["run", "no_policy", "--households", "100", "--years", "2016-2016", "--out", str(tmp_path / "out")]) == 2
     err = capsys.readouterr().err
     assert err == f"fupin-sim: error: {tmp_path / 'out' / 'summary.csv'}: No space left on device\n"
+
+
+@pytest.mark.slow
+def test_python_m_fupin_sim_is_the_command(tmp_path):
+    """`python -m fupin_sim` runs the `fupin-sim` command: its exit status and its one-line errors."""
+    import subprocess
+    import sys
+
+    ok = subprocess.run([sys.executable, "-m", "fupin_sim", "validate", "baseline"], capture_output=True, text=True)
+    assert ok.returncode == 0 and ok.stdout.startswith("baseline: ok (baseline, 2016-2020")
+    bad = subprocess.run([sys.executable, "-m", "fupin_sim", "run", "baseline", "--years", "soon", "--out",
+                          str(tmp_path)], capture_output=True, text=True)
+    assert bad.returncode == 2 and "expected years as 'A-B' or [A, B]" in bad.stderr and "Traceback" not in bad.stderr

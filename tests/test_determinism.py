@@ -4,13 +4,14 @@ import numpy as np
 import pandas as pd
 
 import fupin_sim as fs
-from fupin_sim.ensemble import run_ensemble
+from fupin_sim.experiments.ensemble import run_ensemble
 from fupin_sim.population import schema as S
-from fupin_sim.simulation import Simulation, build_population
+from fupin_sim.results import simulate
+from fupin_sim.simulation import build_population
 
 
 def panel(scenario, seed=1, population=None):
-    return Simulation(scenario, seed=seed, population=population, panel=True).run()
+    return simulate(scenario, seed=seed, population=population, panel=True)
 
 
 def test_same_seed_same_numbers(small):
@@ -21,7 +22,7 @@ def test_same_seed_same_numbers(small):
 
 def test_a_no_op_change_is_bit_identical(small):
     default = small.params.value("health.basic_rate")
-    same = small.with_options(parameters={"health": {"basic_rate": default}})
+    same = small.edit(parameters={"health": {"basic_rate": default}})
     a, b = panel(small), panel(same)
     pd.testing.assert_frame_equal(a.summary, b.summary, check_exact=True)
     pd.testing.assert_frame_equal(a.panel, b.panel, check_exact=True)
@@ -30,7 +31,7 @@ def test_a_no_op_change_is_bit_identical(small):
 def unplanned(scenario):
     """Without the exit plan's quota: every household ready to exit exits. The quota, like a
     limited budget, shares a number between households, so it couples them."""
-    return scenario.with_options(parameters={"register.exit_plan": 1.0})
+    return scenario.edit(parameters={"register.exit_plan": 1.0})
 
 
 def test_households_outside_a_changed_subset_keep_their_trajectories(engine_only):
@@ -63,9 +64,9 @@ def test_entitlements_do_not_couple_households(engine_only):
     households still leaves every other household's trajectory bit-identical."""
     data = dict(engine_only.data, interventions={"dibao": {}, "health_assistance": {}},
                 budgets={"civil_affairs": {"amounts": "unlimited"}})
-    from fupin_sim.scenario import _build
+    from fupin_sim.scenario import Scenario
 
-    sc = unplanned(_build(data, None))
+    sc = unplanned(Scenario.from_data(data, None))
     pop = build_population(sc, seed=1)
     changed = pop.copy()
     touched = np.flatnonzero(changed.households["status"] == S.POOR)[:50]
@@ -78,7 +79,7 @@ def test_entitlements_do_not_couple_households(engine_only):
 
 def test_a_change_that_only_touches_pastoral_households_leaves_the_rest_identical(engine_only):
     small = unplanned(engine_only)
-    quiet = small.with_options(parameters={"shocks.livestock_price_sd": 0.3})
+    quiet = small.edit(parameters={"shocks.livestock_price_sd": 0.3})
     pop = build_population(small, seed=1)
     a, b = panel(small, population=pop).panel, panel(quiet, population=pop).panel
     pastoral = pop.households["household_id"][pop.households["region_type"] == S.CODE["region_type"]["pastoral"]]
@@ -106,6 +107,6 @@ def test_a_fixed_population_seed_keeps_the_population_across_replicates(tmp_path
     r1, r2 = fs.run(sc, seed=1), fs.run(sc, seed=2)
     assert r1.manifest["population"]["seed"] == 42
     assert not r1.summary.equals(r2.summary)  # the dynamics still differ by seed
-    free = fs.load_scenario("no_policy").with_options(households=1500)
+    free = fs.load_scenario("no_policy").edit(households=1500)
     assert not np.array_equal(build_population(free, 1).households["income_wage"],
                               build_population(free, 2).households["income_wage"])

@@ -32,6 +32,7 @@ KILLS = 3      # per command: one timed from the process start, two inside the w
 # SIGKILL at random moments, then rerun: nothing finished lost or duplicated, nothing partial read
 # --------------------------------------------------------------------------------------
 
+@pytest.mark.slow
 @pytest.mark.parametrize("make", [sweep_job, calibrate_job, forecast_job], ids=["sweep", "calibrate", "forecast"])
 def test_killed_at_random_moments_and_rerun_gives_the_uninterrupted_outputs(tmp_path, make):
     job = make(tmp_path)
@@ -57,7 +58,7 @@ def _cal_spec(folder: Path, **changes) -> Path:
 def test_a_trial_line_cut_short_is_dropped_not_glued_to_the_next_record(tmp_path):
     """Before the fix, the next append continued the fragment's line, so the first record
     written after a kill was unreadable at the following resume and evaluated again."""
-    from fupin_sim.calibrate import calibrate
+    from fupin_sim.experiments.calibrate import calibrate
 
     spec = _cal_spec(tmp_path)
     clean = calibrate(spec, tmp_path / "clean")
@@ -79,8 +80,9 @@ def test_a_trial_line_cut_short_is_dropped_not_glued_to_the_next_record(tmp_path
         assert same_output(out / name, tmp_path / "clean" / name), name
 
 
+@pytest.mark.slow
 def test_damaged_forecast_parts_are_redone_never_read(tmp_path):
-    from fupin_sim import forecast as F
+    from fupin_sim.experiments import forecast as F
 
     pop = fs.generate(fs.Params.defaults(), 300, seed=2, year=2020)
     clean = F.forecast(pop, "consolidation", 2, 24, seed=1, out=tmp_path / "clean")
@@ -121,7 +123,7 @@ def test_damaged_forecast_parts_are_redone_never_read(tmp_path):
 def test_a_kill_while_claiming_the_folder_does_not_lock_it(tmp_path):
     """A process killed between creating the folder and renaming its marker into place leaves
     only the marker's temporary file; the rerun must not take the folder for someone else's."""
-    from fupin_sim.sweep import run_sweep
+    from fupin_sim.experiments.sweep import run_sweep
 
     spec = {**SWEEP_SPEC, "households": 100, "design": {"type": "latin_hypercube", "samples": 2}, "replicates": 1}
     out = tmp_path / "out"
@@ -249,6 +251,7 @@ def _one_line(err: str, path: Path, cause: str) -> None:
 
 
 @needs_mounts
+@pytest.mark.slow
 def test_a_full_disk_and_a_read_only_folder_are_one_line_and_keep_the_previous_result(tmp_path):
     run = "run no_policy --households 50 --years 2016-2016"
     got = _in_namespace(tmp_path, f"""
@@ -283,6 +286,7 @@ cp -a "$D/res" "$T/after-ro"
 
 
 @needs_mounts
+@pytest.mark.slow
 def test_a_disk_that_fills_mid_way_then_frees_loses_nothing(tmp_path):
     """Sweep, calibration and forecast on a tmpfs too small for them: each stops with one line
     naming a file; after the space is freed (remount bigger) the rerun resumes and ends with
@@ -292,9 +296,9 @@ def test_a_disk_that_fills_mid_way_then_frees_loses_nothing(tmp_path):
     cal = _cal_spec(tmp_path, households=100, optimizer={"popsize": 5, "maxiter": 2, "seed": 1, "polish": "none"})
     pop = fs.generate(fs.Params.defaults(), 200, seed=2, year=2020)
     fs.write_register(pop, tmp_path / "reg")
-    from fupin_sim.calibrate import calibrate
-    from fupin_sim.forecast import forecast
-    from fupin_sim.sweep import run_sweep
+    from fupin_sim.experiments.calibrate import calibrate
+    from fupin_sim.experiments.forecast import forecast
+    from fupin_sim.experiments.sweep import run_sweep
 
     run_sweep(tmp_path / "sweep.yaml", tmp_path / "sweep-clean")
     cal_clean = calibrate(cal, tmp_path / "cal-clean")
@@ -352,8 +356,8 @@ def test_names_from_user_input_never_become_paths(tmp_path):
     """Scenario, sweep and calibration names, run labels and the like are text in tables and
     manifests: every output file name is fixed or generated (run ids, part ranges). Hostile
     names write nothing outside --out."""
-    from fupin_sim.calibrate import calibrate
-    from fupin_sim.sweep import run_sweep
+    from fupin_sim.experiments.calibrate import calibrate
+    from fupin_sim.experiments.sweep import run_sweep
 
     work = tmp_path / "work"
     work.mkdir()
@@ -364,7 +368,7 @@ def test_names_from_user_input_never_become_paths(tmp_path):
         sc.pop("description", None)
         path = work / f"sc{i}.yaml"
         path.write_text(yaml.safe_dump(sc, allow_unicode=True), encoding="utf-8")
-        res = fs.run(fs.load_scenario(path).with_options(households=30, years=(2016, 2016)))
+        res = fs.run(fs.load_scenario(path).edit(households=30, years=(2016, 2016)))
         res.write(work / f"run{i}")
         spec = dict(SWEEP_SPEC, name=name, scenario=str(path), households=30, years=[2016, 2016],
                     design={"type": "latin_hypercube", "samples": 2}, replicates=1)
@@ -375,10 +379,11 @@ def test_names_from_user_input_never_become_paths(tmp_path):
     assert not (tmp_path / "abs_escaped").exists() and not (tmp_path.parent / "escaped").exists()
 
 
+@pytest.mark.slow
 def test_a_link_planted_in_the_output_folder_is_replaced_or_refused_never_followed(tmp_path):
-    from fupin_sim.calibrate import calibrate
-    from fupin_sim.forecast import forecast
-    from fupin_sim.sweep import run_sweep
+    from fupin_sim.experiments.calibrate import calibrate
+    from fupin_sim.experiments.forecast import forecast
+    from fupin_sim.experiments.sweep import run_sweep
 
     victim = tmp_path / "victim"
     victim.mkdir()

@@ -8,8 +8,8 @@ from fupin_sim.errors import InputError
 from fupin_sim.interventions import REGISTRY, parse
 from fupin_sim.interventions.base import PRIORITY_RULES
 from fupin_sim.interventions.funding import SOURCES, TO_HOUSEHOLDS
-from fupin_sim.scenario import _build
-from fupin_sim.simulation import simulate
+from fupin_sim.scenario import Scenario
+from fupin_sim.results import Result, simulate
 
 TO_PUBLIC = (*TO_HOUSEHOLDS, "insurance_margin", "overhead")
 
@@ -17,7 +17,7 @@ TO_PUBLIC = (*TO_HOUSEHOLDS, "insurance_margin", "overhead")
 def scenario_with(interventions, budgets, years=(2016, 2019), households=3000, seed=5):
     data = {"name": "t", "population": {"preset": "inner_mongolia_county", "households": households},
             "years": list(years), "seed": seed, "interventions": interventions, "budgets": budgets}
-    return _build(data, None)
+    return Scenario.from_data(data, None)
 
 
 def check_books(result):
@@ -105,9 +105,10 @@ def test_deep_poverty_areas_get_more_per_poor_person():
     check_books(result)
     from fupin_sim.interventions.funding import BudgetLine, _allocate
     from fupin_sim.population.state import State
+    from fupin_sim.simulation import CARRIED
     from fupin_sim.population.schema import NONPOOR
 
-    state = State(fs.generate(sc.params, 6000, seed=5, year=2015), sc.params)
+    state = State(fs.generate(sc.params, 6000, seed=5, year=2015), sc.params, CARRIED)
     line = BudgetLine("x", "central_special", None, {2016: 3e6}, sc.programme.lines[0].allocation)
     split = _allocate(line, 3e6, state)
     h = state.h
@@ -147,12 +148,13 @@ def test_cached_per_capita_income_is_always_current(monkeypatch):
     out again only for the households served since: with every instrument ranking by it and
     money short, it must equal a fresh computation at every use."""
     from fupin_sim.interventions.base import Context
+    from fupin_sim.status import test_income
 
     cached, uses = Context.per_capita_income, []
 
     def checked(self, rows=None):
         out = cached(self, rows)
-        fresh = self._per_capita_income(rows)
+        fresh = test_income(self.state, self.p, rows=rows)
         assert np.array_equal(out, fresh, equal_nan=True)
         uses.append(len(out))
         return out
@@ -234,7 +236,7 @@ def test_shares_that_do_not_add_up_are_refused(tmp_path):
 
 
 def test_one_amount_funds_every_simulated_year_and_columns_stay_complete():
-    sc = fs.load_scenario("baseline").with_options(households=2000, years=(2016, 2023))
+    sc = fs.load_scenario("baseline").edit(households=2000, years=(2016, 2023))
     s = fs.run(sc, seed=1).summary
     assert not s.isna().any().any()
     assert (s.loc[s["year"] > 2020, "spending_industry_menu"] >= 0).all()
@@ -248,8 +250,9 @@ def test_one_amount_funds_every_simulated_year_and_columns_stay_complete():
 def _simulate(sc, **scale):
     from fupin_sim.simulation import Simulation
 
-    sim = Simulation(sc, instrument_scale=scale)
-    return sim, sim.run()
+    sim = Simulation(sc.edit(instrument_scale=scale))
+    sim.run()
+    return sim, Result.of(sim)
 
 
 @pytest.fixture(scope="module")
@@ -258,9 +261,10 @@ def county():
     use up their lines there, so their scales bind."""
     from fupin_sim.simulation import Simulation
 
-    sc = fs.load_scenario("baseline").with_options(households=2000, seed=1)
+    sc = fs.load_scenario("baseline").edit(households=2000, seed=1)
     sim = Simulation(sc)
-    return sc, sim, sim.run()
+    sim.run()
+    return sc, sim, Result.of(sim)
 
 
 def test_a_scaled_instrument_gets_its_factor_times_what_it_drew_unscaled(county):
@@ -334,18 +338,14 @@ def test_instrument_scales_are_deterministic(county):
                      "due from unlimited line(s) ['civil_affairs']"),
 ])
 def test_bad_instrument_scales_are_refused_clearly(county, scale, message):
-    from fupin_sim.simulation import Simulation
-
     with pytest.raises(InputError) as err:
-        Simulation(county[0], instrument_scale=scale)
+        county[0].edit(instrument_scale=scale, where="")
     assert str(err.value).startswith(message)
     if "factor" not in message:  # which names would do
         assert "instruments with a budget to scale: ['education_subsidy'" in str(err.value)
 
 
 def test_lines_split_by_area_cannot_be_scaled_per_instrument():
-    from fupin_sim.simulation import Simulation
-
     budgets = {"central_special": {"instruments": ["industry_menu"], "amounts": 3e6,
                                    "allocation": {"rule": "deep_poverty"}},
                "local_special": {"instruments": ["solar"], "amounts": 1e6}}
@@ -353,6 +353,6 @@ def test_lines_split_by_area_cannot_be_scaled_per_instrument():
     assert sc.programme.budgeted() == ["solar"]
     with pytest.raises(InputError, match="industry_menu: 'industry_menu' cannot be scaled: line\\(s\\) "
                                          "\\['central_special'\\] are split by area"):
-        Simulation(sc, instrument_scale={"industry_menu": 2})
+        sc.edit(instrument_scale={"industry_menu": 2}, where="")
     with pytest.raises(InputError, match="'skills_training' cannot be scaled: no budget line pays for it"):
-        Simulation(sc, instrument_scale={"skills_training": 2})
+        sc.edit(instrument_scale={"skills_training": 2}, where="")

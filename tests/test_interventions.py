@@ -8,6 +8,7 @@ import fupin_sim as fs
 from fupin_sim.interventions import instrument_defaults, parse
 from fupin_sim.population import schema as S
 from fupin_sim.population.state import State
+from fupin_sim.simulation import CARRIED
 from fupin_sim.processes import demography, income, shocks
 from fupin_sim.rng import RandomStreams
 
@@ -27,7 +28,7 @@ def one_year(instrument, rules=None, targets=None, n=20_000, extra=None, years=N
         del data["budgets"]["bank_credit"]
     programme = parse(data, years or (2016, 2025), None).fresh()
     pop = fs.generate(sc.params, n, seed=4, year=YEAR - 1)
-    state = State(pop, sc.params)
+    state = State(pop, sc.params, CARRIED)
     programme.prepare(state)
     p, rs = sc.params.at(YEAR), RandomStreams(4)
     for process in (demography.step, income.step, shocks.step):
@@ -56,10 +57,11 @@ def test_dibao_tops_up_to_the_standard_for_those_it_reaches():
     after = assessed[served] + gained[served] / state.h["size"][served]
     assert (after >= standard - 1e-6).all()  # everyone reached gets at least to the standard, as assessed
     eligible = (assessed < standard) & (state.h["size"] > 0)
-    registered = before["status"] == S.POOR
-    # the exclusion error, for registered households none since the 2016 guideline (应保尽保)
-    assert served[eligible & ~registered].mean() == pytest.approx(1 - rules["exclusion_error"], abs=0.05)
-    assert served[eligible & registered].mean() == pytest.approx(1 - rules["exclusion_error_registered"], abs=0.02)
+    # registered (or exited, support kept) households that cannot live by work: none missed since the
+    # 2016 guideline linking 低保 and poverty alleviation (应保尽保); everyone else at the exclusion error
+    linked = (before["status"] != S.NONPOOR) & (before["labour_units"] < 1)
+    assert served[eligible & ~linked].mean() == pytest.approx(1 - rules["exclusion_error"], abs=0.05)
+    assert served[eligible & linked].mean() == pytest.approx(1 - rules["exclusion_error_registered"], abs=0.02)
     ledger = prog.ledger.frame()
     assert ledger["amount"].sum() == pytest.approx(float(gained @ state.h["weight"]))
 
@@ -75,7 +77,8 @@ def test_dibao_means_test_counts_earnings_of_members_who_can_work():
     workers = before["labour_units"] >= 1
     assert (gained <= gained0 + 1e-6).all()
     assert (gained[~workers & (before["income_wage"] == 0)] == pytest.approx(gained0[~workers & (before["income_wage"] == 0)]))
-    assert (gained[workers] > 0).mean() < 0.5 * (gained0[workers] > 0).mean()
+    # the fitted test counts 68% of the standard per labour unit: far fewer workers' households reached
+    assert (gained[workers] > 0).mean() < 0.7 * (gained0[workers] > 0).mean()
 
 
 def test_labour_transfer_places_at_most_its_yearly_placements():
@@ -88,7 +91,7 @@ def test_labour_transfer_places_at_most_its_yearly_placements():
 
 def test_health_assistance_caps_out_of_pocket_costs_of_registered_poor():
     before, state, out, _ = one_year("health_assistance")
-    adm = state.admissions
+    adm = state.values["admissions"]
     registered = (state.h["status"] != S.NONPOOR)[adm["hh"]]
     assert registered.any()
     cap = np.minimum(0.1 * adm["cost"], 5000)  # 兴安盟: 10% of the cost, 5000 a year
@@ -100,7 +103,7 @@ def test_health_assistance_caps_out_of_pocket_costs_of_registered_poor():
 
 def test_chronic_assistance_pays_half_above_3000_at_most_15000():
     before, state, _, _ = one_year("chronic_assistance")
-    cc = state.chronic_costs
+    cc = state.values["chronic_costs"]
     each = np.minimum(0.5 * np.maximum(cc["cost"] - 3000, 0), 15000)
     registered = (state.h["status"] != S.NONPOOR)[cc["hh"]]
     expected = np.bincount(cc["hh"][registered], weights=each[registered], minlength=state.n)
@@ -176,7 +179,7 @@ def test_education_subsidy_gives_the_university_grant():
     entrants = (pp["school"] == S.UNIVERSITY) & (pp["age"] == 18)
     registered = (state.h["status"] != S.NONPOOR)[pp["hh"]]
     rows = np.unique(pp["hh"][entrants & registered])
-    assert len(rows) and (delta(before, state, "income_transfer")[rows] >= 10000).all()
+    assert len(rows) and (delta(before, state, "income_transfer")[rows] >= 10000 - 0.01).all()  # float32 incomes
 
 
 def test_ecological_compensation_pays_per_mu_of_grassland():
@@ -237,12 +240,12 @@ def test_the_instrument_reference_is_current():
 def test_programme_income_streams_do_not_compound():
     """A solar share pays 3000 a year: the same 3000 every year, never carried into the
     household's own property income (it once compounded)."""
-    from fupin_sim.scenario import _build
+    from fupin_sim.scenario import Scenario
     from fupin_sim.simulation import Simulation
 
     data = {"name": "s", "population": {"households": 3000}, "years": [2016, 2020], "seed": 1,
             "interventions": {"solar": {}}, "budgets": {"central_special": {"amounts": "unlimited"}}}
-    sim = Simulation(_build(data, None), seed=1)
+    sim = Simulation(Scenario.from_data(data, None), seed=1)
     sim.step()
     h = sim.state.h
     paid = np.flatnonzero(h["solar_years_left"] > 0)
@@ -257,7 +260,7 @@ def test_member_counts_packed_in_one_pass_equal_counts_one_by_one():
     from fupin_sim.params import Params
     from fupin_sim.population.synthetic import generate
 
-    state = State(generate(Params.defaults(), 3000, seed=2, year=2018), Params.defaults())
+    state = State(generate(Params.defaults(), 3000, seed=2, year=2018), Params.defaults(), CARRIED)
     rng = np.random.default_rng(0)
     masks = [rng.random(state.persons) < q for q in (0.9, 0.5, 0.2, 0.05)]
     for k in (2, 3, 4):
@@ -277,7 +280,7 @@ def test_programme_income_is_what_the_years_instruments_paid(scenario, monkeypat
     from fupin_sim.interventions.base import Context
     from fupin_sim.simulation import Simulation
 
-    sim = Simulation(fs.load_scenario(scenario).with_options(households=3000), seed=2)
+    sim = Simulation(fs.load_scenario(scenario).edit(households=3000), seed=2)
     carried = {}
     changed = Context.changed
 
@@ -302,12 +305,12 @@ def test_a_register_written_mid_run_does_not_count_programme_income_twice(tmp_pa
     from fupin_sim.population.state import State
     from fupin_sim.simulation import Simulation
 
-    sc = fs.load_scenario("consolidation").with_options(households=2000, years=(2016, 2022))
+    sc = fs.load_scenario("consolidation").edit(households=2000, years=(2016, 2022))
     sim = Simulation(sc, seed=2)
     for _ in range(5):
         sim.step()
     back = fs.read_register(fs.write_register(sim.state.to_population(), tmp_path / "reg"))
-    restarted = State(back, sc.params)
+    restarted = State(back, sc.params, CARRIED)
     live = sim.state.h
     rows = np.flatnonzero(live["size"] > 0)
     pension = 12 * sc.params.at(2020)["income.pension_monthly"] * live["pensioners"][rows]

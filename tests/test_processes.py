@@ -6,6 +6,7 @@ import pytest
 from fupin_sim.params import Params
 from fupin_sim.population import schema as S
 from fupin_sim.population.state import State
+from fupin_sim.simulation import CARRIED
 from fupin_sim.population.synthetic import generate
 from fupin_sim.processes import demography, income, shocks
 from fupin_sim.interventions import instrument_defaults
@@ -21,7 +22,7 @@ def params():
 
 def fresh_state(params, n=40_000, seed=21, overrides=None):
     prm = params.override(overrides) if overrides else params
-    return State(generate(prm, n, seed=seed), prm), prm
+    return State(generate(prm, n, seed=seed), prm, CARRIED), prm
 
 
 def within(observed, expected, sd, k=4.0):
@@ -93,7 +94,7 @@ def test_a_register_student_past_school_age_leaves_school(params):
     pop = tiny_population([9000.0, 9000.0], ages=[29, 40])
     pop.persons.columns["school"][:] = [S.UNIVERSITY, S.NOT_IN_SCHOOL]
     pop.persons.columns["labour"][:] = [S.NO_LABOUR, S.FULL]
-    state = State(pop, params)
+    state = State(pop, params, CARRIED)
     demography.step(state, params.at(2020), RandomStreams(8), 2020)
     assert (state.p["school"] == S.NOT_IN_SCHOOL).all()
     assert (state.p["labour"] == S.FULL).all()
@@ -148,7 +149,7 @@ def test_drought_hits_whole_villages_at_the_stated_rate(params):
         if year < 1120:
             for v in np.unique(state.h["village"][farm])[:5]:  # everyone in a village loses the same share
                 assert np.ptp(loss[farm & (state.h["village"] == v)]) == 0
-        hit_shares.append(state.scalars["drought_villages"])
+        hit_shares.append(state.values["drought_villages"])
     assert np.mean(hit_shares) == pytest.approx(prm.value("shocks.drought_probability"), abs=0.03)
     assert np.std(hit_shares) > 0.1  # regional droughts make years differ a lot: covariate, not idiosyncratic
 
@@ -160,7 +161,7 @@ def test_admissions_match_survey_rates_by_register_status(params):
     out = shocks.step(state, p, RandomStreams(8), 2016)
     assert out["admissions"] > 0
     # recover admissions by group from the yearly table instead of the state: rebuild the draw
-    table = state.scalars["admission_table"]
+    table = state.values["admission_table"]
     index = (registered.astype(int) * 2 + state.p["chronic"]) * 128 + state.p["age"]
     for group, rate in ((False, 0.131), (True, 0.208)):
         expected_mean = table[index[registered == group]].mean()
@@ -221,7 +222,7 @@ def test_onsets_raise_prevalence_and_lower_labour(params):
 def test_dated_admission_rates_take_effect_in_their_year(params):
     import fupin_sim as fs
 
-    sc = fs.load_scenario("no_policy").with_options(
+    sc = fs.load_scenario("no_policy").edit(
         households=6000, years=(2016, 2019),
         parameters={"health.admission_rate": {2016: [0.131, 0.208], 2018: [0.262, 0.416]}})
     s = fs.run(sc, seed=2).summary.set_index("year")["admissions"]
@@ -234,7 +235,7 @@ def test_household_formation_moves_a_young_family_and_conserves_persons_and_land
     from fupin_sim.processes import households
 
     pop = fs.generate(fs.Params.defaults(), 20000, seed=5, year=2017)
-    state = State(pop, fs.Params.defaults())
+    state = State(pop, fs.Params.defaults(), CARRIED)
     p = fs.Params.defaults().at(2018).copy()
     p["households.split_rate"] = 0.3
     h, pp = state.h, state.p
@@ -266,9 +267,9 @@ def test_household_formation_moves_a_young_family_and_conserves_persons_and_land
 def test_household_size_stays_at_the_presets_level():
     """Without household formation children never leave and households grow by ~6% in ten
     years; with it the mean size holds."""
-    sc = fs.load_scenario("no_policy").with_options(households=10000, years=(2016, 2025))
+    sc = fs.load_scenario("no_policy").edit(households=10000, years=(2016, 2025))
     s = fs.run(sc, seed=3).summary
     size = s["persons"] / s["households"]
     assert abs(size.iloc[-1] / size.iloc[0] - 1) < 0.03
-    frozen = fs.run(sc.with_options(parameters={"households.split_rate": 0.0}), seed=3).summary
+    frozen = fs.run(sc.edit(parameters={"households.split_rate": 0.0}), seed=3).summary
     assert (frozen["persons"] / frozen["households"]).iloc[-1] / size.iloc[0] > 1.04

@@ -8,7 +8,8 @@ from hypothesis import strategies as st
 
 from fupin_sim.interventions import REGISTRY
 from fupin_sim.interventions.base import PRIORITY_RULES
-from fupin_sim.scenario import _build
+from fupin_sim.scenario import Scenario
+from fupin_sim.results import Result
 from fupin_sim.simulation import Simulation
 from test_funding import check_books
 
@@ -47,7 +48,7 @@ def scenarios(draw):
         "households": draw(st.integers(30, 250))},
         "years": list(years), "seed": draw(st.integers(0, 2**31)), "parameters": parameters,
         "interventions": interventions, "budgets": budgets}
-    return _build(data, None)
+    return Scenario.from_data(data, None)
 
 
 @SETTINGS
@@ -62,7 +63,7 @@ def test_invariants_hold_for_any_scenario(sc):
         assert np.isclose(row["registered_poor"], registered - row["exits"] + row["reregistered"] + row["new_poor"]
                           - row["dissolved_poor"] + row["formed_poor"], rtol=1e-9, atol=1e-6)
         persons, registered = row["persons"], row["registered_poor"]
-    result = sim.result()
+    result = Result.of(sim)
     s = result.summary
     assert np.isfinite(s.select_dtypes("number").to_numpy()).all()
     assert ((0 <= s["fgt2"]) & (s["fgt2"] <= s["fgt1"] + 1e-12) & (s["fgt1"] <= s["fgt0"] + 1e-12)
@@ -84,5 +85,5 @@ def test_more_money_never_serves_fewer(instrument, amount, factor, seed):
             budgets["interest"] = {"source": "risk_compensation", "instruments": [instrument], "amounts": "unlimited"}
         data = {"name": "m", "population": {"households": 300}, "years": [2017, 2017], "seed": seed,
                 "interventions": {instrument: {}}, "budgets": budgets}
-        served.append(Simulation(_build(data, None)).step()[f"served_{instrument}"])
+        served.append(Simulation(Scenario.from_data(data, None)).step()[f"served_{instrument}"])
     assert served[1] >= served[0] - 1e-9

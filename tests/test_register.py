@@ -8,6 +8,7 @@ from fupin_sim.errors import InputError
 from fupin_sim.params import Params
 from fupin_sim.population.register import read_register, write_register
 from fupin_sim.population.synthetic import generate
+from fupin_sim.results import simulate
 
 
 @pytest.fixture(scope="module")
@@ -156,15 +157,15 @@ def test_a_simulated_world_can_be_written_as_a_register_and_run_on(tmp_path):
     import fupin_sim as fs
     from fupin_sim.simulation import Simulation
 
-    sim = Simulation(fs.load_scenario("no_policy").with_options(households=800, years=(2016, 2018)), seed=3)
+    sim = Simulation(fs.load_scenario("no_policy").edit(households=800, years=(2016, 2018)), seed=3)
     sim.run()
     snapshot = sim.state.to_population()
     assert snapshot.year == 2018 and (snapshot.sizes() > 0).all()
     back = read_register(write_register(snapshot, tmp_path / "world"))
     assert len(back.persons) == sim.state.persons
     assert np.array_equal(back.households["status"], snapshot.households["status"])
-    later = fs.load_scenario("no_policy").with_options(years=(2019, 2020))
-    result = Simulation(later, population=back, seed=3).run()
+    later = fs.load_scenario("no_policy").edit(years=(2019, 2020))
+    result = simulate(later, population=back, seed=3)
     assert list(result.summary["year"]) == [2019, 2020]
 
 
@@ -181,13 +182,14 @@ def test_levels_read_from_a_register_are_shrunk_toward_their_group(tmp_path):
     run starts from keep each group's mean but only the persistent part of the spread."""
     import fupin_sim as fs
     from fupin_sim.population.state import State
+    from fupin_sim.simulation import CARRIED
     from fupin_sim.simulation import Simulation
 
-    sc = fs.load_scenario("no_policy").with_options(households=4000, years=(2016, 2018))
+    sc = fs.load_scenario("no_policy").edit(households=4000, years=(2016, 2018))
     sim = Simulation(sc, seed=4)
     sim.run()
     back = read_register(write_register(sim.state.to_population(), tmp_path / "reg"))
-    state = State(back, sc.params)
+    state = State(back, sc.params, CARRIED)
     shrunk, units = state.h["wage_level"], state.h["labour_units"]
     earning = (back.households["income_wage"] > 0) & (back.households["status"] == 0) & (units > 0)
     raw = np.where(earning, back.households["income_wage"] / np.where(units > 0, units, 1), 0)

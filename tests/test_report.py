@@ -30,6 +30,17 @@ from fupin_sim.report.tables import cell
 CJK = re.compile(r"[\u3400-\u9fff]")
 
 
+@pytest.fixture()
+def cjk():
+    """For a test that reads Chinese (or 返贫 in English) off a figure: it needs a CJK font, so
+    without one it is skipped, unless FUPIN_SIM_REQUIRE_CJK=1 asks for the font (CI, whose
+    .ci/run installs fonts-wqy-microhei), where a missing font fails it."""
+    if style.cjk_font() is None:
+        if os.environ.get("FUPIN_SIM_REQUIRE_CJK") == "1":
+            pytest.fail("no CJK font found, though FUPIN_SIM_REQUIRE_CJK=1 asks for one")
+        pytest.skip("no CJK font installed here (apt-get install fonts-noto-cjk or fonts-wqy-microhei)")
+
+
 def texts(fig) -> list[str]:
     return [t.get_text() for t in fig.findobj(matplotlib.text.Text) if t.get_text()]
 
@@ -82,7 +93,7 @@ def test_every_command_draws_its_figures(folders):
             assert (folders / name / p).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
-def test_trajectory_has_its_lines_labels_and_bands(folders):
+def test_trajectory_has_its_lines_labels_and_bands(folders, cjk):
     summary = pd.read_csv(folders / "bands" / "summary.csv")
     bands = pd.read_csv(folders / "bands" / "bands.csv")
     fig = plots.trajectory(summary, bands)
@@ -100,7 +111,7 @@ def test_trajectory_has_its_lines_labels_and_bands(folders):
     assert [t.get_text() for t in zh.axes[1].get_legend().get_texts()] == ["脱贫户数", "返贫户数", "新致贫户数"]
 
 
-def test_spending_stacks_the_ledger_by_instrument_and_source(folders):
+def test_spending_stacks_the_ledger_by_instrument_and_source(folders, cjk):
     ledger = pd.read_csv(folders / "run" / "ledger.csv")
     fig = plots.spending(ledger, top=5)
     by_instrument, by_source = fig.axes
@@ -141,7 +152,7 @@ def test_frontier_drops_dominated_and_extended_dominated_points():
     assert list(plots.frontier(np.array([5.0, 1.0]), np.array([1.0, 1.0]))) == [1]
 
 
-def test_sweep_sensitivity_calibration_and_risk_figures(folders):
+def test_sweep_sensitivity_calibration_and_risk_figures(folders, cjk):
     results = pd.read_csv(folders / "sweep" / "results.csv")
     fig = plots.sweep_response(results, ["income.wage_growth", "income.sd_transitory"], "exits_sum")
     assert [ax.get_xlabel() for ax in fig.axes] == ["income.wage_growth", "income.sd_transitory"]
@@ -169,13 +180,9 @@ def test_sweep_sensitivity_calibration_and_risk_figures(folders):
     assert total == pytest.approx(risk["weight"].sum())  # every household (weighted) is in a bar
 
 
-def test_chinese_renders_with_a_real_cjk_font(folders):
-    """.ci/run installs a CJK font (fonts-wqy-microhei) and sets FUPIN_SIM_REQUIRE_CJK, so in
-    CI a missing glyph fails this test rather than drawing empty boxes."""
-    if style.cjk_font() is None:
-        if os.environ.get("FUPIN_SIM_REQUIRE_CJK"):
-            pytest.fail("no CJK font found, though CI installs one")
-        pytest.skip("no CJK font installed here (apt-get install fonts-noto-cjk or fonts-wqy-microhei)")
+def test_chinese_renders_with_a_real_cjk_font(folders, cjk):
+    """In CI (a CJK font, FUPIN_SIM_REQUIRE_CJK=1) a missing glyph fails this test rather than
+    drawing empty boxes."""
     summary = pd.read_csv(folders / "run" / "summary.csv")
     with warnings.catch_warnings():
         warnings.filterwarnings("error", message="Glyph .* missing")
@@ -195,6 +202,7 @@ def test_without_a_cjk_font_chinese_falls_back_to_english_and_says_how_to_instal
     assert "Relapses (households)" in texts(fig)
 
 
+@pytest.mark.slow
 def test_report_of_every_kind_in_both_languages(folders):
     sheets = {"run": ["Yearly summary", "Budgets and spending", "Cost ledger"],
               "bands": ["Yearly summary", "Uncertainty bands", "Replicates"],

@@ -97,29 +97,29 @@ def test_instrument_rules_are_parameters_of_the_scenario():
     path = "interventions.industry_linkage.annual_gain"
     assert path in sc.parameter_paths() and "income.wage_growth" in sc.parameter_paths()
     assert sc.parameter(path).value == 1200
-    changed = sc.with_parameters({path: 2400, "income.wage_growth": 0.1})
+    changed = sc.edit(parameters={path: 2400, "income.wage_growth": 0.1})
     assert changed.parameter(path).value == 2400 and changed.params["income.wage_growth"].value == 0.1
     assert sc.parameter(path).value == 1200 and "rules" not in (sc.data["interventions"]["industry_linkage"] or {})
     assert changed.data["interventions"]["industry_linkage"]["rules"] == {"annual_gain": 2400}
     assert changed.hash != sc.hash == load_scenario("baseline").hash
-    same_file = sc.with_options(parameters={"income.wage_growth": 0.1})
+    same_file = sc.edit(parameters={"income.wage_growth": 0.1})
     same_file.data["interventions"]["industry_linkage"] = {"rules": {"annual_gain": 2400}}
-    from fupin_sim.scenario import _build
-    rebuilt = _build(same_file.data, sc.file, declared=sc.declared_years)
+    from fupin_sim.scenario import Scenario
+    rebuilt = Scenario.from_data(same_file.data, sc.file, declared=sc.declared_years)
     assert rebuilt.hash == changed.hash  # as if the file had said it
 
 
 @pytest.mark.parametrize("overrides, message", [
     ({"interventions.dibao.exclusion_error": 1.5},
-     "sweep.interventions.dibao.exclusion_error: 1.5 is outside [0, 1] for unit 'probability'"),
+     "sweep.parameters.interventions.dibao.exclusion_error: 1.5 is outside [0, 1] for unit 'probability'"),
     ({"interventions.dibo.standard": 1},
-     "sweep.interventions.dibo.standard: no instrument 'dibo' in scenario 'baseline' (did you mean 'dibao'?)"),
+     "sweep.parameters.interventions.dibo.standard: no instrument 'dibo' in scenario 'baseline' (did you mean 'dibao'?)"),
     ({"interventions.dibao.standrd": 1},
-     "sweep.interventions.dibao.standrd: 'dibao' has no rule 'standrd' (did you mean 'standard'?)"),
+     "sweep.parameters.interventions.dibao.standrd: 'dibao' has no rule 'standrd' (did you mean 'standard'?)"),
 ])
 def test_bad_rule_overrides_name_the_path(overrides, message):
     with pytest.raises(InputError) as err:
-        load_scenario("baseline").with_parameters(overrides, where="sweep")
+        load_scenario("baseline").edit(parameters=overrides, where="sweep")
     assert message in str(err.value)
 
 
@@ -135,3 +135,32 @@ def test_an_extending_file_replaces_a_dated_value_whole(tmp_path):
                                          "parameters:\n  poverty_line.jiangsu: {2016: 7000}\n")
     assert load_scenario(tmp_path / "leaf.yaml").params["poverty_line.jiangsu"].value == {2016: 6600, 2018: 7150}
     assert load_scenario(tmp_path / "dated.yaml").params["poverty_line.jiangsu"].value == {2016: 7000}
+
+
+def test_an_instrument_that_carries_support_is_listed_once(tmp_path):
+    """Instruments keep their state columns and random streams by class: a second entry of a
+    class that carries support from year to year (under another label) would repay the
+    first's loans again and overwrite its defaults, so it is refused, naming the file and the
+    key path. One that carries nothing may appear again (the campaigns' deadline backstop is
+    a second 低保)."""
+    path = tmp_path / "twice.yaml"
+    path.write_text("name: twice\nextends: baseline\ninterventions:\n  loans2: {instrument: microloan}\n",
+                    encoding="utf-8")
+    with pytest.raises(InputError) as err:
+        load_scenario(path)
+    assert str(err.value) == (f"{path}: interventions.loans2: instrument 'microloan' is already listed as "
+                              "'microloan'; an instrument that carries support from year to year (loans, income "
+                              "streams, posts) may appear once")
+    backstop = tmp_path / "backstop.yaml"
+    backstop.write_text("name: backstop\nextends: baseline\ninterventions:\n  backstop: {instrument: dibao}\n"
+                        "budgets:\n  civil_affairs: {instruments: [dibao, health_assistance, backstop]}\n",
+                        encoding="utf-8")
+    assert [it.label for it in load_scenario(backstop).programme.items][-1] == "backstop"
+    from fupin_sim.interventions import REGISTRY
+    assert [n for n, cls in REGISTRY.items() if cls.carries_over()] == [
+        "industry_menu", "industry_linkage", "asset_income", "collective_economy", "solar", "microloan",
+        "labour_transfer", "public_welfare_post", "forest_ranger", "relocation"]
+    other = tmp_path / "other.yaml"  # a class under another label, once, is fine
+    other.write_text("name: other\nyears: [2016, 2017]\ninterventions:\n  loans: {instrument: microloan}\n"
+                     "budgets:\n  bank_credit: {instruments: [loans], amounts: 1.0e+6}\n", encoding="utf-8")
+    assert [it.label for it in load_scenario(other).programme.items] == ["loans"]

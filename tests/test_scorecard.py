@@ -4,7 +4,7 @@ import json
 import pandas as pd
 import pytest
 
-from fupin_sim import scorecard as card
+from fupin_sim.experiments import scorecard as card
 from fupin_sim.cli import main
 from fupin_sim.errors import InputError
 

@@ -6,7 +6,7 @@ from scipy.stats import sobol_indices
 
 from fupin_sim.cli import main
 from fupin_sim.errors import InputError
-from fupin_sim.sensitivity import saltelli_indices, sensitivity
+from fupin_sim.experiments.sensitivity import saltelli_indices, sensitivity
 
 SPEC = {
     "name": "known",
@@ -36,6 +36,7 @@ def result(tmp_path_factory):
     return sensitivity(write(folder), folder / "out", n_jobs=1)
 
 
+@pytest.mark.slow
 def test_a_strong_parameter_ranks_above_a_weak_one(result):
     t = result.indices.set_index(["output", "parameter"])
     wage = t.loc[("registered_poor_final", "income.wage_growth")]
@@ -83,6 +84,7 @@ def test_parallel_and_resumed_runs_give_the_same_indices(result, tmp_path):
     pd.testing.assert_frame_equal(resumed.indices, parallel.indices)
 
 
+@pytest.mark.slow
 def test_sensitivity_needs_a_sobol_design_and_the_cli_prints_the_indices(tmp_path, capsys):
     bad = write(tmp_path, "grid.yaml", design={"type": "grid", "levels": 3})
     with pytest.raises(InputError) as err:

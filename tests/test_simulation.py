@@ -4,12 +4,13 @@ import pytest
 
 import fupin_sim as fs
 from fupin_sim.population import schema as S
+from fupin_sim.results import simulate
 from fupin_sim.simulation import Simulation
 
 
 @pytest.fixture(scope="module")
 def result(baseline):
-    return Simulation(baseline.with_options(households=5000), seed=2, panel=True).run()
+    return simulate(baseline.edit(households=5000), seed=2, panel=True)
 
 
 def test_summary_is_finite_and_within_bounds(result):
@@ -22,7 +23,7 @@ def test_summary_is_finite_and_within_bounds(result):
 
 
 def test_persons_are_conserved_except_by_births_and_deaths(baseline):
-    sim = Simulation(baseline.with_options(households=5000), seed=3)
+    sim = Simulation(baseline.edit(households=5000), seed=3)
     persons = sim.state.h["size"] @ sim.state.h["weight"]
     while not sim.done:
         row = sim.step()
@@ -53,11 +54,11 @@ def test_panel_is_opt_in_and_complete(result, baseline):
     assert list(rows.index) == list(range(2016, 2021)) and rows.iloc[0] >= 5000 and rows.iloc[-1] > rows.iloc[0]
     assert rows.is_monotonic_increasing and not result.panel.duplicated(["year", "household_id"]).any()
     assert set(result.panel["status"].unique()) <= {S.NONPOOR, S.POOR, S.EXITED}
-    assert fs.run(baseline.with_options(households=500, years=(2016, 2017))).panel is None
+    assert fs.run(baseline.edit(households=500, years=(2016, 2017))).panel is None
 
 
 def _final(scenario, key, **params):
-    runs = [fs.run(scenario.with_options(parameters=params or None), seed=s).summary.iloc[-1][key] for s in (1, 2)]
+    runs = [fs.run(scenario.edit(parameters=params or None), seed=s).summary.iloc[-1][key] for s in (1, 2)]
     return np.mean(runs)
 
 
@@ -74,14 +75,38 @@ def test_more_illness_means_more_out_of_pocket_costs_and_more_households_monitor
 
 def test_lower_identification_registers_fewer_new_poor(small):
     low, base = ({"register.identification": r} for r in (0.2, 1.0))
-    years = small.with_options(years=(2016, 2019))
+    years = small.edit(years=(2016, 2019))
     assert _sum(years, "new_poor", **low) < _sum(years, "new_poor", **base)
 
 
 def _sum(scenario, key, **params):
-    return np.mean([fs.run(scenario.with_options(parameters=params), seed=s).summary[key].sum() for s in (1, 2)])
+    return np.mean([fs.run(scenario.edit(parameters=params), seed=s).summary[key].sum() for s in (1, 2)])
 
 
 def test_jiangsu_line_is_the_provincial_6000(baseline):
     result = fs.run("jiangsu", households=2000, seed=1)
     assert (result.summary["poverty_line"] == 6000).all()
+
+
+def test_the_state_holds_only_what_its_owners_declare():
+    """Every household and person column and every value the state carries is declared with
+    its type by the process or instrument that keeps it; anything else is refused at once."""
+    sim = Simulation(fs.load_scenario("consolidation").edit(households=300, years=(2016, 2022)), seed=1)
+    sim.run()
+    st = sim.state
+    for table in (st.h, st.p, st.values):
+        assert set(table) <= set(table.types)
+    assert all(st.h[k].dtype == st.h.types[k] for k in st.h) and all(st.p[k].dtype == st.p.types[k] for k in st.p)
+    assert {st.h.owners[k] for k in ("oop", "monitored", "loan_balance", "served_relocation", "wage_level")} == {
+        "processes.shocks", "status", "instrument microloan", "instrument relocation", "population.state"}
+    assert st.values.owners["admissions"] == "processes.shocks" and isinstance(st.values["admissions"], dict)
+    with pytest.raises(KeyError, match="undeclared state column 'extra'"):
+        st.h["extra"] = np.zeros(st.n)
+    with pytest.raises(TypeError, match="'oop' is declared as float64 by processes.shocks, got float32"):
+        st.h["oop"] = np.zeros(st.n, np.float32)
+    with pytest.raises(KeyError, match="undeclared state value 'anything'"):
+        st.values["anything"] = 1.0
+    with pytest.raises(TypeError, match="'previous_line' is declared as <class 'float'> by status"):
+        st.values["previous_line"] = "4000"
+    with pytest.raises(AttributeError):
+        st.admissions = {}  # no attribute outside the declared tables

@@ -7,13 +7,14 @@ from fupin_sim.population import schema as S
 from fupin_sim.population.state import State
 from fupin_sim.population.synthetic import generate
 from fupin_sim.rng import RandomStreams
+from fupin_sim.simulation import CARRIED
 from helpers import tiny_population
 
 P2020 = Params.defaults().at(2020)  # national line 4000
 
 
 def run_status(pop):
-    state = State(pop, Params.defaults())
+    state = State(pop, Params.defaults(), CARRIED)
     return state, status.step(state, P2020, RandomStreams(0), 2020)
 
 
@@ -31,7 +32,7 @@ def test_fgt_indices_on_a_hand_computed_example():
 def test_metrics_are_their_weighted_definitions(equal_weights):
     # equal weights (synthetic populations) take counts and plain sums, unequal ones
     # (registers) the weighted sums: both must give the definitions
-    state = State(generate(Params.defaults(), 3000, seed=4, year=2019), Params.defaults())
+    state = State(generate(Params.defaults(), 3000, seed=4, year=2019), Params.defaults(), CARRIED)
     h = state.h
     if not equal_weights:
         h["weight"] = np.random.default_rng(1).uniform(0.5, 3.0, state.n)
@@ -77,7 +78,7 @@ def test_register_transitions():
     incomes = [5000, 8000, 1000, 2000, 5000, 20000]
     st = [S.POOR, S.POOR, S.EXITED, S.NONPOOR, S.NONPOOR, S.NONPOOR]
     safe = [True, False, True, True, True, True]
-    state = State(tiny_population(incomes, st, safe), Params.defaults())
+    state = State(tiny_population(incomes, st, safe), Params.defaults(), CARRIED)
     m = step(state, exact())
     # exits need income above the line AND a safe house (三保障)
     assert list(state.h["status"]) == [S.EXITED, S.POOR, S.POOR, S.POOR, S.NONPOOR, S.NONPOOR]
@@ -89,7 +90,7 @@ def test_register_transitions():
 
 
 def test_nobody_enters_the_register_after_its_last_entry_year():
-    state = State(tiny_population([1000, 1000, 1000], [S.EXITED, S.NONPOOR, S.NONPOOR]), Params.defaults())
+    state = State(tiny_population([1000, 1000, 1000], [S.EXITED, S.NONPOOR, S.NONPOOR]), Params.defaults(), CARRIED)
     state.h["income_last"][:] = [3000, 5000, 1000]
     m = step(state, exact(2020), 2020)
     assert list(state.h["status"]) == [S.EXITED, S.NONPOOR, S.NONPOOR] and m["new_poor"] == 0
@@ -101,13 +102,13 @@ def test_nobody_enters_the_register_after_its_last_entry_year():
 
 
 def test_a_relapse_after_the_register_closed_is_counted_once_not_every_year_under_the_line():
-    state = State(tiny_population([1000], [S.EXITED]), Params.defaults())
+    state = State(tiny_population([1000], [S.EXITED]), Params.defaults(), CARRIED)
     relapses = [step(state, exact(year), year)["relapses"] for year in (2021, 2022, 2023)]
     assert relapses == [0, 1, 0] and state.h["relapses"][0] == 1
 
 
 def test_the_exit_plan_exits_the_highest_assessed_incomes_first():
-    state = State(tiny_population([4000, 9000, 6000, 5000, 1000], [S.POOR] * 5), Params.defaults())
+    state = State(tiny_population([4000, 9000, 6000, 5000, 1000], [S.POOR] * 5), Params.defaults(), CARRIED)
     m = step(state, exact(**{"register.exit_plan": 0.4}))  # 2 of the 5 registered at most
     assert list(state.h["status"]) == [S.POOR, S.EXITED, S.EXITED, S.POOR, S.POOR] and m["exits"] == 2
     m = step(state, exact(**{"register.exit_plan": 1.0}))  # every household ready
@@ -116,7 +117,7 @@ def test_the_exit_plan_exits_the_highest_assessed_incomes_first():
 
 def test_the_survey_measure_deducts_no_costs_and_a_local_rule_can_register_heavy_medical_spending():
     def run(**changes):
-        state = State(tiny_population([6000, 6000], [S.NONPOOR, S.NONPOOR]), Params.defaults())
+        state = State(tiny_population([6000, 6000], [S.NONPOOR, S.NONPOOR]), Params.defaults(), CARRIED)
         state.h["oop"][0] = 4000  # (6000 - 4000) per capita would be under the 3218 line
         return state, step(state, exact(**changes))
 
@@ -130,7 +131,7 @@ def test_the_survey_measure_deducts_no_costs_and_a_local_rule_can_register_heavy
 
 
 def test_the_assessment_error_is_persistent_and_has_mean_one():
-    state = State(generate(Params.defaults(), 20000, seed=2, year=2018), Params.defaults())
+    state = State(generate(Params.defaults(), 20000, seed=2, year=2018), Params.defaults(), CARRIED)
     p = dict(Params.defaults().at(2019))
     first = status.assessment_factor(state, p, RandomStreams(3)).copy()
     again = status.assessment_factor(state, p, RandomStreams(3))
@@ -140,7 +141,7 @@ def test_the_assessment_error_is_persistent_and_has_mean_one():
 
 
 def test_monitoring_objects_leave_when_the_risk_is_eliminated():
-    state = State(tiny_population([5000, 5000], [S.EXITED, S.NONPOOR]), Params.defaults())
+    state = State(tiny_population([5000, 5000], [S.EXITED, S.NONPOOR]), Params.defaults(), CARRIED)
     state.h["income_last"][:] = 9000  # a sharp fall, under the 6000 threshold: both found
     m = step(state, exact(2021), 2021)
     assert m["new_monitored"] == 2 and list(state.h["monitor_kind"]) == [status.UNSTABLE, status.EDGE]
@@ -153,6 +154,6 @@ def test_monitoring_objects_leave_when_the_risk_is_eliminated():
 def test_compulsory_age_dropout_blocks_exit():
     pop = tiny_population([8000, 8000], [S.POOR, S.POOR], ages=[10, 40])
     pop.persons["school"][:] = [S.NOT_IN_SCHOOL, S.NOT_IN_SCHOOL]  # a 10-year-old out of school
-    state = State(pop, Params.defaults())
+    state = State(pop, Params.defaults(), CARRIED)
     step(state, exact())
     assert list(state.h["status"]) == [S.POOR, S.EXITED]

@@ -12,15 +12,17 @@ from dataclasses import dataclass, field
 from importlib import resources
 
 import numpy as np
-
-from fupin_sim.population.rules import select, wsum
 import yaml
 
+from fupin_sim.checks import parse_years
 from fupin_sim.errors import InputError, close_match
 from fupin_sim.interventions import assistance, credit, employment, health, industry, other, relocation
 from fupin_sim.interventions.base import PRIORITY_RULES, TARGETS, Context, Instrument, priority_keys
 from fupin_sim.interventions.funding import SOURCES, UNLIMITED, BudgetLine, Ledger, YearFunds, earmark
-from fupin_sim.params import Params, _leaves
+from fupin_sim.metrics import Metric
+from fupin_sim.params import Params
+from fupin_sim.population.rules import select, wsum
+from fupin_sim.population.state import Carried
 from fupin_sim.population.schema import INCOME_SOURCES
 
 REGISTRY: dict[str, type[Instrument]] = {cls.name: cls for cls in (
@@ -33,13 +35,21 @@ REGISTRY: dict[str, type[Instrument]] = {cls.name: cls for cls in (
 ENTRY_KEYS = {"instrument", "years", "targets", "priority", "overhead_share", "capacity", "rules"}
 LINE_KEYS = {"source", "instruments", "amounts", "allocation"}
 ALLOCATION_RULES = {"deep_poverty": {"bonus": 0.10, "per_area_fixed": 0.0, "per_poor_person": 1000.0}}
+METRICS = (
+    Metric("served_{instrument}", "flow", "households", "{instrument}: households served", "{instrument}受益户数"),
+    Metric("spending_{instrument}", "flow", "yuan", "{instrument}: spending (yuan)", "{instrument}支出(元)"),
+    Metric("spending", "flow", "yuan", "Spending (yuan)", "支出(元)", about="public money, not loan principal"),
+    Metric("unspent", "flow", "yuan", "Unspent budget (yuan)", "未使用预算(元)"),
+    Metric("loans_issued", "flow", "yuan", "Microloans issued (yuan)", "小额信贷发放额(元)"),
+    Metric("loans_outstanding", "stock", "yuan", "Microloans outstanding (yuan)", "小额信贷余额(元)"),
+    Metric("loan_defaults", "flow", "yuan", "Microloan defaults (yuan)", "小额信贷违约额(元)"))
 
 
 def instrument_defaults() -> dict[str, Params]:
     """Each instrument's default rules (from instruments.yaml) as parameters with sources."""
     ref = resources.files("fupin_sim.params").joinpath("instruments.yaml")
     tree = yaml.safe_load(ref.read_text(encoding="utf-8"))
-    return {name: Params(_leaves(tree.get(name, {}), "", str(ref))) for name in REGISTRY}
+    return {name: Params.from_tree(tree.get(name, {}), str(ref)) for name in REGISTRY}
 
 
 def describe() -> str:
@@ -110,6 +120,10 @@ class Programme:
                             it.overhead_share, it.capacity) for it in self.items]
         return Programme(items, list(self.lines))
 
+    def item(self, label: str) -> Configured:
+        """The instrument listed under `label`."""
+        return next(it for it in self.items if it.label == label)
+
     def paying_lines(self, label: str) -> list[BudgetLine]:
         """The lines that may pay for an instrument (principal and public money alike)."""
         return [ln for ln in self.lines if ln.covers(label)]
@@ -158,14 +172,13 @@ class Programme:
         return out
 
     def prepare(self, state) -> None:
-        """Add the state columns the instruments keep."""
+        """Declare (and add) what the instruments keep in the state."""
         for item in self.items:
-            for column, (dtype, initial) in item.instrument.columns.items():
-                if column not in state.h:
-                    state.h[column] = np.full(state.n, initial, dtype=dtype)
-                state.fresh[column] = initial  # a household formed later starts without the support
-            if item.instrument.once:
-                state.h[f"served_{item.label}"] = np.zeros(state.n, dtype=bool)
+            columns, kept = dict(item.instrument.columns), frozenset()
+            if item.instrument.once:  # who has had it (a household formed from one that had it, too)
+                columns[f"served_{item.label}"] = (np.bool_, False)
+                kept = frozenset({f"served_{item.label}"})
+            state.declare(f"instrument {item.instrument.name}", Carried(columns, item.instrument.values, kept))
 
     def step(self, state, p, rs, year: int) -> dict:
         if self.scale and year not in self.reference:
@@ -231,7 +244,7 @@ class Programme:
         out["unspent"] = sum(r["unspent"] for r in report if np.isfinite(r["unspent"]))
         if "loan_balance" in h:
             out["loans_outstanding"] = wsum(h["loan_balance"], h["weight"])
-            out["loan_defaults"] = state.scalars.get("loan_defaults", 0.0)
+            out["loan_defaults"] = state.values.get("loan_defaults", 0.0)
         return out
 
 
@@ -239,7 +252,7 @@ def parse(data: dict, years: tuple[int, int], file: str | None) -> Programme:
     """Build and fully validate a programme from a scenario's `interventions:` and `budgets:`;
     `years` are the scenario's years, which schedules and budgets must lie within."""
     defaults = instrument_defaults()
-    items = []
+    items, listed = [], {}  # listed: instrument class -> its label
     entries = {} if data.get("interventions") is None else data["interventions"]
     if not isinstance(entries, dict):
         raise InputError("expected a mapping of intervention names to their settings", file=file,
@@ -253,6 +266,11 @@ def parse(data: dict, years: tuple[int, int], file: str | None) -> Programme:
                              f"available: {sorted(REGISTRY)}", file=file,
                              where=f"{where}.instrument" if "instrument" in entry else where)
         cls = REGISTRY[name]
+        if name in listed and cls.carries_over():  # its state and random streams are its class's, not its label's
+            raise InputError(f"instrument {name!r} is already listed as {listed[name]!r}; an instrument that "
+                             "carries support from year to year (loans, income streams, posts) may appear once",
+                             file=file, where=where)
+        listed.setdefault(name, str(label))
         rules = defaults[name].override(entry.get("rules") or {}, file=file, where=f"{where}.rules"
                                         ).located(f"{where}.rules.")
         span = _years(entry["years"], years, file, f"{where}.years") if "years" in entry else None
@@ -315,8 +333,6 @@ def _mapping(entry, known: set[str], file, where: str) -> dict:
 
 
 def _years(value, run: tuple[int, int], file, where) -> tuple[int, int]:
-    from fupin_sim.scenario import parse_years
-
     first, last = parse_years(value, file, where)
     if first < run[0] or last > run[1]:
         raise InputError(f"years {first}-{last} fall outside the scenario's years {run[0]}-{run[1]}", file=file,

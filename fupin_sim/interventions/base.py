@@ -17,6 +17,7 @@ import numpy as np
 
 from fupin_sim.population import schema as S
 from fupin_sim.population.rules import Weights, poverty_line, select, wsum
+from fupin_sim.status import test_income
 
 TARGETS = {
     "registered": "registered poor, and exited households while support is kept after exit (脱贫不脱政策, "
@@ -96,11 +97,11 @@ class Context:
         for their ~200k candidates each (one take instead). Only the instruments' `serve`
         changes incomes and costs after the carried streams, and only for the households it serves."""
         if self._income is None:
-            self._income = self._per_capita_income()
+            self._income = test_income(self.state, self.p)
         elif self._served:
             stale = np.concatenate(self._served)
             self._served.clear()
-            self._income[stale] = self._per_capita_income(stale)
+            self._income[stale] = test_income(self.state, self.p, rows=stale)
         return self._income if rows is None else self._income.take(rows)
 
     def pay(self, source: str, rows: np.ndarray, amount) -> None:
@@ -117,20 +118,6 @@ class Context:
             self._served.clear()
         elif self._income is not None and len(rows):
             self._served.append(rows)
-
-    def _per_capita_income(self, rows: np.ndarray | None = None) -> np.ndarray:
-        h = self.h
-        pick = (lambda a: a) if rows is None else (lambda a: a.take(rows))  # take: a fifth faster than a[rows]
-        net = pick(h["income_wage"]) + pick(h["income_operating"])  # the same operations as
-        net += pick(h["income_property"])                            # status.test_income, with
-        net += pick(h["income_transfer"])                            # fewer temporaries
-        share = self.p["poverty.deduct_expenditure"]
-        if share:
-            costs = pick(h["oop"]) + pick(h["school_cost"])
-            costs *= share
-            net -= costs
-        net /= np.maximum(pick(h["size"]), 1)
-        return net
 
     def target_rows(self, name: str) -> np.ndarray:
         """Rows of the households in a target group, ascending (shared: do not change it).
@@ -277,7 +264,15 @@ class Instrument:
     loan = False  # True: the cost is loan principal, funded by bank credit
     category = "transfer"  # what the household receives: transfer (cash) or in_kind
     columns: dict[str, tuple] = {}  # state columns the instrument keeps: name -> (dtype, initial)
+    values: dict[str, tuple] = {}  # state values it keeps between steps: name -> (type, initial or None)
     counts: tuple[str, ...] = ()  # the kinds of member counts it uses (`Context.count`)
+
+    @classmethod
+    def carries_over(cls) -> bool:
+        """True when it carries support from year to year (it overrides `carry`): its state
+        columns and random streams are its class's, so a scenario may list it once. One that
+        carries nothing (a top-up, a subsidy) may be listed again, e.g. as a deadline backstop."""
+        return cls.carry is not Instrument.carry
 
     def carry(self, ctx: Context, rules: dict) -> None:
         """Apply what earlier years' support still yields this year."""

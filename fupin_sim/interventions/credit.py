@@ -24,12 +24,13 @@ class Microloan(Instrument):
     category = "loan"
     columns = {"loan_balance": (np.float64, 0.0), "loan_invested": (np.float64, 0.0),
                "loan_years_left": (np.int16, 0)}
+    values = {"loan_defaults": (float, None), "loan_repaid": (float, None)}  # this year's, yuan
 
     def carry(self, ctx, rules):
         h = ctx.h
         rows = np.flatnonzero(h["loan_balance"] > 0)
-        ctx.state.scalars["loan_defaults"] = 0.0
-        ctx.state.scalars["loan_repaid"] = 0.0
+        ctx.state.values["loan_defaults"] = 0.0
+        ctx.state.values["loan_repaid"] = 0.0
         if not len(rows):
             return
         # the borrowers' columns are gathered once and written back once
@@ -51,7 +52,7 @@ class Microloan(Instrument):
         if len(gone):
             lost, w_gone = balance[default], w[default]
             funds.charge(self.name, gone, lost * w_gone, "default_cover")
-            ctx.state.scalars["loan_defaults"] = float((lost * w_gone).sum())
+            ctx.state.values["loan_defaults"] = float((lost * w_gone).sum())
             h["debt"][gone] = np.maximum(h["debt"][gone] - lost, 0.0)
             h["loan_balance"][gone] = 0.0
             h["loan_invested"][gone] = 0.0
@@ -59,7 +60,7 @@ class Microloan(Instrument):
         keep = ~default
         running, balance, years = rows[keep], balance[keep], h["loan_years_left"][rows[keep]]
         repay = balance / np.maximum(years, 1)
-        ctx.state.scalars["loan_repaid"] = float((repay * w[keep]).sum())
+        ctx.state.values["loan_repaid"] = float((repay * w[keep]).sum())
         balance -= repay
         h["debt"][running] = np.maximum(h["debt"][running] - repay, 0.0)
         years -= 1

@@ -9,7 +9,7 @@ insured person has (`processes.shocks`):
 - `supplementary_insurance`: commercial top-up cover bought for poor people, paying a
   share of what is still left.
 
-They act on this year's admissions (`state.admissions`), in the scenario's order.
+They act on this year's admissions (`state.values["admissions"]`), in the scenario's order.
 """
 from __future__ import annotations
 
@@ -35,7 +35,7 @@ class HealthAssistance(Instrument):
     category = "in_kind"
 
     def cost(self, ctx, rules, rows):
-        adm = ctx.state.admissions
+        adm = ctx.state.values["admissions"]
         mine, local = ctx.cases_of(rows, adm["hh"])
         left = adm["left"].take(mine)
         oop = assistance_and_cap(adm["cost"].take(mine), left, rules)["out_of_pocket"]
@@ -52,7 +52,7 @@ class HealthAssistance(Instrument):
         served = np.zeros(len(candidates), dtype=bool)
         served[at] = True
         hit = served[local]
-        ctx.state.admissions["left"][mine[hit]] = oop[hit]  # what is left now falls on them
+        ctx.state.values["admissions"]["left"][mine[hit]] = oop[hit]  # what is left now falls on them
 
 
 class ChronicAssistance(Instrument):
@@ -62,7 +62,7 @@ class ChronicAssistance(Instrument):
     category = "in_kind"
 
     def eligible(self, ctx, rules, rows):
-        cc = ctx.state.chronic_costs
+        cc = ctx.state.values["chronic_costs"]
         mine, local = ctx.cases_of(rows, cc["hh"])
         each = np.minimum(rules["rate"] * np.maximum(cc["cost"].take(mine) - rules["threshold"], 0.0),
                           rules["max_amount"])
@@ -88,7 +88,7 @@ class SupplementaryInsurance(Instrument):
         return rules["premium"] * ctx.h["size"].take(rows)
 
     def serve(self, ctx, rules, rows, amount):
-        adm = ctx.state.admissions
+        adm = ctx.state.values["admissions"]
         mine, local = ctx.cases_of(rows, adm["hh"])
         left = adm["left"].take(mine)
         claim = rules["pays_share"] * left

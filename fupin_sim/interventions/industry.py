@@ -111,12 +111,13 @@ class CollectiveEconomy(Instrument):
     description = "village collective-economy seed funds whose returns are shared with the village's poor households"
     priority = ("deep_poverty_area",)
     category = "in_kind"
+    values = {"village_seed": (np.ndarray, None)}  # yuan of seed funds held by each village
 
     def _seeds(self, ctx) -> np.ndarray:
-        scalars = ctx.state.scalars
-        if "village_seed" not in scalars:
-            scalars["village_seed"] = np.zeros(int(ctx.h["village"].max(initial=0)) + 1)
-        return scalars["village_seed"]
+        values = ctx.state.values
+        if "village_seed" not in values:
+            values["village_seed"] = np.zeros(int(ctx.h["village"].max(initial=0)) + 1)
+        return values["village_seed"]
 
     def carry(self, ctx, rules):
         seeds = self._seeds(ctx)

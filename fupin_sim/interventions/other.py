@@ -16,7 +16,7 @@ class EducationSubsidy(Instrument):
     description = "stage subsidies for students of poor households and a grant for university entrants"
 
     def eligible(self, ctx, rules, rows):
-        students = ctx.state.students  # this year's, from the shocks step
+        students = ctx.state.values["students"]  # this year's, from the shocks step
         mine, at = ctx.cases_of(rows, students["hh"])
         stage, age = students["stage"].take(mine), ctx.state.p["age"].take(students["rows"].take(mine))
         each = np.array([0.0, *rules["stage_amounts"]]).take(stage)
@@ -81,7 +81,7 @@ class AntiPovertyInsurance(Instrument):
 
     def serve(self, ctx, rules, rows, amount):
         h = ctx.h
-        previous_line = ctx.state.scalars.get("previous_line", ctx.line)
+        previous_line = ctx.state.values.get("previous_line", ctx.line)
         expense = h["oop"].take(rows) + h["school_cost"].take(rows)
         triggered = (expense > 0) & (ctx.per_capita_income(rows) <= rules["trigger_multiple"] * previous_line)
         claim = np.where(triggered, rules["pays_share"] * expense, 0.0)

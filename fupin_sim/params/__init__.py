@@ -99,6 +99,17 @@ def numbers_in(value: Any):
         yield value
 
 
+def scaled(value: Any, factor, integer: bool = False) -> Any:
+    """Every number of a value (a number, list, table or dated mapping) times `factor`, rounded
+    to whole numbers when `integer`."""
+    if isinstance(value, dict):
+        return {k: scaled(v, factor, integer) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [scaled(v, factor, integer) for v in value]
+    x = value * factor
+    return int(round(x)) if integer else float(x)
+
+
 def _shape(value: Any) -> Any:
     """'n' number, 's' text, a list of shapes; a table (list of rows) may have any number of rows."""
     if isinstance(value, (list, tuple)):
@@ -205,6 +216,12 @@ class Params:
                 _check_value(leaves[path], leaf.value, leaf.source, path)
             leaves[path] = leaf
         return cls(leaves)
+
+    @classmethod
+    def from_tree(cls, tree: dict, file: str) -> "Params":
+        """Parameters from a tree of groups and leaves (value, unit, source, confidence), as in
+        defaults.yaml; `file` names it in errors and sources."""
+        return cls(_leaves(tree, "", file))
 
     def __getitem__(self, path: str) -> Param:
         return self._leaves[path]

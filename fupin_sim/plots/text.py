@@ -7,85 +7,16 @@ Notes on results (a comparison's caveats) are in `fupin_sim.notes`, which the co
 writes without importing the plotting layer."""
 from __future__ import annotations
 
+from fupin_sim.experiments.calibrate.objective import METRICS as MOMENTS
+from fupin_sim.experiments.compare import METRICS as COMPARISON_METRICS
+from fupin_sim.experiments.forecast import METRICS as FORECAST_METRICS
 from fupin_sim.notes import LANGUAGES
+from fupin_sim.results import METRICS as SUMMARY_METRICS
 
-# metrics of the yearly summary, of sweeps and of comparisons
-METRICS = {
-    "year": ("Year", "年份"),
-    "households": ("Households", "户数"),
-    "persons": ("Persons", "人口"),
-    "registered_poor": ("Registered poor households", "建档立卡贫困户"),
-    "registered_poor_persons": ("Registered poor (persons)", "建档立卡贫困人口"),
-    "exited": ("Exited households (stock)", "已脱贫户(存量)"),
-    "income_poor_persons": ("Persons below the line", "收入低于贫困线人口"),
-    "headcount_ratio": ("Headcount ratio", "贫困发生率"),
-    "fgt0": ("Headcount ratio (FGT0)", "贫困发生率(FGT0)"),
-    "fgt1": ("Poverty gap index (FGT1)", "贫困距指数(FGT1)"),
-    "fgt2": ("Squared poverty gap (FGT2)", "贫困强度指数(FGT2)"),
-    "exits": ("Exits (households)", "脱贫户数"),
-    "relapses": ("Relapses, 返贫 (households)", "返贫户数"),
-    "relapse_rate": ("Relapse rate", "返贫率"),
-    "new_poor": ("Newly poor (households)", "新致贫户数"),
-    "dissolved_poor": ("Registered poor households dissolved", "消亡贫困户"),
-    "dissolved_exited": ("Exited households dissolved", "消亡已脱贫户"),
-    "monitored": ("Monitored households (监测)", "监测户数"),
-    "spending": ("Spending (yuan)", "支出(元)"),
-    "unspent": ("Unspent budget (yuan)", "未使用预算(元)"),
-    "poverty_line": ("Poverty line (yuan per person)", "贫困线(元/人)"),
-    "poverty_gap_yuan": ("Poverty gap (yuan)", "贫困缺口(元)"),
-    "income_wage_per_capita": ("Wage income per person (yuan)", "人均工资性收入(元)"),
-    "income_operating_per_capita": ("Operating income per person (yuan)", "人均经营性收入(元)"),
-    "income_property_per_capita": ("Property income per person (yuan)", "人均财产性收入(元)"),
-    "income_transfer_per_capita": ("Transfer income per person (yuan)", "人均转移性收入(元)"),
-    "income_per_capita_registered_poor": ("Income per person of the registered poor (yuan)", "贫困户人均纯收入(元)"),
-    "out_of_pocket_medical": ("Out-of-pocket medical costs (yuan)", "医疗自付费用(元)"),
-    "loans_issued": ("Microloans issued (yuan)", "小额信贷发放额(元)"),
-    "loans_outstanding": ("Microloans outstanding (yuan)", "小额信贷余额(元)"),
-    "loan_defaults": ("Microloan defaults (yuan)", "小额信贷违约额(元)"),
-    "deaths": ("Deaths", "死亡人数"),
-    "births": ("Births", "出生人数"),
-    "admissions": ("Hospital admissions", "住院人次"),
-    "medical_cost": ("Medical costs (yuan)", "医疗费用(元)"),
-    "new_chronic": ("New chronic illnesses", "新增慢性病"),
-    "new_disabled": ("New disabilities", "新增残疾"),
-    "livestock_price_index": ("Livestock price index", "牲畜价格指数"),
-    "drought_village_share": ("Share of villages in drought", "受旱村比例"),
-    "paid_basic_insurance": ("Paid by basic medical insurance (yuan)", "基本医保支付(元)"),
-    "paid_critical_insurance": ("Paid by critical-illness insurance (yuan)", "大病保险支付(元)"),
-    "inpatient_left_after_insurance": ("Inpatient costs left after insurance (yuan)", "保险后住院自付(元)"),
-    "chronic_care_cost": ("Chronic care costs (yuan)", "慢病治疗费用(元)"),
-    # comparison totals
-    "extra_exits": ("Extra exits (households)", "增加脱贫户数"),
-    "relapses_averted": ("Relapses averted (households)", "减少返贫户数"),
-    "new_poor_averted": ("New poor averted (households)", "减少新致贫户数"),
-    "poverty_gap_change_yuan": ("Change in the poverty gap (yuan)", "贫困缺口变化(元)"),
-    "extra_spending": ("Extra spending (yuan)", "增加支出(元)"),
-    "extra_exits_per_million_yuan": ("Extra exits per million yuan", "每百万元增加脱贫户数"),
-    "relapses_averted_per_million_yuan": ("Relapses averted per million yuan", "每百万元减少返贫户数"),
-    "cost_per_extra_exit": ("Cost per extra exit (yuan)", "每增加一户脱贫的成本(元)"),
-    "cost_per_relapse_averted": ("Cost per relapse averted (yuan)", "每减少一户返贫的成本(元)"),
-    "poverty_gap_closed_per_yuan": ("Poverty gap closed per yuan spent", "每元支出缩小的贫困缺口(元)"),
-    # forecast aggregates: "fallen" means below the line in some year since the register
-    "below_line": ("Below the line this year", "当年低于贫困线"),
-    "fallen": ("Fallen below the line since the register", "登记以来曾低于贫困线"),
-    "relapse": ("Fallen: exited households (relapse)", "曾低于贫困线:已脱贫户(返贫)"),
-    "new_poverty": ("Fallen: not registered (new poverty)", "曾低于贫困线:非建档立卡户(新致贫)"),
-    "still_poor": ("Fallen: registered poor", "曾低于贫困线:贫困户"),
-    "engine_relapses": ("Register relapses (engine)", "登记返贫户数(模型)"),
-    "engine_new_poor": ("Register new poor (engine)", "登记新致贫户数(模型)"),
-    "engine_exits": ("Register exits (engine)", "登记脱贫户数(模型)"),
-    "engine_registered_poor": ("Registered poor (engine)", "建档立卡贫困户(模型)"),
-    # calibration moments
-    "registered_share": ("Registered share of households", "建档立卡户占比"),
-    "registered_persons_share": ("Registered share of persons", "建档立卡人口占比"),
-    "registered_persons_ratio": ("Registered persons / starting register", "在册贫困人口/期初人数"),
-    "exits_persons": ("Exits (persons)", "脱贫人数"),
-    "exits_persons_share": ("Exits (persons) / starting register", "当年脱贫人数/期初人数"),
-    "cum_exits_persons_share": ("Cumulative exits / starting register", "累计脱贫人数/期初人数"),
-    "exits_development_persons_share": ("Development exits / starting register", "开发式脱贫人数/期初人数"),
-    "cum_development_exit_share": ("Development share of cumulative exits", "累计开发式脱贫占比"),
-    "income_per_capita_filed": ("Income per person of filed households (yuan)", "建档立卡户人均纯收入(元)"),
-}
+# every metric's label, from the one registry: the engine's summary (and its derived columns),
+# comparisons' headline rows, calibration moments and forecast aggregates, each declared where
+# it is produced
+METRICS = SUMMARY_METRICS | COMPARISON_METRICS | MOMENTS | FORECAST_METRICS
 
 AGGREGATIONS = {  # suffixes of sweep outputs, e.g. exits_sum
     "final": ("final year", "末年"), "first": ("first year", "首年"), "sum": ("sum over years", "各年合计"),
@@ -158,7 +89,7 @@ CATEGORIES = {
 CONFIDENCE = {"high": ("high", "高"), "medium": ("medium", "中"), "low": ("low", "低")}
 
 COLUMNS = {  # table headings
-    "metric": ("Metric", "指标"), "value": ("Value", "数值"), "mean": ("Mean", "均值"),
+    "year": ("Year", "年份"), "metric": ("Metric", "指标"), "value": ("Value", "数值"), "mean": ("Mean", "均值"),
     "mean_diff": ("Difference (mean)", "差值(均值)"), "se": ("Standard error", "标准误"),
     "ci_low": ("95% CI low", "95%置信区间下限"), "ci_high": ("95% CI high", "95%置信区间上限"),
     "base_mean": ("Baseline (mean)", "基准方案(均值)"), "alt_mean": ("Alternative (mean)", "比较方案(均值)"),
@@ -300,16 +231,20 @@ def table_title(name: str, lang: str = "en") -> str:
 def label(name: str, lang: str = "en") -> str:
     """The readable name of a metric, column, instrument, funding source or category."""
     check_language(lang)
-    for table in (CATEGORIES, METRICS, INSTRUMENTS, FUNDING_SOURCES, COLUMNS, TABLES):
+    for table in (CATEGORIES, INSTRUMENTS, FUNDING_SOURCES, COLUMNS, TABLES):
         if name in table:
             return _pick(table[name], lang)
-    for prefix, (en, zh) in (("served_", ("{}: households served", "{}受益户数")),
-                             ("spending_", ("{}: spending (yuan)", "{}支出(元)")),
-                             ("instrument_scale.", ("{}: budget ×", "{}预算倍数"))):
-        if name.startswith(prefix) and name[len(prefix):] in INSTRUMENTS:
-            return _pick((en, zh), lang).format(label(name[len(prefix):], lang))
+    found = METRICS.match(name)
+    if found is not None:
+        metric, fields = found
+        named = {key: label(value, lang) for key, value in fields.items()}
+        if all(named[key] != value for key, value in fields.items()):  # served_<instrument>: a known instrument
+            return _pick((metric.en, metric.zh), lang).format(**named)
+    prefix = "instrument_scale."  # a sweep's factor on an instrument's budget
+    if name.startswith(prefix) and name[len(prefix):] in INSTRUMENTS:
+        return _pick(("{}: budget ×", "{}预算倍数"), lang).format(label(name[len(prefix):], lang))
     base, _, how = name.rpartition("_")
-    if base in METRICS and (how in AGGREGATIONS or how.isdigit()):  # sweep outputs: exits_sum, registered_poor_2018
-        when = how if how.isdigit() else _pick(AGGREGATIONS[how], lang)
+    if base in METRICS and (how in AGGREGATIONS or how.isdigit()) and label(base, lang) != base:
+        when = how if how.isdigit() else _pick(AGGREGATIONS[how], lang)  # sweep outputs: exits_sum, ..._2018
         return f"{label(base, lang)}, {when}" if lang == "en" else f"{label(base, lang)}({when})"
     return name

@@ -6,14 +6,13 @@ into one, so a simulated world can be written out as a register at any year.
 """
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+
 import numpy as np
 
 from fupin_sim.population import Population
 from fupin_sim.population import schema as S
 from fupin_sim.population.table import Table
-
-INCOME_COLUMNS = tuple(f"income_{s}" for s in S.INCOME_SOURCES)
-
 
 def add_per_row(column: np.ndarray, rows: np.ndarray, weights: np.ndarray | None = None,
                 subtract: bool = False) -> None:
@@ -27,57 +26,129 @@ def add_per_row(column: np.ndarray, rows: np.ndarray, weights: np.ndarray | None
         ufunc.at(column, rows, column.dtype.type(1) if weights is None else weights)
 
 
-def register_columns(n: int) -> dict[str, np.ndarray]:
-    """What the register and monitoring steps keep per household (`fupin_sim.status`), empty:
-    no monitoring object, no assessment drawn yet (0), no income last year (0: no fall)."""
-    return {"monitored": np.zeros(n, bool), "monitor_kind": np.zeros(n, np.int8), "monitor_stable": np.zeros(n, np.int8),
-            "year_monitored": np.full(n, S.NO_YEAR, np.int16), "relapse_counted": np.zeros(n, bool),
-            "below_line": np.zeros(n, bool), "income_last": np.zeros(n), "assessment_factor": np.zeros(n, np.float32)}
+@dataclass(frozen=True)
+class Carried:
+    """What a process or an instrument keeps in the state: household columns, name ->
+    (dtype, initial value), and values carried from step to step, name -> (type, initial
+    value, or None: set by the owner when it first needs it). Each owner declares its own
+    (`State.declare`); the state refuses a name nobody declared, or a value of another type."""
+
+    columns: dict[str, tuple] = field(default_factory=dict)
+    values: dict[str, tuple] = field(default_factory=dict)
+    # columns a household formed during the run (`State.add_households`) takes from the one it
+    # split from; the others with an initial value start with it (support, costs, flags)
+    inherited: frozenset = frozenset()
+
+
+class Declared(dict):
+    """A mapping whose every name is declared, with its type, by one owner: setting an
+    undeclared name, or a value of another type, is a programming error caught at once."""
+
+    def __init__(self, what: str, check):
+        super().__init__()
+        self.what, self.check = what, check  # check(value, type) -> bool
+        self.types: dict[str, object] = {}
+        self.owners: dict[str, str] = {}
+
+    def declare(self, name: str, kind, owner: str) -> None:
+        """`name` holds values of `kind`, kept by `owner` (one owner a name)."""
+        if self.owners.get(name, owner) != owner or self.types.get(name, kind) != kind:
+            raise ValueError(f"{self.what} {name!r} is declared by {self.owners[name]} as {self.types[name]}; "
+                             f"{owner} declares it as {kind}")
+        self.types[name], self.owners[name] = kind, owner
+
+    def __setitem__(self, name: str, value) -> None:
+        if name not in self.types:
+            raise KeyError(f"undeclared {self.what} {name!r}: its owner declares it (population.state.Carried)")
+        if not self.check(value, self.types[name]):
+            raise TypeError(f"{self.what} {name!r} is declared as {self.types[name]} by {self.owners[name]}, "
+                            f"got {getattr(value, 'dtype', type(value).__name__)}")
+        super().__setitem__(name, value)
+
+    def update(self, other=(), **more) -> None:
+        for name, value in dict(other, **more).items():
+            self[name] = value
+
+
+def _column(value, dtype) -> bool:
+    return isinstance(value, np.ndarray) and value.dtype == dtype
+
+
+# what the state itself holds: the register's columns (`schema`) and what it derives from them
+STATE = Carried(columns={
+    **{c.name: (c.dtype, None) for c in S.HOUSEHOLD_COLUMNS},
+    "size": (np.int32, None), "labour_units": (np.float64, None), "pensioners": (np.intp, None),
+    # permanent income levels (the income process moves them on each year)
+    "wage_level": (np.float64, None), "operating_level": (np.float64, None),
+    "property_base": (np.float64, None), "transfer_base": (np.float64, None),
+    "lineage": (np.int64, None)})  # the household a line of splits began from
+# what a household formed during the run starts with among the state's own columns: its
+# members move in, and savings, debts and the origin's support stay behind
+FRESH = {**{c: 0.0 for c in ("assets", "debt", "property_base", "transfer_base", "labour_units",
+                             *(f"income_{s}" for s in S.INCOME_SOURCES), *(f"programme_{s}" for s in S.INCOME_SOURCES))},
+         "size": 0, "pensioners": 0}
+# person columns: the register's, with each person's household as a row (`hh`, intp: what
+# take(), bincount() and indexing use) and ages in int16
+PERSON_COLUMNS = {**{c.name: np.dtype(c.dtype) for c in S.PERSON_COLUMNS if c.name != "household_id"},
+                  "hh": np.dtype(np.intp), "age": np.dtype(np.int16)}
 
 
 class State:
-    """Household columns `h` and person columns `p` (dicts of numpy arrays), and the year.
+    """Household columns `h` and person columns `p` (mappings of numpy arrays), the values
+    the processes and instruments carry from step to step (`values`), and the year. Every
+    column and value is declared with its type by its owner (`Carried`, `declare`).
 
     Persons point to their household by row (`p['hh']`); households never move rows, so
     per-household reductions are `np.bincount(p['hh'], weights, minlength=n_households)`.
     """
 
-    def __init__(self, pop: Population, params):
+    __slots__ = ("year", "h", "p", "values", "n", "starts", "_person_buffers", "_household_buffers")
+
+    def __init__(self, pop: Population, params, carried: tuple[tuple[str, Carried], ...] = ()):
+        """The state of the snapshot `pop`, with what `carried` ((owner, Carried), ...) declares."""
         self.year = int(pop.year)
         hh = pop.households
-        self.h: dict[str, np.ndarray] = {k: np.array(hh[k]) for k in hh.names()}
+        self.h = Declared("state column", _column)
+        self.values = Declared("state value", isinstance)
+        self.n = len(hh)
+        self.declare("population.state", STATE)
+        for k in hh.names():
+            self.h[k] = np.array(hh[k], dtype=self.h.types.get(k))
         columns = {k: np.asarray(pop.persons[k]) for k in pop.persons.names()
                    if k != "household_id"}  # derived from `hh` when written out
         columns["hh"] = pop.household_index()
-        # hh as intp, which take(), bincount() and indexing use: an int32 column was converted
-        # for every lookup over the persons (a pass and a 20 MB array at 10^6 households)
-        dtypes = {"hh": np.intp, "age": np.int16}
-        self.p: dict[str, np.ndarray] = {}
+        # hh as intp: an int32 column was converted for every lookup over the persons (a pass
+        # and a 20 MB array at 10^6 households)
+        self.p = Declared("person column", _column)
         self._person_buffers: dict[str, np.ndarray] = {}  # with room for births: `resize_persons`
         for k, column in columns.items():
             rows = len(column)
-            self._person_buffers[k] = np.empty(rows + rows // 8, dtype=dtypes.get(k, column.dtype))
+            self.p.declare(k, PERSON_COLUMNS[k], "population.state")
+            self._person_buffers[k] = np.empty(rows + rows // 8, dtype=PERSON_COLUMNS[k])
             self.p[k] = self._person_buffers[k][:rows]
             self.p[k][:] = column
-        self.n = len(hh)
-        self.scalars: dict[str, float] = {"livestock_price": 0.0}
         self.aggregate(params.at(self.year))
         self._init_levels(params.at(self.year))
         if pop.origin != "synthetic":  # a register records a year's income, transitory shocks included
             self._shrink_transitory(params.at(self.year))
-        zeros = np.zeros(self.n)
-        self.h.update(oop=zeros.copy(), school_cost=zeros.copy(), relapses=np.zeros(self.n, np.int16),
-                      lineage=self.h["household_id"].copy(),  # the household a line of splits began from
-                      wage_shock=np.zeros(self.n, np.float32), operating_shock=np.zeros(self.n, np.float32),
-                      **register_columns(self.n))
-        # what a household formed during the run starts with, where it does not take its
-        # origin's value (`add_households`); instruments add their columns' initial values
-        self.fresh: dict[str, object] = {
-            **{c: 0.0 for c in ("assets", "debt", "property_base", "transfer_base", "oop", "school_cost",
-                               *INCOME_COLUMNS, *(f"programme_{s}" for s in S.INCOME_SOURCES))},
-            "relapses": 0, "size": 0, "labour_units": 0.0, "pensioners": 0,  # members move in
-            **{c: column[0] if len(column) else 0 for c, column in register_columns(1).items()}}
+        self.h["lineage"] = self.h["household_id"].copy()
+        self.starts: dict[str, object] = dict(FRESH)  # what a household formed during the run starts with
         self._household_buffers: dict[str, np.ndarray] = {}  # with room for new households
+        for owner, what in carried:
+            self.declare(owner, what)
+
+    def declare(self, owner: str, carried: Carried) -> None:
+        """Declare what `owner` keeps, and add its columns and values with their initial values."""
+        for name, (dtype, initial) in carried.columns.items():
+            self.h.declare(name, np.dtype(dtype), owner)
+            if initial is not None and name not in self.h:
+                self.h[name] = np.full(self.n, initial, dtype=dtype)
+            if initial is not None and name not in carried.inherited:
+                self.starts[name] = initial
+        for name, (kind, initial) in carried.values.items():
+            self.values.declare(name, kind, owner)
+            if initial is not None and name not in self.values:
+                self.values[name] = initial
 
     @property
     def persons(self) -> int:
@@ -102,8 +173,9 @@ class State:
     def add_households(self, origin: np.ndarray, ids: np.ndarray) -> np.ndarray:
         """Append one household row for each row of `origin` (households that split), with the
         ids `ids`; returns the new rows. A new household takes its origin's values (village,
-        register status, weight, wage level...) except for the columns in `self.fresh`, which
-        start afresh; its members are moved in by the caller. Columns grow into buffers kept
+        register status, weight, wage level...) except for the columns in `self.starts`, which
+        start afresh (`Carried.inherited` names the declared ones that do not); its members
+        are moved in by the caller. Columns grow into buffers kept
         with an eighth more rows, so the table is copied once in a while, not every year."""
         n, k = self.n, len(origin)
         rows = np.arange(n, n + k)
@@ -113,7 +185,7 @@ class State:
                 buffer = np.empty((n + k) + (n + k) // 8, dtype=column.dtype)
                 buffer[:n] = column
             grown = buffer[:n + k]
-            grown[n:] = self.fresh[name] if name in self.fresh else column.take(origin)
+            grown[n:] = self.starts[name] if name in self.starts else column.take(origin)
             self._household_buffers[name] = buffer
             self.h[name] = grown
         self.h["household_id"][n:] = ids
@@ -143,7 +215,10 @@ class State:
         """Permanent income levels implied by the snapshot's incomes, less what the policy
         instruments paid that year (they pay it again in the run if it is still due)."""
         h = self.h
-        own = {s: h[f"income_{s}"] - h.setdefault(f"programme_{s}", np.zeros(self.n)) for s in S.INCOME_SOURCES}
+        for s in S.INCOME_SOURCES:
+            if f"programme_{s}" not in h:  # optional in a register
+                h[f"programme_{s}"] = np.zeros(self.n)
+        own = {s: h[f"income_{s}"] - h[f"programme_{s}"] for s in S.INCOME_SOURCES}
         lu = h["labour_units"]
         with np.errstate(divide="ignore", invalid="ignore"):
             level = own["wage"] / lu

@@ -7,11 +7,16 @@ from __future__ import annotations
 
 import numpy as np
 
+from fupin_sim.metrics import Metric
 from fupin_sim.population import schema as S
 from fupin_sim.processes import households
 from fupin_sim.population.rules import MAX_AGE
 from fupin_sim.population.state import add_per_row
 from fupin_sim.rng import derived_ids
+
+METRICS = (Metric("deaths", "flow", "persons", "Deaths", "死亡人数"),
+           Metric("births", "flow", "persons", "Births", "出生人数"),
+           *households.METRICS)
 
 
 def mortality_table(p) -> np.ndarray:

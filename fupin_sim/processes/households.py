@@ -12,9 +12,16 @@ from __future__ import annotations
 
 import numpy as np
 
+from fupin_sim.metrics import Metric
 from fupin_sim.population import schema as S
 from fupin_sim.population.state import add_per_row
 from fupin_sim.rng import derived_ids
+
+METRICS = (Metric("new_households", "flow", "households", "Households formed (分户)", "新分户数"),
+           Metric("formed_poor", "flow", "households", "Households formed from registered poor ones",
+                  "由贫困户分出的户数", about="the register (administrative): they stay registered"),
+           Metric("formed_exited", "flow", "households", "Households formed from exited ones", "由脱贫户分出的户数",
+                  about="the register (administrative): they stay exited"))
 
 
 def step(state, p, rs, year: int) -> dict:

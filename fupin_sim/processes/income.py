@@ -12,9 +12,18 @@ from __future__ import annotations
 
 import numpy as np
 
+from fupin_sim.metrics import Metric
 from fupin_sim.population import schema as S
+from fupin_sim.population.state import Carried
 
 _REGION = np.zeros(1, dtype=np.int64)  # the id of the one regional draw
+STATE = Carried(columns={"wage_shock": (np.float32, 0.0), "operating_shock": (np.float32, 0.0)},  # the persistent
+                inherited=frozenset({"wage_shock", "operating_shock"}),  # deviations, a family's fortune
+                values={"livestock_price": (float, 0.0),  # the regional price cycle's log deviation
+                        "drought_villages": (float, None),  # this year's share of villages in drought
+                        "income_start": (int, None)})  # the first year of income shocks
+METRICS = (Metric("livestock_price_index", "ratio", "index", "Livestock price index", "牲畜价格指数"),
+           Metric("drought_village_share", "ratio", "share", "Share of villages in drought", "受旱村比例"))
 
 
 def _lognormal_factor(z: np.ndarray, sd: float) -> np.ndarray:
@@ -48,7 +57,7 @@ def covariate_loss(state, p, rs, year: int) -> np.ndarray:
     severity = np.where(village_hit, np.minimum(2.0 * p["shocks.drought_loss"] * u_sev, 1.0), 0.0)
     loss = severity.take(state.h["village"])
     loss *= state.h["region_type"] != S.CODE["region_type"]["urban_fringe"]  # urban-fringe incomes are not farm incomes
-    state.scalars["drought_villages"] = float(village_hit.mean())
+    state.values["drought_villages"] = float(village_hit.mean())
     return loss
 
 
@@ -62,17 +71,19 @@ def step(state, p, rs, year: int) -> dict:
     # the year's incomes are written into their columns in place: a column kept in its buffer
     # grows with new households without a copy (`State.add_households`)
     rho = p["income.persistence"]
-    t = year - state.scalars.setdefault("income_start", year)  # years of shocks before this one
+    if state.values.get("income_start") is None:
+        state.values["income_start"] = year
+    t = year - state.values["income_start"]  # years of shocks before this one
     h["wage_level"] *= (1.0 + p["income.wage_growth"]) * _persistent_factor(h["wage_shock"], wage_perm, sd_p, rho, t)
     wage = np.multiply(h["labour_units"], h["wage_level"], out=h["income_wage"])
     wage *= _lognormal_factor(wage_tran, sd_t)
 
     h["operating_level"] *= (1.0 + p["income.operating_growth"]) * _persistent_factor(
         h["operating_shock"], op_perm, sd_p, rho, t)
-    price = state.scalars["livestock_price"]
+    price = state.values["livestock_price"]
     price = p["shocks.livestock_price_rho"] * price + p["shocks.livestock_price_sd"] * float(
         rs.normal("shocks.livestock_price", year, _REGION)[0])
-    state.scalars["livestock_price"] = price
+    state.values["livestock_price"] = price
     # factors applied to the rows they concern only (the others' factor is 1, exactly)
     covariate = np.subtract(1.0, covariate_loss(state, p, rs, year)).astype(np.float64)  # in float32, as the loss
     pastoral = np.flatnonzero(h["region_type"] == S.CODE["region_type"]["pastoral"])
@@ -88,4 +99,4 @@ def step(state, p, rs, year: int) -> dict:
     h["transfer_base"] *= 1.0 + p["income.transfer_growth"]
     transfer = np.multiply(12.0 * p["income.pension_monthly"], h["pensioners"], out=h["income_transfer"])
     transfer += h["transfer_base"]
-    return {"livestock_price_index": float(np.exp(price)), "drought_village_share": state.scalars["drought_villages"]}
+    return {"livestock_price_index": float(np.exp(price)), "drought_village_share": state.values["drought_villages"]}

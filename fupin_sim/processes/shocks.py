@@ -8,18 +8,36 @@ to a ceiling) and critical-illness insurance (above a threshold); registered poo
 deductible and threshold reduced. What is left falls on the household unless the health
 instruments (medical assistance, the out-of-pocket cap and backstop, supplementary
 insurance, chronic-disease assistance: `fupin_sim.interventions.health`) pay part of it;
-the year's admissions and chronic-care costs are kept in `state.admissions` and
-`state.chronic_costs` for them, and the students in `state.students` for education subsidies.
+the year's admissions and chronic-care costs are kept in `state.values["admissions"]` and
+`state.values["chronic_costs"]` for them, and the students in `state.values["students"]` for
+education subsidies (`STATE`).
 """
 from __future__ import annotations
 
 import numpy as np
 from scipy.special import ndtri
 
+from fupin_sim.metrics import Metric
 from fupin_sim.population import schema as S
 from fupin_sim.population.rules import MAX_AGE, age_table, wsum
+from fupin_sim.population.state import Carried
 
 PAYERS = ("basic_insurance", "critical_insurance")
+STATE = Carried(
+    columns={"oop": (np.float64, 0.0), "school_cost": (np.float64, 0.0)},  # this year's costs, per household
+    values={"risk_profile": (np.ndarray, None), "admission_key": (str, None), "admission_table": (np.ndarray, None),
+            # this year's cases, for the health and education instruments: {"hh": household rows, ...}
+            "admissions": (dict, None), "chronic_costs": (dict, None), "students": (dict, None)})
+METRICS = (
+    Metric("admissions", "flow", "admissions", "Hospital admissions", "住院人次"),
+    Metric("medical_cost", "flow", "yuan", "Medical costs (yuan)", "医疗费用(元)"),
+    Metric("new_chronic", "flow", "persons", "New chronic illnesses", "新增慢性病"),
+    Metric("new_disabled", "flow", "persons", "New disabilities", "新增残疾"),
+    Metric("paid_basic_insurance", "flow", "yuan", "Paid by basic medical insurance (yuan)", "基本医保支付(元)"),
+    Metric("paid_critical_insurance", "flow", "yuan", "Paid by critical-illness insurance (yuan)", "大病保险支付(元)"),
+    Metric("inpatient_left_after_insurance", "flow", "yuan", "Inpatient costs left after insurance (yuan)",
+           "保险后住院自付(元)"),
+    Metric("chronic_care_cost", "flow", "yuan", "Chronic care costs (yuan)", "慢病治疗费用(元)"))
 
 
 def risk_profile(state) -> np.ndarray:
@@ -44,6 +62,12 @@ def admission_table(profile: np.ndarray, p) -> np.ndarray:
         mean = (profile[g] * risk).sum() / persons if persons else 1.0
         table[g] = risk * (rates[g] / max(mean, 1e-12))
     return np.minimum(table, 1.0).astype(np.float32).ravel()
+
+
+def _sum_by(rows: np.ndarray, amounts: np.ndarray, n: int) -> np.ndarray:
+    """Each household's total of `amounts` (yuan), in float64 even when nothing falls in the
+    year (np.bincount of no weights counts in integers)."""
+    return np.bincount(rows, weights=amounts, minlength=n).astype(np.float64, copy=False)
 
 
 def insurance_layers(cost: np.ndarray, insured: np.ndarray, poor: np.ndarray, p) -> dict[str, np.ndarray]:
@@ -81,12 +105,12 @@ def classes(edges: np.ndarray, u: np.ndarray) -> np.ndarray:
 def step(state, p, rs, year: int) -> dict:
     h, pp = state.h, state.p
     hh, pid, age = pp["hh"], pp["person_id"], pp["age"]
-    if "risk_profile" not in state.scalars:
-        state.scalars["risk_profile"] = risk_profile(state)
+    if "risk_profile" not in state.values:
+        state.values["risk_profile"] = risk_profile(state)
     key = (p["health.admission_rate"], p["health.age_risk"], p["health.chronic_risk"])
-    if state.scalars.get("admission_key") != repr(key):  # rebuilt only when dated rates change
-        state.scalars["admission_key"] = repr(key)
-        state.scalars["admission_table"] = admission_table(state.scalars["risk_profile"], p)
+    if state.values.get("admission_key") != repr(key):  # rebuilt only when dated rates change
+        state.values["admission_key"] = repr(key)
+        state.values["admission_table"] = admission_table(state.values["risk_profile"], p)
     registered = h["status"] != S.NONPOOR  # poor and exited households keep the health policies
     poor_p = registered.take(hh)
     chronic = pp["chronic"]
@@ -98,7 +122,7 @@ def step(state, p, rs, year: int) -> dict:
     # the triple of draws under the admission rate and the two onset rates, each person's
     # by age (and more): tested on the draws' bits, without making them
     admit, chronic_onset, disabled_onset = rs.below(
-        "shocks.illness", year, pid, "triple", [(state.scalars["admission_table"], index),
+        "shocks.illness", year, pid, "triple", [(state.values["admission_table"], index),
                                                  (age_table(p["health.chronic_onset"]), age),
                                                  (age_table(p["disability.onset"]), age)])
     admitted = np.flatnonzero(admit)
@@ -111,21 +135,22 @@ def step(state, p, rs, year: int) -> dict:
     ha = hh.take(admitted)
     split = insurance_layers(cost, h["insured"].take(ha), poor_p.take(admitted), p)
     n = state.n
-    state.admissions = {"hh": ha, "cost": cost, "left": split["left"].copy()}
+    state.values["admissions"] = {"hh": ha, "cost": cost, "left": split["left"].copy()}
     # chronic care: a yearly outpatient cost per patient, lognormal around its mean
     chronic_rows = np.flatnonzero(chronic)
     z = rs.normal("shocks.chronic_cost", year, pid.take(chronic_rows))
     sd_c = p["health.chronic_cost_sd"]
     chronic_cost = p["health.chronic_cost"] * np.exp(sd_c * z - 0.5 * sd_c * sd_c)
-    state.chronic_costs = {"hh": hh.take(chronic_rows), "cost": chronic_cost}
-    oop = np.bincount(ha, weights=split["left"], minlength=n)  # written into the columns in place (their
-    oop += np.bincount(state.chronic_costs["hh"], weights=chronic_cost, minlength=n)  # buffers grow with splits)
+    chronic_hh = hh.take(chronic_rows)
+    state.values["chronic_costs"] = {"hh": chronic_hh, "cost": chronic_cost}
+    oop = _sum_by(ha, split["left"], n)  # written into the column in place (its
+    oop += _sum_by(chronic_hh, chronic_cost, n)  # buffer grows with new households)
     np.copyto(h["oop"], oop)
     students = np.flatnonzero(pp["school"] > 0)
-    state.students = {"rows": students, "hh": hh.take(students), "stage": pp["school"].take(students)}
+    student_hh, stage = hh.take(students), pp["school"].take(students)
+    state.values["students"] = {"rows": students, "hh": student_hh, "stage": stage}
     stage_cost = np.array([0.0, *p["education.cost"]])
-    np.copyto(h["school_cost"], np.bincount(state.students["hh"], weights=stage_cost.take(state.students["stage"]),
-                                            minlength=n))
+    np.copyto(h["school_cost"], _sum_by(student_hh, stage_cost.take(stage), n))
 
     # onset of chronic illness and disability (they lower labour capacity from now on)
     new_chronic = np.flatnonzero(chronic_onset & ~chronic)  # those not yet ill (or disabled)
@@ -144,5 +169,5 @@ def step(state, p, rs, year: int) -> dict:
     for payer in PAYERS:
         out[f"paid_{payer}"] = wsum(split[payer], wa)
     out["inpatient_left_after_insurance"] = wsum(split["left"], wa)
-    out["chronic_care_cost"] = wsum(chronic_cost, w.take(state.chronic_costs["hh"]))
+    out["chronic_care_cost"] = wsum(chronic_cost, w.take(chronic_hh))
     return out

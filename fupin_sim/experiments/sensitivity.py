@@ -2,7 +2,7 @@
 to the swept parameters, with bootstrap confidence intervals, and the stochastic noise
 reported separately.
 
-The spec is a sweep spec (see `fupin_sim.sweep`) whose design is `sobol` with a power of
+The spec is a sweep spec (see `fupin_sim.experiments.sweep.spec`) whose design is `sobol` with a power of
 2 `samples` N, plus an optional `sensitivity:` block:
 
     sensitivity: {bootstrap: 999, confidence: 0.95, noise_points: 4, noise_replicates: 8}
@@ -47,9 +47,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from fupin_sim.experiments.designs import unit_sample
+from fupin_sim.experiments.executor import require_dask
+from fupin_sim.experiments.seeds import run_seed
+from fupin_sim.experiments.sweep.runs import RunTask, claim_folder, experiment_manifest, run_tasks
+from fupin_sim.experiments.sweep.spec import SweepSpec, load_spec
 from fupin_sim.files import commit_files, write_csv_atomic
-from fupin_sim.sweep import (RunTask, SweepSpec, claim_folder, execute, experiment_manifest, load_spec,
-                             require_dask, run_seed, unit_sample)
 
 
 def saltelli_design(spec: SweepSpec) -> pd.DataFrame:
@@ -178,8 +181,8 @@ def sensitivity(spec, out: str | Path, n_jobs: int = 1, *, scheduler=None, progr
     main, noise = _tasks(spec, design)
     claim_folder(out, spec)
     write_csv_atomic(design, out / "design.csv")
-    records, stats = execute(spec.scenario, main + noise, spec.outputs, out / "runs", spec.hash, n_jobs=n_jobs,
-                             scheduler=scheduler, progress=progress, batch_size=batch_size, desc=spec.name)
+    records, stats = run_tasks(spec, main + noise, out, n_jobs=n_jobs, scheduler=scheduler, progress=progress,
+                               batch_size=batch_size)
     names = [o.name for o in spec.outputs]
     params = spec.parameter_names
     by_point = design.set_index("point")

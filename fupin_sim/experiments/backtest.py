@@ -3,7 +3,7 @@ office uses today.
 
 1. Simulate one synthetic world (the scenario, `households`, the world's `seed`) to the end
    of year t and write it out as a register (`state.to_population()`).
-2. Forecast t+1 … t+h from that register with other seeds (`fupin_sim.forecast`); the
+2. Forecast t+1 … t+h from that register with other seeds (`fupin_sim.experiments.forecast`); the
    forecast sees only the register, not the world's hidden state (permanent income levels,
    ongoing support, loans, this year's medical bills).
 3. Continue the same world (the same `Simulation` object) to t+h and record which
@@ -40,13 +40,19 @@ from scipy.stats import rankdata
 
 from fupin_sim import status
 from fupin_sim.errors import InputError
-from fupin_sim.forecast import _load_scenario, forecast
+from fupin_sim.experiments.forecast import forecast
+from fupin_sim.experiments.seeds import derived_seed
+from fupin_sim.files import commit_files, output_dir
 from fupin_sim.notes import Note, note_fields
 from fupin_sim.population import schema as S
 from fupin_sim.population.rules import poverty_line
-from fupin_sim.rng import stream_key
+from fupin_sim.results import package_version
+from fupin_sim.scenario import load_scenario
+from fupin_sim.simulation import Observer, Simulation
 
-MEDICAL_BILL_YUAN = 10_000.0
+# the monitoring office's rules: income under 1.5 × the line; a medical bill over 40% of income or
+# 10,000 yuan; above the line only through transfers that are at least 30% of income
+INCOME_MULTIPLE, MEDICAL_SHARE, MEDICAL_BILL_YUAN, TRANSFER_SHARE = 1.5, 0.4, 10_000.0, 0.3
 RULES = ("income_below_1.5x_line", "large_medical_bill", "lifted_by_transfers", "any_rule")
 
 
@@ -98,6 +104,46 @@ def top_k(score: np.ndarray, k: int, tiebreak: np.ndarray) -> np.ndarray:
     return order[:k]
 
 
+class World(Observer):
+    """The simulated world: at the end of year `t`, its register (what the forecast sees) and
+    what the monitoring rules see (this year's bills too); after `t`, who actually fell below
+    the line in some year."""
+
+    def __init__(self, t: int):
+        self.t = t
+
+    def start(self, sim) -> None:
+        if sim.year == self.t:  # the register is the starting snapshot
+            self._look(sim)
+
+    def observe(self, sim, year: int, row: dict) -> None:
+        if year == self.t:
+            self._look(sim)
+        elif year > self.t:
+            # households formed after `t` (分户) are not in the register the forecast saw
+            self.fell |= status.below_line(sim.state, sim.params.at(year))[:len(self.fell)]
+
+    def _look(self, sim) -> None:
+        h, p_t = sim.state.h, sim.params.at(self.t)
+        self.register = sim.state.to_population()
+        self.live = np.flatnonzero(h["size"] > 0)  # register row i is world row live[i]
+        line_t = poverty_line(p_t)
+        size = np.maximum(h["size"], 1)
+        total = sim.state.income_total()
+        y_t = status.test_income(sim.state, p_t)
+        rule = {
+            "income_below_1.5x_line": y_t < INCOME_MULTIPLE * line_t,
+            "large_medical_bill": (h["oop"] > MEDICAL_SHARE * np.maximum(total, 0.0)) | (h["oop"] > MEDICAL_BILL_YUAN),
+            "lifted_by_transfers": ((total - h["income_transfer"]) / size < line_t)
+                                   & (h["income_transfer"] >= TRANSFER_SHARE * np.maximum(total, 1e-9)),
+        }
+        rule["any_rule"] = rule["income_below_1.5x_line"] | rule["large_medical_bill"] | rule["lifted_by_transfers"]
+        self.rules = {k: v[self.live] for k, v in rule.items()}
+        self.income = y_t[self.live]
+        self.status = h["status"][self.live].copy()
+        self.fell = np.zeros(sim.state.n, bool)
+
+
 @dataclass
 class BacktestResult:
     scores: pd.DataFrame        # population, method, auc, brier, n, events, prevalence, ...
@@ -123,8 +169,6 @@ class BacktestResult:
     def write(self, out) -> Path:
         """The forecast in `forecast/`, then the scores and tables, the manifest last (each file
         written in full under a temporary name first: `files.commit_files`)."""
-        from fupin_sim.files import commit_files, output_dir
-
         out = Path(out)
         self.forecast.write(output_dir(out, "forecast"))
         text = json.dumps(self.manifest, indent=1, ensure_ascii=False, default=str)
@@ -138,9 +182,7 @@ class BacktestResult:
 def backtest(scenario="consolidation", households: int = 5000, t: int = 2020, horizon: int = 3, reps: int = 100,
              seed: int = 0, n_jobs: int = 1) -> BacktestResult:
     t0 = time.perf_counter()
-    from fupin_sim.simulation import Simulation
-
-    sc = _load_scenario(scenario)
+    sc = load_scenario(scenario)
     if isinstance(horizon, bool) or not isinstance(horizon, (int, np.integer)) or horizon < 1:
         raise InputError(f"horizon must be at least 1 year, got {horizon!r}", where="horizon")
     a, b = sc.years
@@ -148,41 +190,13 @@ def backtest(scenario="consolidation", households: int = 5000, t: int = 2020, ho
         raise InputError(f"the backtest needs the world's years up to {t + horizon} and a register year t from "
                          f"{a - 1}; the scenario covers {a}-{b}: use t from {a - 1} to {b - horizon}",
                          file=sc.file, where="years")
-    world_sc = sc.with_options(households=households, years=(a, t + horizon), seed=seed)
-    world = Simulation(world_sc, seed=seed)
-    while world.year < t:
-        world.step()
-    register = world.state.to_population()
-    live = np.flatnonzero(world.state.h["size"] > 0)  # register row i is world row live[i]
-
-    # what the monitoring office sees at t (from the world: it includes this year's bills)
-    h, p_t = world.state.h, world.params.at(t)
-    line_t = poverty_line(p_t)
-    size = np.maximum(h["size"], 1)
-    total = world.state.income_total()
-    y_t = status.test_income(world.state, p_t)
-    rule = {
-        "income_below_1.5x_line": y_t < 1.5 * line_t,
-        "large_medical_bill": (h["oop"] > 0.4 * np.maximum(total, 0.0)) | (h["oop"] > MEDICAL_BILL_YUAN),
-        "lifted_by_transfers": ((total - h["income_transfer"]) / size < line_t)
-                               & (h["income_transfer"] >= 0.3 * np.maximum(total, 1e-9)),
-    }
-    rule["any_rule"] = rule["income_below_1.5x_line"] | rule["large_medical_bill"] | rule["lifted_by_transfers"]
-    rule = {k: v[live] for k, v in rule.items()}
-    income_t = y_t[live]
-    status_t = h["status"][live].copy()
-
-    forecast_seed = stream_key(seed, "backtest.forecast", t) & 0x7FFFFFFF  # never the world's seed
+    world = World(t)
+    Simulation(sc.edit(households=households, years=(a, t + horizon), seed=seed), seed=seed, observers=[world]).run()
+    register, live, rule, income_t, status_t = world.register, world.live, world.rules, world.income, world.status
+    forecast_seed = derived_seed(seed, "backtest.forecast", t)  # never the world's seed
     fc = forecast(register, sc, horizon, reps, seed=forecast_seed, n_jobs=n_jobs)
     p = fc.table[f"p_within_{horizon}"].to_numpy()
-
-    fell = np.zeros(world.state.n, bool)
-    for _ in range(horizon):
-        world.step()
-        pp = world.params.at(world.year)
-        below = (world.state.h["size"] > 0) & (status.test_income(world.state, pp) < poverty_line(pp))
-        fell |= below
-    outcome = fell[live]
+    outcome = world.fell[live]
 
     populations = {"all": np.ones(len(live), bool), "monitoring": status_t != S.POOR}
     score_rows, rel_frames, mon_rows = [], [], []
@@ -226,8 +240,6 @@ def backtest(scenario="consolidation", households: int = 5000, t: int = 2020, ho
         "status": np.asarray(S.CATEGORIES["status"])[status_t],
         "income_pc_t": income_t, "p_forecast": p, "fell_below": outcome.astype(int),
         **{f"rule_{k}": v.astype(int) for k, v in rule.items()}})
-    from fupin_sim.results import package_version
-
     man = {"fupin_sim": package_version(), "kind": "backtest", "scenario": sc.name, "scenario_file": sc.file,
            "households": int(households),
            "register_households": int(len(live)), "t": int(t), "horizon": int(horizon), "reps": int(reps),

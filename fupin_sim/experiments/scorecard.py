@@ -30,6 +30,7 @@ from fupin_sim.population import schema as S
 from fupin_sim.population.rules import poverty_line
 from fupin_sim.results import package_version
 from fupin_sim.rng import RandomStreams
+from fupin_sim.simulation import Observer, Simulation
 from fupin_sim.status import test_income
 
 HISTORY = "history.csv"
@@ -212,7 +213,7 @@ def _scenarios(table: pd.DataFrame) -> dict:
     return out
 
 
-def observe(sim) -> dict:
+def state_values(sim) -> dict:
     """The year's values the metrics need beyond the summary, read from the state just after a
     step (persons are weighted by household weights)."""
     state, h = sim.state, sim.state.h
@@ -252,17 +253,26 @@ def _industry_exits(sim, before: np.ndarray) -> float:
     return float((h["weight"].take(rows) * h["size"].take(rows))[helped].sum())
 
 
+class Watch(Observer):
+    """Keeps, for every year of a run, the values the metrics need beyond the summary."""
+
+    def __init__(self):
+        self.yearly: dict[int, dict] = {}
+
+    def start(self, sim) -> None:
+        self.yearly[sim.year] = state_values(sim)
+        self.before = sim.state.h["status"].copy()
+
+    def observe(self, sim, year: int, row: dict) -> None:
+        self.yearly[year] = {**state_values(sim), "exits_industry_persons": _industry_exits(sim, self.before)}
+        self.before = sim.state.h["status"].copy()
+
+
 def run_scenario(scenario, seed: int) -> Run:
     """One replicate, observed year by year."""
-    from fupin_sim.simulation import Simulation
-
-    sim = Simulation(scenario, seed=seed)
-    yearly = {sim.year: observe(sim)}
-    while not sim.done:
-        before = sim.state.h["status"].copy()
-        sim.step()
-        yearly[sim.year] = {**observe(sim), "exits_industry_persons": _industry_exits(sim, before)}
-    return Run(pd.DataFrame(sim.rows), yearly)
+    watch = Watch()
+    summary = Simulation(scenario, seed=seed, observers=[watch]).run()
+    return Run(summary, watch.yearly)
 
 
 def _replicate(scenario, seed: int, rows: pd.DataFrame) -> list[float]:
@@ -280,17 +290,16 @@ class ScorecardResult:
         return {role: {"pass": int(((t["role"] == role) & (t["result"] == "pass")).sum()),
                        "miss": int(((t["role"] == role) & (t["result"] == "miss")).sum())} for role in ROLES}
 
-    def write(self, out: str | Path) -> Path:
-        out = Path(out)
+    def write(self, out: str | Path, pages: dict[str, str] | None = None) -> Path:
+        """Write scorecard.csv, the `pages` (file name -> HTML: the report, which the command
+        line renders) and manifest.json, the manifest last."""
         table = self.table.copy()
         text = json.dumps(self.manifest, indent=1, ensure_ascii=False, default=str)
-        from fupin_sim.report.scorecard import render
-
-        pages = {f"report{suffix}.html": render(self, lang) for suffix, lang in (("", "en"), ("-zh", "zh"))}
         files = {"scorecard.csv": lambda tmp: table.to_csv(tmp, index=False),
-                 **{name: (lambda tmp, html=html: tmp.write_text(html, encoding="utf-8")) for name, html in pages.items()},
+                 **{name: (lambda tmp, html=html: tmp.write_text(html, encoding="utf-8"))
+                    for name, html in (pages or {}).items()},
                  "manifest.json": lambda tmp: tmp.write_text(text, encoding="utf-8")}
-        return commit_files(out, files, marker="manifest.json")
+        return commit_files(Path(out), files, marker="manifest.json")
 
 
 def scorecard(history: str | Path | None = None, *, households: int | None = None, reps: int = 2,
@@ -306,7 +315,7 @@ def scorecard(history: str | Path | None = None, *, households: int | None = Non
     rows = read_history(path, scenarios)
     jobs = []
     for name, block in rows.groupby("scenario", sort=False):
-        sc = scenarios[name] if households is None else scenarios[name].with_options(households=households)
+        sc = scenarios[name] if households is None else scenarios[name].edit(households=households)
         base = sc.seed if seed is None else seed
         seeds = [RandomStreams(base).replicate_seed(r) for r in range(reps)]
         jobs += [(name, block.index, sc, s) for s in seeds]

@@ -9,8 +9,9 @@ of the noise of either run, and a no-op alternative differs by exactly zero.
 
 For each alternative, metric and year, over the replicates: the mean paired difference,
 its standard error and a 95% confidence interval from Student's t with reps − 1 degrees
-of freedom. Over the years (`year` = "total"): flows are summed (exits, relapses, new
-poor, costs, `poverty_gap_yuan`); levels and ratios are averaged (`year` = "mean").
+of freedom. Over the years each metric aggregates as its declaration says
+(`fupin_sim.metrics`): flows are summed (`year` = "total": exits, relapses, new poor, costs,
+`poverty_gap_yuan`), levels and ratios averaged (`year` = "mean").
 Headline rows: `extra_exits`, `relapses_averted`, `new_poor_averted`,
 `poverty_gap_change_yuan` (the yearly aggregate poverty gap fgt1 × persons × line, summed
 over the years; negative means the gap closed). When the summary reports `spending` (yuan
@@ -31,43 +32,40 @@ import numpy as np
 import pandas as pd
 
 from fupin_sim.errors import InputError
+from fupin_sim.experiments.draws import read_draws, scenarios_over
+from fupin_sim.experiments.executor import execute
+from fupin_sim.experiments.outputs import reduce_metric
+from fupin_sim.experiments.seeds import derived_seed, replicate_seeds
+from fupin_sim.metrics import Metric
 from fupin_sim.notes import Note, note_fields
-from fupin_sim.scenario import Scenario, load_scenario, parse_years
-from fupin_sim.sweep import add_derived, reduce_metric
+from fupin_sim.results import METRICS as SUMMARY_METRICS
+from fupin_sim.results import add_derived, package_version, simulate
+from fupin_sim.scenario import Scenario, load_scenario
 
 LEVEL = 0.95
-FLOWS = {"exits", "relapses", "new_poor", "births", "deaths", "admissions", "medical_cost", "new_chronic",
-         "new_disabled", "dissolved_poor", "dissolved_exited", "out_of_pocket_medical", "spending", "unspent",
-         "poverty_gap_yuan", "loans_issued", "loan_defaults", "inpatient_left_after_insurance", "chronic_care_cost"}
-FLOW_PREFIXES = ("paid_", "spending_", "served_")
 COLUMNS = ["alternative", "year", "metric", "mean_diff", "se", "ci_low", "ci_high", "base_mean", "alt_mean",
            "p_value", "reps"]
+# the headline rows, totals over the years (alternative − baseline, or ratios of them)
+METRICS = (
+    Metric("extra_exits", "flow", "households", "Extra exits (households)", "增加脱贫户数"),
+    Metric("relapses_averted", "flow", "households", "Relapses averted (households)", "减少返贫户数"),
+    Metric("new_poor_averted", "flow", "households", "New poor averted (households)", "减少新致贫户数"),
+    Metric("poverty_gap_change_yuan", "flow", "yuan", "Change in the poverty gap (yuan)", "贫困缺口变化(元)"),
+    Metric("extra_spending", "flow", "yuan", "Extra spending (yuan)", "增加支出(元)"),
+    Metric("extra_exits_per_million_yuan", "ratio", "households per million yuan", "Extra exits per million yuan",
+           "每百万元增加脱贫户数"),
+    Metric("relapses_averted_per_million_yuan", "ratio", "households per million yuan",
+           "Relapses averted per million yuan", "每百万元减少返贫户数"),
+    Metric("cost_per_extra_exit", "ratio", "yuan per household", "Cost per extra exit (yuan)", "每增加一户脱贫的成本(元)"),
+    Metric("cost_per_relapse_averted", "ratio", "yuan per household", "Cost per relapse averted (yuan)",
+           "每减少一户返贫的成本(元)"),
+    Metric("poverty_gap_closed_per_yuan", "ratio", "yuan per yuan", "Poverty gap closed per yuan spent",
+           "每元支出缩小的贫困缺口(元)"))
 
 
-def is_flow(metric: str) -> bool:
-    """Flows add up over years (counts and money of the year); levels and ratios do not
-    (their 'mean' over years is reported instead)."""
-    return metric in FLOWS or metric.startswith(FLOW_PREFIXES)
-
-
-def _scenario(ref) -> Scenario:
-    return ref if isinstance(ref, Scenario) else load_scenario(ref)
-
-
-def _simulate_summary(scenario: Scenario, seed: int, instrument_scale: dict | None = None) -> pd.DataFrame:
-    """Worker: one run's yearly summary (top level, so loky and Dask can pickle it)."""
-    from fupin_sim.simulation import simulate
-
-    return add_derived(simulate(scenario, seed=seed, instrument_scale=instrument_scale).summary)
-
-
-def _run_all(tasks: list[tuple], n_jobs: int) -> list[pd.DataFrame]:
-    """Tasks: (scenario, seed) or (scenario, seed, instrument_scale)."""
-    if n_jobs == 1:
-        return [_simulate_summary(*task) for task in tasks]
-    from joblib import Parallel, delayed
-
-    return Parallel(n_jobs=n_jobs)(delayed(_simulate_summary)(*task) for task in tasks)
+def run_summary(task: tuple[Scenario, int]) -> pd.DataFrame:
+    """Worker: the yearly summary of one (scenario, seed), derived metrics included."""
+    return add_derived(simulate(*task).summary)
 
 
 def _alternative(ref, where: str) -> tuple[object, dict]:
@@ -82,27 +80,22 @@ def _alternative(ref, where: str) -> tuple[object, dict]:
     return ref["scenario"], ref.get("instrument_scale") or {}
 
 
-def _prepare(baseline, alternatives, households, years, seed
-             ) -> tuple[Scenario, dict[str, Scenario], list[str], dict[str, dict]]:
-    """Apply the options to every scenario, name the alternatives, and check they can be paired;
-    also each alternative's validated instrument scales (empty for none)."""
-    if isinstance(years, str):
-        years = parse_years(years, where="years")
-    base = _scenario(baseline).with_options(households=households, years=years, seed=seed)
+def _prepare(baseline, alternatives, households, years, seed) -> tuple[Scenario, dict[str, Scenario], list[str]]:
+    """Apply the options to every scenario (and its instrument scales to an alternative), name
+    the alternatives, and check they can be paired."""
+    base = load_scenario(baseline).edit(households=households, years=years, seed=seed)
     if isinstance(alternatives, (str, Path, Scenario)):
         alternatives = [alternatives]
     items = list(alternatives.items()) if isinstance(alternatives, dict) else [(None, a) for a in alternatives]
     if not items:
         raise InputError("give at least one alternative scenario to compare with the baseline", where="alternatives")
     alts: dict[str, Scenario] = {}
-    scales: dict[str, dict] = {}
     notes: list[str] = []
     for i, (label, ref) in enumerate(items):
-        ref, scale = _alternative(ref, f"alternatives.{label if label is not None else i}")
-        sc = _scenario(ref).with_options(households=households, years=years)
-        scale = sc.programme.check_scale(scale, where=f"alternatives.{label if label is not None else i}"
-                                                      ".instrument_scale")
-        name = label or sc.name + "".join(f", {k} × {v:g}" for k, v in scale.items())
+        where = f"alternatives.{label if label is not None else i}"
+        ref, scale = _alternative(ref, where)
+        sc = load_scenario(ref).edit(households=households, years=years).edit(instrument_scale=scale, where=where)
+        name = label or sc.name + "".join(f", {k} × {v:g}" for k, v in sc.instrument_scale.items())
         unique, k = name, 2
         while unique in alts or unique == base.name:
             unique, k = f"{name} [{k}]", k + 1
@@ -118,8 +111,8 @@ def _prepare(baseline, alternatives, households, years, seed
         if (sc.preset, sc.register) != (base.preset, base.register):
             notes.append(Note("population_differs", name=unique, alt=str(sc.register or sc.preset),
                               base=str(base.register or base.preset)))
-        alts[unique], scales[unique] = sc, scale
-    return base, alts, notes, scales
+        alts[unique] = sc
+    return base, alts, notes
 
 
 def _t_stats(d: np.ndarray) -> tuple[float, float, float, float, float]:
@@ -212,6 +205,7 @@ def paired_table(base_runs: list[pd.DataFrame], alt_runs: dict[str, list[pd.Data
     alt_runs = {k: [add_derived(f) for f in v] for k, v in alt_runs.items()}
     metrics = [c for c in base_runs[0].columns if c != "year" and pd.api.types.is_numeric_dtype(base_runs[0][c])]
     years = base_runs[0]["year"].to_numpy()
+    summed = {m: SUMMARY_METRICS[m].years == "sum" for m in metrics}  # flows add up over years; levels average
     B = np.stack([f[metrics].to_numpy(dtype=float) for f in base_runs])  # reps × years × metrics
     rows = []
     has_spending = "spending" in metrics
@@ -223,11 +217,10 @@ def paired_table(base_runs: list[pd.DataFrame], alt_runs: dict[str, list[pd.Data
         for j, m in enumerate(metrics):
             for i, y in enumerate(years):
                 rows.append(_rows(name, m, int(y), D[:, i, j], B[:, i, j], A[:, i, j]))
-            reducer = np.sum if is_flow(m) else np.mean
-            label = "total" if is_flow(m) else "mean"
+            reducer, label = (np.sum, "total") if summed[m] else (np.mean, "mean")
             rows.append(_rows(name, m, label, reducer(D[:, :, j], axis=1), reducer(B[:, :, j], axis=1),
                               reducer(A[:, :, j], axis=1)))
-        tot = {m: (A[:, :, j].sum(axis=1), B[:, :, j].sum(axis=1)) for j, m in enumerate(metrics) if is_flow(m)}
+        tot = {m: (A[:, :, j].sum(axis=1), B[:, :, j].sum(axis=1)) for j, m in enumerate(metrics) if summed[m]}
 
         def head(metric, source, sign):
             if source in tot:
@@ -280,24 +273,19 @@ def compare(baseline, alternatives, reps: int = 10, n_jobs: int = 1, *, househol
     `draws` (a calibration folder or its draws.csv): replicate r of every scenario runs with
     parameter draw r mod their number, so the intervals carry parameter uncertainty too.
     """
-    from fupin_sim.abc import read_draws, scenarios_over
-    from fupin_sim.ensemble import replicate_seeds
-    from fupin_sim.results import package_version
-
     if isinstance(reps, bool) or not isinstance(reps, (int, np.integer)) or reps < 1:
         raise InputError(f"reps must be a whole number of at least 1, got {reps!r}", where="reps")
-    base, alts, notes, scales = _prepare(baseline, alternatives, households, years, seed)
+    base, alts, notes = _prepare(baseline, alternatives, households, years, seed)
     seeds = replicate_seeds(base.seed, int(reps))
     if reps == 1:
         notes.append(Note("one_replicate"))
     if any(sc.seed != base.seed for sc in alts.values()):
         notes.append(Note("baseline_seeds", seed=int(base.seed)))
     scenarios = [base, *alts.values()]
-    scale_of = [{}, *scales.values()]
     sets = read_draws(draws) if draws is not None else None
     per_rep = [scenarios_over(sc, sets, str(draws)) if sets else [sc] for sc in scenarios]
-    runs = _run_all([(over[r % len(over)], s, scale_of[i] or None)
-                     for i, over in enumerate(per_rep) for r, s in enumerate(seeds)], n_jobs)
+    runs, _ = execute(run_summary, [(over[r % len(over)], s) for over in per_rep for r, s in enumerate(seeds)],
+                      n_jobs=n_jobs)
     by_scenario = [runs[i * reps:(i + 1) * reps] for i in range(len(scenarios))]
     base_runs, alt_runs = by_scenario[0], dict(zip(alts, by_scenario[1:]))
     table = paired_table(base_runs, alt_runs, notes)
@@ -309,7 +297,8 @@ def compare(baseline, alternatives, reps: int = 10, n_jobs: int = 1, *, househol
     man = {"fupin_sim": package_version(), "kind": "compare", "experiment": "paired comparison (common random numbers)",
            "baseline": {"name": base.name, "file": base.file, "hash": base.hash},
            "alternatives": {k: {"name": sc.name, "file": sc.file, "hash": sc.hash,
-                                **({"instrument_scale": scales[k]} if scales[k] else {})} for k, sc in alts.items()},
+                                **({"instrument_scale": sc.instrument_scale} if sc.instrument_scale else {})}
+                            for k, sc in alts.items()},
            "years": list(base.years), "households": base.households, "seed": base.seed, "replicates": int(reps),
            "replicate_seeds": seeds, "confidence_level": LEVEL,
            "differences": "alternative minus baseline, replicate by replicate; CI from Student's t over replicates"}
@@ -335,18 +324,14 @@ def crn_variance_reduction(base, alt, reps: int = 20, metrics=("exits:sum", "rel
     """
     from scipy import stats
 
-    from fupin_sim.ensemble import replicate_seeds
-    from fupin_sim.rng import stream_key
-
     if isinstance(metrics, str):
         metrics = [metrics]
-    base_sc, alts, _, scales = _prepare(base, [alt], households, years, seed)
-    alt_sc, alt_scale = next(iter(alts.values())), next(iter(scales.values())) or None
+    base_sc, alts, _ = _prepare(base, [alt], households, years, seed)
+    alt_sc = next(iter(alts.values()))
     seeds = replicate_seeds(base_sc.seed, reps)
-    independent = [stream_key(base_sc.seed, "independent seeds", r) & 0x7FFFFFFF for r in range(reps)]
-    tasks = ([(base_sc, s) for s in seeds] + [(alt_sc, s, alt_scale) for s in seeds]
-             + [(alt_sc, s, alt_scale) for s in independent])
-    runs = _run_all(tasks, n_jobs)
+    independent = [derived_seed(base_sc.seed, "independent seeds", r) for r in range(reps)]
+    tasks = [(base_sc, s) for s in seeds] + [(alt_sc, s) for s in seeds] + [(alt_sc, s) for s in independent]
+    runs, _ = execute(run_summary, tasks, n_jobs=n_jobs)
     b, a, ai = runs[:reps], runs[reps:2 * reps], runs[2 * reps:]
     rows = []
     for spec in metrics:

@@ -2,52 +2,38 @@
 as the mean and quantile bands (5/25/50/75/95%) of every yearly metric.
 
 Replicates are independent of `n_jobs` and of the order they finish in: replicate r always
-runs with seed `RandomStreams(base).replicate_seed(r)`, and with parameter draws (a
-calibration's `draws.csv`, `fupin_sim.abc`) with draw r mod their number, so the bands
-carry the parameters' uncertainty as well as chance.
+runs with seed `replicate_seeds(base, reps)[r]`, and with parameter draws (a calibration's
+`draws.csv`, `fupin_sim.experiments.draws`) with draw r mod their number, so the bands carry
+the parameters' uncertainty as well as chance.
 """
 from __future__ import annotations
 
 import pandas as pd
 
-from fupin_sim.results import Result, manifest
-from fupin_sim.rng import RandomStreams
+from fupin_sim.experiments.draws import scenarios_over
+from fupin_sim.experiments.executor import execute
+from fupin_sim.experiments.seeds import replicate_seeds
+from fupin_sim.results import Result, manifest, simulate
 from fupin_sim.scenario import Scenario
 
 QUANTILES = {"q05": 0.05, "q25": 0.25, "q50": 0.5, "q75": 0.75, "q95": 0.95}
 
 
-def replicate_seeds(base_seed: int, reps: int) -> list[int]:
-    streams = RandomStreams(base_seed)
-    return [streams.replicate_seed(r) for r in range(reps)]
-
-
-def _one(scenario: Scenario, seed: int, instrument_scale: dict | None = None) -> tuple[pd.DataFrame, dict]:
-    from fupin_sim.simulation import simulate
-
-    result = simulate(scenario, seed=seed, instrument_scale=instrument_scale)
+def one_run(task: tuple[Scenario, int]) -> tuple[pd.DataFrame, dict]:
+    """Worker: (summary, population manifest) of one (scenario, seed)."""
+    result = simulate(*task)
     return result.summary, result.manifest["population"]
 
 
 def run_ensemble(scenario: Scenario, reps: int, n_jobs: int = 1, parameter_sets: list[dict] | None = None,
-                 draws_file: str | None = None, instrument_scale: dict[str, float] | None = None) -> Result:
+                 draws_file: str | None = None) -> Result:
     """`reps` replicates of `scenario`; with `parameter_sets` (overrides, e.g. from
-    `abc.read_draws(draws_file)`) replicate r runs with set r mod their number; with
-    `instrument_scale`, every replicate scales those instruments' budgets (`Simulation`)."""
-    from fupin_sim.abc import scenarios_over
-
+    `draws.read_draws(draws_file)`) replicate r runs with set r mod their number."""
     if reps < 1:
         raise ValueError("reps must be at least 1")
-    scale = scenario.programme.check_scale(instrument_scale or {})  # before any run
     seeds = replicate_seeds(scenario.seed, reps)
     scenarios = scenarios_over(scenario, parameter_sets, draws_file) if parameter_sets else [scenario]
-    which = [r % len(scenarios) for r in range(reps)]
-    if n_jobs == 1:
-        runs = [_one(scenarios[d], s, scale) for d, s in zip(which, seeds)]
-    else:
-        from joblib import Parallel, delayed
-
-        runs = Parallel(n_jobs=n_jobs)(delayed(_one)(scenarios[d], s, scale) for d, s in zip(which, seeds))
+    runs, _ = execute(one_run, [(scenarios[r % len(scenarios)], s) for r, s in enumerate(seeds)], n_jobs=n_jobs)
     frames = [summary for summary, _ in runs]
     replicates = pd.concat([f.assign(rep=r, seed=s) for r, (f, s) in enumerate(zip(frames, seeds))],
                            ignore_index=True)
@@ -58,8 +44,8 @@ def run_ensemble(scenario: Scenario, reps: int, n_jobs: int = 1, parameter_sets:
     bands = bands_of(replicates, metrics)
     man = manifest(scenario, scenario.seed, runs[0][1]["origin"], runs[0][1]["households_simulated"],
                    replicates=reps, replicate_seeds=seeds, summary="mean over replicates")
-    if scale:
-        man["instrument_scale"] = scale
+    if scenario.instrument_scale:
+        man["instrument_scale"] = scenario.instrument_scale
     if parameter_sets:
         man["parameter_draws"] = {"file": draws_file, "count": len(parameter_sets), "used": min(reps, len(scenarios)),
                                   "rule": "replicate r runs with draw r mod count", "sets": parameter_sets}

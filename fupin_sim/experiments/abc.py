@@ -27,21 +27,18 @@ Every evaluation goes through the calibration's trial log, so a rerun reuses it.
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 from scipy.stats import truncnorm
 
-from fupin_sim.errors import InputError
+from fupin_sim.experiments.designs import unit_sample
 
 
 def abc_tables(spec, ev, best=None) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
     """Every proposal (`abc_draws.csv`: round, parameters, distance, accepted, weight), the
     equal-weight draws of the last round (`draws.csv`) and a summary for the manifest.
     `best`: the best-fitting parameter vector, around which half of round 0 is drawn."""
-    from fupin_sim.sweep import unit_sample
-
     a = spec.abc
     lo = np.array([b[0] for b in spec.bounds])
     hi = np.array([b[1] for b in spec.bounds])
@@ -140,46 +137,3 @@ def _systematic(weights: np.ndarray, n: int, rng) -> np.ndarray:
     appears floor or ceil of n × its weight times)."""
     positions = (rng.random() + np.arange(n)) / n
     return np.minimum(np.searchsorted(np.cumsum(weights), positions), len(weights) - 1)
-
-
-def read_draws(path) -> list[dict]:
-    """The parameter draws of a calibration: its output folder or its `draws.csv`, as a
-    list of scenario parameter overrides (replicate r of an ensemble or a forecast runs with
-    draw r mod their number). Errors name the file and row."""
-    path = Path(path)
-    file = path / "draws.csv" if path.is_dir() else path
-    if not file.is_file():
-        hint = " (a calibration writes draws.csv only when its spec has `abc:`)" if path.is_dir() else ""
-        raise InputError(f"parameter draws not found{hint}", file=str(file))
-    try:
-        table = pd.read_csv(file)
-    except (ValueError, pd.errors.ParserError) as e:
-        raise InputError(f"is not a readable CSV table: {e}", file=str(file)) from None
-    if "overrides" not in table:
-        raise InputError("has no 'overrides' column: expected the draws.csv a calibration writes", file=str(file))
-    if table.empty:
-        raise InputError("has no draws", file=str(file))
-    draws = []
-    for i, text in enumerate(table["overrides"]):
-        try:
-            value = json.loads(text)
-        except (TypeError, ValueError):
-            value = None
-        if not isinstance(value, dict) or not value:
-            raise InputError(f"column overrides: expected a JSON mapping of parameter values, got {text!r}",
-                             file=str(file), where=f"row {i + 2}")
-        draws.append(value)
-    return draws
-
-
-def scenarios_over(scenario, draws: list[dict], file: str | None = None) -> list:
-    """`scenario` with each draw's overrides (validated: an unknown parameter names the
-    draws file and row)."""
-    out = []
-    for i, d in enumerate(draws):
-        try:
-            out.append(scenario.with_parameters(d, where="draw"))
-        except InputError as e:
-            raise InputError(f"does not fit scenario {scenario.name!r}: {e.where}: {e.detail}", file=file,
-                             where=f"row {i + 2}") from None
-    return out
