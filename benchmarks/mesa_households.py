@@ -247,7 +247,8 @@ class PovertyModel(mesa.Model):
         self.poor_layers = "health.assistance_rate" in p
         self.chronic_onset = step_lookup(p["health.chronic_onset"], ages).tolist()
         self.disability_onset = step_lookup(p["disability.onset"], ages).tolist()
-        self.deduct = p["exit.deduct_expenditure"]
+        # the survey measure's deduction (older engine versions had it in the exit test)
+        self.deduct = p["poverty.deduct_expenditure"] if "poverty.deduct_expenditure" in p else p["exit.deduct_expenditure"]
 
     def _add_households(self, population, p) -> None:
         """One agent per household, from the population's column tables (grouped once with numpy)."""

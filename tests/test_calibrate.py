@@ -132,7 +132,8 @@ def test_missing_targets_file(tmp_path):
     ({"income.wage_growth": {"range": [0.2, 0.1]}}, "low 0.2 is above high 0.1"),
     ({"income.wage_grwth": {"range": [0.0, 0.1]}}, "unknown parameter.*did you mean 'income.wage_growth'"),
     ({"population.income_ratio": {"range": [0.5, 1.0]}}, "population.income_ratio: is a list.*element"),
-    ({"poverty_line.national": {"range": [2000, 4000]}}, "poverty_line.national: is dated.*scale: true"),
+    ({"poverty_line.national": {"range": [2000, 4000]}}, r"poverty_line.national: is dated.*element: \[year\].*scale: true"),
+    ({"poverty_line.national": {"range": [2000, 4000], "element": [2009]}}, r"index \[2009\] does not point to a number"),
     ({"status.line": {"range": [0, 1]}}, "status.line: is a text parameter"),
     ({"register.identification": {"range": [0.5, 1.5]}}, r"high bound 1.5 is not allowed.*outside \[0, 1\]"),
     ({"population.income_ratio": {"range": [0.5, 1.0], "element": [5, 0]}}, "does not point to a number"),
@@ -166,6 +167,11 @@ def test_element_and_scale_overrides(tmp_path):
     assert over["population.income_ratio"][0][0] == 0.7
     assert over["population.income_ratio"][1:] == base["population.income_ratio"].value[1:]
     assert over["health.admission_rate"] == [2 * v for v in base["health.admission_rate"].value]
+    # one year of a dated value: the exit plan's yearly share, the other years kept
+    dated = load_spec(_spec(parameters={"register.exit_plan": {"range": [0.1, 0.6], "element": [2016]}}),
+                      base_dir=tmp_path)
+    plan = dated.overrides([0.45])["register.exit_plan"]
+    assert plan == {**base["register.exit_plan"].value, 2016: 0.45} and dated.labels == ["register.exit_plan[2016]"]
 
 
 def test_several_numbers_of_one_table(tmp_path):
@@ -193,6 +199,12 @@ def test_derived_moments_are_consistent():
     assert np.allclose(m["cum_exits_persons_share"], m["exits_persons_share"].cumsum())
     assert ((m["cum_development_exit_share"] >= 0) & (m["cum_development_exit_share"] <= 1)).all()
     assert (m["exits_development_persons_share"] <= m["exits_persons_share"] + 1e-12).all()
+    # the adjusted register (the starting one and its entrants) is the starting register scaled up
+    scale = m["cum_exits_persons_share"] / m["cum_exits_persons_of_adjusted"]  # adjusted / starting register
+    assert np.allclose(scale, scale.iloc[0]) and scale.iloc[0] > 1  # it had entrants
+    assert np.allclose(m["exits_persons_of_adjusted"] * scale, m["exits_persons_share"])
+    assert np.allclose(m["registered_persons_of_adjusted"] * scale, m["registered_persons_ratio"])
+    assert np.allclose(m["cum_exits_persons_of_adjusted"], m["exits_persons_of_adjusted"].cumsum())
 
 
 def test_development_exits_do_not_count_the_backstop():

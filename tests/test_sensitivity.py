@@ -15,11 +15,11 @@ SPEC = {
     "years": [2016, 2018],
     "seed": 4,
     "parameters": {
-        "income.wage_growth": {"range": [0.02, 0.12]},        # drives incomes, so the register
+        "income.wage_growth": {"range": [0.02, 0.12]},        # drives incomes, so the poverty gap
         "shocks.livestock_price_sd": {"range": [0.05, 0.25]},  # pastoral price swings only
     },
     "design": {"type": "sobol", "samples": 16, "seed": 2},
-    "outputs": {"registered_poor": "final", "exits": "sum"},
+    "outputs": {"fgt1": "mean", "exits": "sum"},
     "sensitivity": {"bootstrap": 200, "noise_points": 2, "noise_replicates": 4},
 }
 
@@ -39,8 +39,8 @@ def result(tmp_path_factory):
 @pytest.mark.slow
 def test_a_strong_parameter_ranks_above_a_weak_one(result):
     t = result.indices.set_index(["output", "parameter"])
-    wage = t.loc[("registered_poor_final", "income.wage_growth")]
-    price = t.loc[("registered_poor_final", "shocks.livestock_price_sd")]
+    wage = t.loc[("fgt1_mean", "income.wage_growth")]
+    price = t.loc[("fgt1_mean", "shocks.livestock_price_sd")]
     assert wage["ST"] > 0.5 and price["ST"] < 0.2 and wage["ST"] > 4 * price["ST"]
     assert wage["S1"] > price["S1"]
     assert wage["ST_low"] > price["ST_high"]  # the intervals do not overlap
@@ -53,7 +53,7 @@ def test_indices_are_scipys_and_noise_is_reported_apart(result):
     assert len(design) == 16 * 4 and design["seed"].nunique() == 1  # common random numbers at every point
     noise = out[out["kind"] == "noise"]
     assert len(noise) == 2 * 4 and noise["seed"].nunique() == 8
-    f = design.set_index("point")["registered_poor_final"]
+    f = design.set_index("point")["fgt1_mean"]
     blocks = result.design.set_index("point")["block"]
     f_a = f[blocks == "A"].to_numpy(float)
     f_b = f[blocks == "B"].to_numpy(float)
@@ -62,9 +62,9 @@ def test_indices_are_scipys_and_noise_is_reported_apart(result):
     mine = saltelli_indices(f_a, f_b, f_ab)
     np.testing.assert_allclose(mine[0], np.ravel(ref.first_order), rtol=1e-12, atol=1e-12)
     np.testing.assert_allclose(mine[1], np.ravel(ref.total_order), rtol=1e-12, atol=1e-12)
-    t = result.indices[result.indices["output"] == "registered_poor_final"]
+    t = result.indices[result.indices["output"] == "fgt1_mean"]
     np.testing.assert_allclose(t["S1"], np.ravel(ref.first_order))
-    within = noise.groupby("point")["registered_poor_final"].var(ddof=1).mean()
+    within = noise.groupby("point")["fgt1_mean"].var(ddof=1).mean()
     assert t["noise_variance"].iloc[0] == pytest.approx(within)
     assert t["noise_share"].iloc[0] == pytest.approx(within / np.var(np.concatenate([f_a, f_b])))
     assert set(result.noise.columns) == {"output", "point", "mean", "sd", "replicates"}
@@ -96,4 +96,4 @@ def test_sensitivity_needs_a_sobol_design_and_the_cli_prints_the_indices(tmp_pat
     spec = write(tmp_path, sensitivity={"bootstrap": 50, "noise_points": 1, "noise_replicates": 2})
     assert main(["sensitivity", str(spec), "--out", str(tmp_path / "out")]) == 0
     printed = capsys.readouterr().out
-    assert "registered_poor_final (noise share " in printed and "income.wage_growth: S1 " in printed
+    assert "fgt1_mean (noise share " in printed and "income.wage_growth: S1 " in printed

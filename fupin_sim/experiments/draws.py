@@ -31,7 +31,7 @@ def read_draws(path) -> list[dict]:
     draws = []
     for i, text in enumerate(table["overrides"]):
         try:
-            value = json.loads(text)
+            value = json.loads(text, object_pairs_hook=_years_as_numbers)
         except (TypeError, ValueError):
             value = None
         if not isinstance(value, dict) or not value:
@@ -39,6 +39,11 @@ def read_draws(path) -> list[dict]:
                              file=str(file), where=f"row {i + 2}")
         draws.append(value)
     return draws
+
+
+def _years_as_numbers(pairs) -> dict:
+    """A JSON object, its year keys numbers again (JSON keys are text; a dated value's are years)."""
+    return {int(k) if k.isdigit() else k: v for k, v in pairs}
 
 
 def scenarios_over(scenario, draws: list[dict], file: str | None = None) -> list:

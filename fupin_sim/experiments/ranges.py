@@ -5,7 +5,7 @@ numbers it takes (a range, or listed values), and how a number becomes the scena
 Sweeps, sensitivity analyses and calibrations share it, and the checks of its spec."""
 from __future__ import annotations
 
-import json
+import copy
 from dataclasses import dataclass
 from typing import Any
 
@@ -24,7 +24,7 @@ class ParameterRange:
     values: tuple | None = None     # listed values instead of a range
     scale: bool = False             # the number multiplies the scenario's value (every number of it)
     integer: bool = False           # rounded to whole numbers
-    element: tuple[int, ...] | None = None  # the number is this element of a table
+    element: tuple[int, ...] | None = None  # the number is this element of a table (a year of a dated value)
     base: Any = None                # the scenario's value (what `scale` multiplies, `element` sets)
 
     @property
@@ -53,7 +53,7 @@ class ParameterRange:
     def override(self, x) -> Any:
         """The scenario's value for the number `x` (what `Scenario.edit(parameters=...)` takes)."""
         if self.element is not None:
-            value = json.loads(json.dumps(self.base))  # a deep copy of lists of numbers
+            value = copy.deepcopy(self.base)  # a table's lists, or a dated value's {year: number}
             node = value
             for i in self.element[:-1]:
                 node = node[i]

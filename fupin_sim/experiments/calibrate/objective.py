@@ -53,7 +53,20 @@ METRICS = (  # the moments derived from the household state, beside the engine's
                  "(低保, 特困, aged support and the other instruments paid as transfer income: the backstop 兜底保障) "
                  "already clears the exit line / registered persons at the start"),
     Metric("cum_development_exit_share", "ratio", "share", "Development share of cumulative exits", "累计开发式脱贫占比",
-           about="cumulative development exits (persons, as above) / cumulative exits (persons)"))
+           about="cumulative development exits (persons, as above) / cumulative exits (persons)"),
+    # over the register as adjusted (动态调整): everyone on it during the run, as a province reports
+    # its register after the adjustments (Jiangsu's 2.542 m, 003); the model removes nobody
+    # wrongly registered, so its entrants stand in for the net of entries and removals
+    Metric("registered_persons_of_adjusted", "ratio", "share", "Registered persons / adjusted register",
+           "在册贫困人口/动态调整后建档立卡人数",
+           about="registered persons at the end of the year / persons ever on the register in the run (the starting "
+                 "register and every household newly registered up to the last year, at registration)"),
+    Metric("exits_persons_of_adjusted", "ratio", "share", "Exits (persons) / adjusted register",
+           "当年脱贫人数/动态调整后建档立卡人数", about="exits_persons / persons ever on the register in the run"),
+    Metric("cum_exits_persons_of_adjusted", "ratio", "share", "Cumulative exits / adjusted register",
+           "累计脱贫人数/动态调整后建档立卡人数",
+           about="cumulative exits_persons from the first year / persons ever on the register in the run"))
+ADJUSTED = ("registered_persons_of_adjusted", "exits_persons_of_adjusted", "cum_exits_persons_of_adjusted")
 DERIVED = {m.name: m.about for m in METRICS}
 
 
@@ -65,6 +78,7 @@ class Moments(Observer):
         h = sim.state.h
         w0 = h["weight"] * h["size"]
         self.start_persons = float(np.sum(w0[h["status"] == S.POOR]))
+        self.ever_registered = self.start_persons
         self.before = h["status"].copy()
         self.cum_exits = self.cum_dev = 0.0
         self.rows: list[dict] = []
@@ -77,6 +91,7 @@ class Moments(Observer):
         n = len(self.before)  # households formed this year were not registered at its start
         exited_now = np.zeros(len(status), bool)
         exited_now[:n] = (self.before == S.POOR) & (status[:n] == S.EXITED)
+        entered = float(np.sum(wp[:n][(self.before == S.NONPOOR) & (status[:n] == S.POOR)]))
         self.before = status.copy()
         line = poverty_line(p) * p["exit.income_ratio"]
         # backstop exits need this year's programme transfers to clear the line, as the exit assessment
@@ -88,6 +103,7 @@ class Moments(Observer):
         dev_p = float(np.sum(wp[exited_now & (no_backstop >= line)]))
         if year < sim.scenario.years[0]:
             return
+        self.ever_registered += entered
         self.cum_exits += exits_p
         self.cum_dev += dev_p
         households, persons, start = row["households"], row["persons"], self.start_persons
@@ -100,7 +116,16 @@ class Moments(Observer):
             "cum_exits_persons_share": self.cum_exits / start if start else 0.0,
             "exits_development_persons_share": dev_p / start if start else 0.0,
             "cum_development_exit_share": self.cum_dev / self.cum_exits if self.cum_exits else 0.0,
+            # persons, divided by the adjusted register at the end of the run
+            **dict(zip(ADJUSTED, (row["registered_poor_persons"], exits_p, self.cum_exits))),
         })
+
+    def finish(self, sim: Simulation) -> None:
+        """The shares of the adjusted register, whose size is known only at the end."""
+        ever = self.ever_registered
+        for r in self.rows:
+            for name in ADJUSTED:
+                r[name] = r[name] / ever if ever else 0.0
 
 
 def simulate_moments(scenario: Scenario, seed: int) -> pd.DataFrame:

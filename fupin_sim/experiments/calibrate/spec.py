@@ -221,8 +221,10 @@ def _parameter(path: str, node, scenario: Scenario, file) -> ParameterRange:
             raise InputError(f"expected a list of indexes such as [0, 0], got {element!r}", file=file,
                              where=f"{where}.element")
         node_value = base
-        for i in element:
-            if not isinstance(node_value, list) or not -len(node_value) <= i < len(node_value):
+        for i in element:  # an index of a table, or a year of a dated value
+            inside = (i in node_value if isinstance(node_value, dict)
+                      else isinstance(node_value, list) and -len(node_value) <= i < len(node_value))
+            if not inside:
                 raise InputError(f"index {element} does not point to a number of {base!r}", file=file,
                                  where=f"{where}.element")
             node_value = node_value[i]
@@ -235,8 +237,8 @@ def _parameter(path: str, node, scenario: Scenario, file) -> ParameterRange:
             raise InputError(f"is a text parameter ({base!r}), not a number: calibration fits numbers only",
                              file=file, where=where)
         if isinstance(base, dict):
-            raise InputError(f"is dated ({base!r}), not a single number: add 'scale: true' to fit a factor on "
-                             f"every year's value", file=file, where=where)
+            raise InputError(f"is dated ({base!r}), not a single number: add 'element: [year]' to fit one "
+                             f"year's value, or 'scale: true' to fit a factor on every year's", file=file, where=where)
         if isinstance(base, (list, tuple)):
             raise InputError(f"is a list ({base!r}), not a single number: add 'element: [i, ...]' to fit one of "
                              f"its numbers, or 'scale: true' to fit a factor on all of them", file=file, where=where)
