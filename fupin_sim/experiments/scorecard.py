@@ -8,7 +8,7 @@ a survey measures it; `register`: the 建档立卡 register and monitoring, an a
 process; `programme`: what the instruments did) and its source and definition.
 
     fupin-sim scorecard --out runs/scorecard          # the full card (README)
-    fupin-sim scorecard --households 5000 --reps 1    # the reduced card CI runs
+    fupin-sim scorecard --households 10000 --reps 2   # the reduced card CI runs (tests/test_scorecard.py)
 
 Each scenario is run `reps` times (replicate seeds as `fupin-sim run --reps`); the model value
 is the mean over replicates, with the lowest and highest beside it.
