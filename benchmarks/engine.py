@@ -90,7 +90,9 @@ def child_engine(scenario: str, n: int, years: tuple[int, int], profile: bool = 
     from fupin_sim import simulation
 
     base_mb = peak_mb()
-    sc = fs.load_scenario(scenario).edit(households=n, years=years)
+    sc = fs.load_scenario(scenario)
+    edit = sc.edit if hasattr(sc, "edit") else sc.with_options  # engines before Scenario.edit (issue 17)
+    sc = edit(households=n, years=years)
     t0 = time.perf_counter()
     sim = simulation.Simulation(sc, seed=1)
     t1, c1 = time.perf_counter(), time.process_time()
