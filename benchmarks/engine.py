@@ -108,6 +108,7 @@ def child_engine(scenario: str, n: int, years: tuple[int, int], profile: bool = 
         summary = sim.summary
     else:
         summary = sim.run()
+    summary = getattr(summary, "summary", summary)  # engines before issue 17 returned a Result
     t2, cpu_s = time.perf_counter(), time.process_time() - c1
     run_peak = peak_mb()
     weight = float(sim.state.h["weight"][0])  # each simulated household stands for this many
