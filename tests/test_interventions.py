@@ -173,13 +173,24 @@ def test_solar_pays_households_without_labour():
     assert paying.any() and (state.h["labour_units"][paying] == 0).all()
 
 
-def test_education_subsidy_gives_the_university_grant():
+def test_education_subsidy_gives_the_university_grant_every_year_of_study():
+    """000: 10,000 yuan a year for each registered-poor student entering university from 2017
+    (in 2018: those aged 18 and 19); earlier entrants get no grant (university has no stage amount)."""
     before, state, _, _ = one_year("education_subsidy")
     pp = state.p
-    entrants = (pp["school"] == S.UNIVERSITY) & (pp["age"] == 18)
+    university = pp["school"] == S.UNIVERSITY
     registered = (state.h["status"] != S.NONPOOR)[pp["hh"]]
-    rows = np.unique(pp["hh"][entrants & registered])
-    assert len(rows) and (delta(before, state, "income_transfer")[rows] >= 10000 - 0.01).all()  # float32 incomes
+    gained = delta(before, state, "income_transfer")
+    students = np.bincount(pp["hh"], weights=university & registered & (pp["age"] <= 19), minlength=state.n)
+    earlier = np.bincount(pp["hh"], weights=university & (pp["age"] > 19), minlength=state.n)
+    others = np.bincount(pp["hh"], weights=(pp["school"] > 0) & ~university, minlength=state.n)
+    rows = np.flatnonzero((students == 1) & (earlier == 0) & (others == 0))  # one grant holder, no other student
+    assert len(rows) and gained[rows] == pytest.approx(10000, abs=0.01)  # float32 incomes
+    second_year = np.flatnonzero(np.bincount(pp["hh"], weights=university & registered & (pp["age"] == 19),
+                                             minlength=state.n) > 0)
+    assert len(second_year) and (gained[second_year] >= 10000 - 0.01).all()  # the grant is paid every year
+    late = np.flatnonzero((earlier > 0) & (students == 0) & (others == 0))
+    assert len(late) and (gained[late] == 0).all()
 
 
 def test_ecological_compensation_pays_per_mu_of_grassland():

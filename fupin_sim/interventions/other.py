@@ -13,14 +13,16 @@ from fupin_sim.population import schema as S
 
 class EducationSubsidy(Instrument):
     name, family = "education_subsidy", "education"
-    description = "stage subsidies for students of poor households and a grant for university entrants"
+    description = "stage subsidies for students of poor households and a yearly grant for their university students"
 
     def eligible(self, ctx, rules, rows):
         students = ctx.state.values["students"]  # this year's, from the shocks step
         mine, at = ctx.cases_of(rows, students["hh"])
         stage, age = students["stage"].take(mine), ctx.state.p["age"].take(students["rows"].take(mine))
         each = np.array([0.0, *rules["stage_amounts"]]).take(stage)
-        each += rules["university_grant"] * ((stage == S.UNIVERSITY) & (age == ctx.p["education.stage_ages"][3]))
+        # 10,000 yuan every year of study for those who entered university from `university_grant_from` (000)
+        entered = ctx.year - (age - ctx.p["education.stage_ages"][3])
+        each += rules["university_grant"] * ((stage == S.UNIVERSITY) & (entered >= rules["university_grant_from"]))
         amounts = np.bincount(at, weights=each, minlength=len(rows))
         paid = np.flatnonzero(amounts > 0)
         self._amounts = rows.take(paid), amounts.take(paid)
