@@ -108,8 +108,9 @@ def cmd_run(args) -> int:
     print(f"{man['scenario']} {man['years'][0]}-{man['years'][1]}, seed {man['seed']}, {args.reps} replicate(s)"
           + (f" over {man['parameter_draws']['used']} parameter draw(s)" if args.draws else "")
           + "".join(f", {k} budget × {v:g}" for k, v in (man.get("instrument_scale") or {}).items())
-          + f": in {int(last['year'])} {last['registered_poor']:,.0f} registered poor households, headcount ratio "
-          f"{last['headcount_ratio']:.1%}; written to {out}")
+          + f": in {int(last['year'])} {last['registered_poor']:,.0f} registered poor households (the register), "
+          f"{last['headcount_ratio']:.1%} of persons under the line (income poverty, as a survey measures it); "
+          f"written to {out}")
     return 0
 
 
