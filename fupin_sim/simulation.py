@@ -48,6 +48,9 @@ CARRIED = (("processes.income", income.STATE), ("processes.shocks", shocks.STATE
 METRICS = Metrics(demography.METRICS, income.METRICS, shocks.METRICS, interventions.METRICS, status.METRICS)
 
 
+MOST_SIMULATED = 5_000_000  # households simulated by default, at most (10^6 take about 1 GB); more only when asked
+
+
 def build_population(scenario: Scenario, seed: int) -> Population:
     """The scenario's starting snapshot: its register, or a synthetic population at first year − 1,
     drawn with the scenario's population seed when it fixes one, else with the run's seed."""
@@ -58,7 +61,13 @@ def build_population(scenario: Scenario, seed: int) -> Population:
         if scenario.households is not None and scenario.households < len(pop.households):
             pop = pop.sample(scenario.households, seed)
     else:
-        pop = generate(scenario.params, scenario.households, seed=seed, year=first - 1)
+        households = scenario.households
+        total = int(scenario.params.value("population.households"))
+        if households is None and total > MOST_SIMULATED:
+            raise InputError(f"the preset stands for {total:,} households, too many to simulate one by one: "
+                             f"give the households to simulate (population.households, or --households), each "
+                             f"then weighted to the preset's total", file=scenario.file, where="population.households")
+        pop = generate(scenario.params, households, seed=seed, year=first - 1)
     if pop.year >= first:
         raise InputError(f"the register describes the end of {pop.year}, so the run must start after it "
                          f"(years start at {first})", file=scenario.file, where="years")

@@ -110,3 +110,15 @@ def test_the_state_holds_only_what_its_owners_declare():
         st.values["previous_line"] = "4000"
     with pytest.raises(AttributeError):
         st.admissions = {}  # no attribute outside the declared tables
+
+
+def test_a_preset_of_a_whole_country_asks_how_many_households_to_simulate(tmp_path):
+    """china_rural stands for 294 m households: simulating each would take hundreds of GB, so a
+    scenario that does not say how many to simulate is refused, naming the file and key."""
+    path = tmp_path / "country.yaml"
+    path.write_text("name: country\npopulation: {preset: china_rural}\nyears: [2013, 2014]\n", encoding="utf-8")
+    with pytest.raises(fs.InputError, match=r"country.yaml.*population.households.*294,000,000 households.*"
+                                            r"--households"):
+        Simulation(fs.load_scenario(path), seed=1)
+    run = fs.run(path, households=300, seed=1).summary
+    assert run["households"].iloc[0] == pytest.approx(294e6, rel=0.05)  # 300 households weighted to the total
