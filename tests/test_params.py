@@ -37,6 +37,25 @@ def test_a_year_before_the_first_dated_value_is_an_error_naming_the_parameter_no
     assert "poverty_line.national" not in values
 
 
+def test_a_year_with_values_not_in_force_keeps_nothing_of_its_caller_alive():
+    """The error kept for a parameter not in force holds no traceback, which would hold the
+    frame that first asked for the year and every array in it (300 MB at 10^6 households)."""
+    import weakref
+
+    import numpy as np
+
+    p = Params.defaults().override({"poverty_line.national": {2021: 5547}})
+
+    def caller():
+        big = np.zeros(1000)
+        p.at(2019)
+        return weakref.ref(big)
+
+    assert caller()() is None
+    with pytest.raises(NotInForce, match="poverty_line.national"):
+        p.at(2019)["poverty_line.national"]
+
+
 def test_nested_and_dotted_overrides_are_equivalent():
     a = Params.defaults().override({"health": {"basic_rate": 0.7}})
     b = Params.defaults().override({"health.basic_rate": 0.7})

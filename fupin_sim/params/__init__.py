@@ -245,8 +245,8 @@ class Params:
             for path, p in self._leaves.items():
                 try:
                     values[path] = p.at(year)
-                except NotInForce as e:
-                    missing[path] = e
+                except NotInForce as e:  # kept without its traceback, which would keep the caller's
+                    missing[path] = e.with_traceback(None)  # frame (and its arrays) alive
             self._cache[year] = YearValues(values, missing)
         return self._cache[year]
 
