@@ -89,6 +89,28 @@ def test_labour_transfer_places_at_most_its_yearly_placements():
     assert 0 < out["served_labour_transfer"] <= 48 * households / 1e4 + 1e-6
 
 
+def test_a_migrant_sends_money_home_in_place_of_a_home_wage():
+    """A placed worker's remittance replaces one full worker's share of the household's wage
+    income at home, not added on top of it."""
+    sc = fs.load_scenario("no_policy")
+    data = {"interventions": {"labour_transfer": {"rules": {"retention": 1.0}}},
+            "budgets": {"central_special": {"amounts": "unlimited"}}}
+    programme = parse(data, (2016, 2025), None).fresh()
+    state = State(fs.generate(sc.params, 5000, seed=4, year=YEAR - 1), sc.params, CARRIED)
+    programme.prepare(state)
+    p, rs = sc.params.at(YEAR), RandomStreams(4)
+    for process in (demography.step, income.step, shocks.step):
+        process(state, p, rs, YEAR)
+    away = np.flatnonzero((state.h["labour_units"] >= 1) & (state.h["size"] > 0))[:300]
+    state.h["migrant"][away] = True  # placed in an earlier year
+    before = state.h["income_wage"].copy()
+    programme.step(state, p, rs, YEAR)
+    remittance = instrument_defaults()["labour_transfer"].at(YEAR)["annual_remittance"]
+    home = before[away] / state.h["labour_units"][away]
+    assert state.h["income_wage"][away] == pytest.approx(before[away] + remittance - home, rel=1e-5, abs=0.01)
+    assert (home > 0).any()
+
+
 def test_health_assistance_caps_out_of_pocket_costs_of_registered_poor():
     before, state, out, _ = one_year("health_assistance")
     adm = state.values["admissions"]

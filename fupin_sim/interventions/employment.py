@@ -33,7 +33,7 @@ class LabourTransfer(Instrument):
     and would go (000_2488b6b2437a55b6.txt: 23,370 identified, 19,499 placed in 2018)."""
 
     name, family = "labour_transfer", "employment"
-    description = "organised migrant work: one worker away, sending money home while the job lasts"
+    description = "organised migrant work: one worker away, sending money home in place of a home wage while the job lasts"
     once = True
     category = "in_kind"
     columns = {"migrant": (np.bool_, False)}
@@ -44,7 +44,10 @@ class LabourTransfer(Instrument):
     def carry(self, ctx, rules):
         h = ctx.h
         away = np.flatnonzero(h["migrant"])
-        h["income_wage"][away] += rules["annual_remittance"]
+        # the remittance replaces what the worker would have earned at home: one full worker's
+        # share of the household's wage income this year
+        home = h["income_wage"].take(away) / np.maximum(h["labour_units"].take(away), 1.0)
+        h["income_wage"][away] += rules["annual_remittance"] - home
         stays = ctx.rs.uniform("labour_transfer.retention", ctx.year, h["household_id"][away]) < rules["retention"]
         h["migrant"][away[~stays]] = False
 
