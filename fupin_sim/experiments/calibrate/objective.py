@@ -98,7 +98,7 @@ class Moments(Observer):
         # sees incomes (status.step's development exits); pensions and private transfers (remittances
         # count as transfer income in NBS surveys) are not the backstop
         no_backstop = test_income(sim.state, p) - h["programme_transfer"] / np.maximum(h["size"], 1)
-        no_backstop *= np.where(h["assessment_factor"] > 0, h["assessment_factor"], 1.0)
+        no_backstop *= h["assessment_factor"]  # every household has its factor once status has stepped
         exits_p = float(np.sum(wp[exited_now]))
         dev_p = float(np.sum(wp[exited_now & (no_backstop >= line)]))
         if year < sim.scenario.years[0]:
