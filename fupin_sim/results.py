@@ -22,7 +22,7 @@ from fupin_sim.version import __version__
 
 PANEL_COLUMNS = ("household_id", "lineage", "status", "size", "income_wage", "income_operating", "income_property",
                  "income_transfer", "oop", "school_cost", "monitored")
-BUDGET_COLUMNS = ["year", "line", "source", "available", "spent", "unspent"]
+BUDGET_COLUMNS = ["year", "line", "source", "available", "spent", "unspent", "carried", "pooled", "returned"]
 # every column of a run's summary: what the engine's steps report, and what `add_derived` adds
 METRICS = ENGINE_METRICS | (Metric("poverty_gap_yuan", "flow", "yuan", "Poverty gap (yuan)", "贫困缺口(元)",
                                    about="fgt1 × persons × poverty_line: the yearly aggregate poverty gap in yuan"),)

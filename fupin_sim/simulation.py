@@ -106,8 +106,8 @@ class Simulation:
     """One run of a scenario with one seed. `step()` advances a year; `run()` does them all.
 
     The scenario's `instrument_scale` ({instrument: factor}, `Scenario.edit`) multiplies
-    instruments' budgets: each year an instrument may spend factor × what it drew from each
-    limited line in the same run with no instrument scaled
+    instruments' budgets: each year an instrument may spend factor × its budget on each
+    limited line (what it drew, or its share of a shared line) in the same run with no instrument scaled
     (`fupin_sim.interventions.funding.earmark`). That reference run is simulated alongside, a
     year ahead of each step, so it costs a second run; factors of 1 change nothing and need none.
     """
@@ -155,7 +155,7 @@ class Simulation:
         year = self.state.year + 1
         if self.reference is not None:  # the unscaled run's draws this year set the scaled budgets
             self.reference.step()
-            self.programme.reference[year] = self.reference.programme.drawn[year]
+            self.programme.reference[year] = self.reference.programme.accounts[year]
         p = self.params.at(year)
         row: dict = {"year": year}
         with located(self.scenario):

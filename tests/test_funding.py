@@ -267,25 +267,29 @@ def county():
     return sc, sim, Result.of(sim)
 
 
-def test_a_scaled_instrument_gets_its_factor_times_what_it_drew_unscaled(county):
+def test_a_scaled_instrument_gets_its_factor_times_its_unscaled_budget(county):
     sc, plain, plain_result = county
-    drawn = plain.programme.drawn
-    amount = {ln.name: ln.amount(2016) for ln in sc.programme.lines}
+    accounts = plain.programme.accounts
+    lines = {ln.name: ln for ln in sc.programme.lines}
     for factor in (0.0, 0.5, 2.0):
         sim, result = _simulate(sc, microloan=factor, relocation=factor)
         check_books(result)
-        assert sim.reference.programme.drawn == drawn  # the reference is the unscaled run (common random numbers)
+        assert sim.reference.programme.accounts == accounts  # the reference is the unscaled run (common random numbers)
         budget = result.budget.set_index(["year", "line"])
         for year in range(2016, 2021):
-            for (instrument, line), reference in drawn[year].items():
-                if instrument not in ("microloan", "relocation") or not np.isfinite(amount[line]):
+            account = accounts[year]
+            for (instrument, line) in account.drawn:
+                if instrument not in ("microloan", "relocation") or not np.isfinite(lines[line].amount(year)):
                     continue
                 own = budget["available"].get((year, f"{line}[{instrument}]"), 0.0)
-                assert own == pytest.approx(factor * reference)  # its own line: factor × what it drew
+                # its own line: factor × what it drew, or its share of a shared line where more
+                assert own == pytest.approx(factor * account.budget(instrument, line))
             for line in ("bank_credit", "central_special", "east_west", "provincial_special"):
-                taken = sum(drawn[year].get((i, line), 0.0) for i in ("microloan", "relocation"))
-                left = budget["available"].get((year, line), 0.0)  # the others keep the rest, no more, no less
-                assert left == pytest.approx(amount[line] - taken)
+                # the others keep what the line held unscaled, carry-overs included, less the scaled ones' budgets
+                held = lines[line].amount(year) + account.brought.get(line, 0.0)
+                taken = sum(account.budget(i, line) for i in ("microloan", "relocation"))
+                left = budget["available"].get((year, line), 0.0)
+                assert left == pytest.approx(max(held - taken, 0.0))
         if factor == 0:
             assert (result.summary[["spending_microloan", "served_microloan", "loans_issued", "spending_relocation",
                                     "served_relocation"]] == 0).all().all()
@@ -301,8 +305,10 @@ def test_factors_of_one_change_nothing(county):
     # through the earmarks with a factor a hair above one: the same households are served, only
     # the unspent hair of added money differs
     _, hair = _simulate(sc, **{i: 1.0 + 1e-9 for i in ones})
-    same = hair.summary.drop(columns="unspent")
-    assert np.allclose(same.to_numpy(float), plain.summary.drop(columns="unspent").to_numpy(float), rtol=1e-12)
+    # the unspent hair of added money differs, and a scaled run returns what the unscaled one carries over
+    same = hair.summary.drop(columns=["unspent", "returned"])
+    assert np.allclose(same.to_numpy(float), plain.summary.drop(columns=["unspent", "returned"]).to_numpy(float),
+                       rtol=1e-12)
     assert (hair.summary["unspent"] >= plain.summary["unspent"] - 1e-6).all()
 
 

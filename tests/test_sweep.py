@@ -196,7 +196,7 @@ def test_designs_grid_values_scale_and_integer(tmp_path):
 def test_an_instruments_rule_is_swept_like_a_parameter(tmp_path):
     """`interventions.<label>.<rule>` varies an instrument's rule; a larger gain from firm
     linkage (带贫) means more people exiting by their incomes (the exit plan's quota fixes how
-    many exit in all) and a smaller poverty gap, on common random numbers."""
+    many exit in all) and a poverty gap no wider, on common random numbers."""
     spec = load_spec(write_spec(tmp_path, parameters={
         "interventions.industry_linkage.annual_gain": {"values": [0, 1200, 4800]}},
         design={"type": "grid"}, replicates=1, households=2000, common_random_numbers=True,
@@ -204,7 +204,9 @@ def test_an_instruments_rule_is_swept_like_a_parameter(tmp_path):
     result = run_sweep(spec, tmp_path / "out").results.sort_values("interventions.industry_linkage.annual_gain")
     developed = result["exits_development_persons_sum"]
     assert developed.is_monotonic_increasing and developed.nunique() == 3
-    assert result["fgt1_mean"].is_monotonic_decreasing and result["fgt1_mean"].nunique() == 3
+    # the gap never widens, and narrows with a gain; beyond what lifts the linked poor to the line it may stay
+    gap = result["fgt1_mean"].to_numpy()
+    assert result["fgt1_mean"].is_monotonic_decreasing and gap[0] > gap[1]
     sc = spec.scenario.edit(parameters={"interventions.industry_linkage.annual_gain": 4800})
     assert sc.programme.items[[it.label for it in sc.programme.items].index("industry_linkage")].rules[
         "annual_gain"].value == 4800

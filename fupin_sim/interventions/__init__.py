@@ -18,7 +18,8 @@ from fupin_sim.checks import parse_years
 from fupin_sim.errors import InputError, close_match
 from fupin_sim.interventions import assistance, credit, employment, health, industry, other, relocation
 from fupin_sim.interventions.base import PRIORITY_RULES, TARGETS, Context, Instrument, priority_keys
-from fupin_sim.interventions.funding import SOURCES, UNLIMITED, BudgetLine, Ledger, YearFunds, earmark
+from fupin_sim.interventions.funding import (SHARE_RULES, SOURCES, UNLIMITED, UNSPENT_RULES, Account, BudgetLine,
+                                             Ledger, YearFunds, earmark)
 from fupin_sim.metrics import Metric
 from fupin_sim.params import Params
 from fupin_sim.population.rules import select, wsum
@@ -33,13 +34,16 @@ REGISTRY: dict[str, type[Instrument]] = {cls.name: cls for cls in (
     assistance.AgedSupport, assistance.MonitoringAssistance, assistance.Backstop, other.EducationSubsidy, other.HousingRenovation,
     other.EcologicalCompensation, other.AntiPovertyInsurance)}
 ENTRY_KEYS = {"instrument", "years", "targets", "priority", "overhead_share", "capacity", "rules"}
-LINE_KEYS = {"source", "instruments", "amounts", "allocation"}
+LINE_KEYS = {"source", "instruments", "amounts", "allocation", "share", "unspent"}
 ALLOCATION_RULES = {"deep_poverty": {"bonus": 0.10, "per_area_fixed": 0.0, "per_poor_person": 1000.0}}
 METRICS = (
     Metric("served_{instrument}", "flow", "households", "{instrument}: households served", "{instrument}受益户数"),
     Metric("spending_{instrument}", "flow", "yuan", "{instrument}: spending (yuan)", "{instrument}支出(元)"),
     Metric("spending", "flow", "yuan", "Spending (yuan)", "支出(元)", about="public money, not loan principal"),
-    Metric("unspent", "flow", "yuan", "Unspent budget (yuan)", "未使用预算(元)"),
+    Metric("unspent", "flow", "yuan", "Unspent budget (yuan)", "未使用预算(元)",
+           about="left on the limited lines at the end of the year, before carry-over (结转) and re-pooling"),
+    Metric("returned", "flow", "yuan", "Budget returned (yuan)", "收回资金(元)",
+           about="unspent money returned to the treasury under the lines' rules, not carried or re-pooled"),
     Metric("loans_issued", "flow", "yuan", "Microloans issued (yuan)", "小额信贷发放额(元)"),
     Metric("loans_outstanding", "stock", "yuan", "Microloans outstanding (yuan)", "小额信贷余额(元)"),
     Metric("loan_defaults", "flow", "yuan", "Microloan defaults (yuan)", "小额信贷违约额(元)"))
@@ -109,16 +113,58 @@ class Programme:
     lines: list[BudgetLine] = field(default_factory=list)
     ledger: Ledger = field(default_factory=Ledger)
     budget_rows: list[dict] = field(default_factory=list)
-    drawn: dict[int, dict[tuple[str, str], float]] = field(default_factory=dict)  # year -> (instrument, line) -> yuan
+    accounts: dict[int, Account] = field(default_factory=dict)  # year -> what was drawn, allotted, brought in
     scale: dict[str, float] = field(default_factory=dict)  # instrument -> × its budget (see `earmark`)
-    reference: dict[int, dict[tuple[str, str], float]] = field(default_factory=dict)  # the unscaled run's `drawn`
+    reference: dict[int, Account] = field(default_factory=dict)  # the unscaled run's `accounts`
     served: dict[str, np.ndarray] = field(default_factory=dict)  # instrument -> household rows served this year
+    brought: dict[str, float] = field(default_factory=dict)  # line -> yuan it brings into next year (carried, pooled)
 
     def fresh(self) -> "Programme":
         """A copy for one run: new instrument objects and an empty ledger."""
         items = [Configured(it.label, type(it.instrument)(), it.rules, it.years, it.targets, it.priority,
                             it.overhead_share, it.capacity) for it in self.items]
         return Programme(items, list(self.lines))
+
+    def pooled_line(self) -> str | None:
+        """The line money is re-pooled into (统筹整合): the first limited line for every instrument."""
+        return next((ln.name for ln in self.lines if ln.instruments is None and ln.source != "bank_credit"
+                     and np.isfinite([*ln.amounts.values(), ln.every_year or 0.0]).all()), None)
+
+    @staticmethod
+    def _candidates(it: Configured, ctx, rules) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Whom an instrument could serve now: the eligible household rows with a cost, the
+        cost of serving each (yuan per simulated household) and their weights."""
+        h = ctx.h
+        rows = ctx.target_rows(it.targets)
+        if it.instrument.once:
+            rows = select(rows, ~h[f"served_{it.label}"].take(rows))
+        rows = it.instrument.eligible(ctx, rules, rows)
+        unit = np.asarray(it.instrument.cost(ctx, rules, rows), dtype=np.float64)
+        keep = unit > 0
+        if not keep.all():
+            rows, unit = rows[keep], unit[keep]
+        return rows, unit, ctx.weights.take(rows)
+
+    def _demand(self, ctx, funds: YearFunds, active: list[Configured]) -> dict[str, float]:
+        """Each instrument's demand on the shared lines at the start of the year (the project
+        library, 项目库): what serving all its eligible households would cost, within its
+        capacity. Worked out only for instruments a shared line pays and no unlimited line does."""
+        public = [it for it in active if not it.instrument.loan]
+        shared = funds.shared([it.label for it in public])
+        unlimited = [ln for ln in funds.lines if not np.isfinite(funds.start[ln.name])]
+        demand = {}
+        for it in public:
+            if not any(ln.covers(it.label) for ln in shared) or any(ln.covers(it.label) for ln in unlimited):
+                demand[it.label] = 0.0
+                continue
+            rules = it.rules.at(ctx.year)
+            rows, unit, weights = self._candidates(it, ctx, rules)
+            cost = float((unit * weights).sum()) * (1.0 + it.overhead_share)
+            limit = it.households_limit(ctx, rules)
+            if limit is not None and weights.sum() > limit:
+                cost *= limit / weights.sum()
+            demand[it.label] = cost
+        return demand
 
     def item(self, label: str) -> Configured:
         """The instrument listed under `label`."""
@@ -183,8 +229,10 @@ class Programme:
     def step(self, state, p, rs, year: int) -> dict:
         if self.scale and year not in self.reference:
             raise RuntimeError(f"instrument scales need the unscaled run's draws for {year} (Simulation steps it)")
-        lines = earmark(self.lines, year, self.scale, self.reference[year]) if self.scale else self.lines
-        funds = YearFunds(lines, year, state, self.ledger, rs)
+        if self.scale:  # the year's amounts, carry-overs included, are the reference run's
+            funds = YearFunds(earmark(self.lines, year, self.scale, self.reference[year]), year, state, self.ledger, rs)
+        else:
+            funds = YearFunds(self.lines, year, state, self.ledger, rs, self.brought)
         active = [it for it in self.items if it.years is None or it.years[0] <= year <= it.years[1]]
         ctx = Context(state, p, rs, year, int(p["policy.support_until"]), funds,
                       counted=tuple(dict.fromkeys(k for it in active for k in it.instrument.counts)))
@@ -199,17 +247,10 @@ class Programme:
         # in a register; what the instruments pay now (`Context.pay`) they would pay again
         for s in INCOME_SOURCES:
             h[f"programme_{s}"].fill(0.0)
+        funds.share(self._demand(ctx, funds, active))
         for it in active:
             rules = it.rules.at(year)
-            rows = ctx.target_rows(it.targets)
-            if it.instrument.once:
-                rows = select(rows, ~h[f"served_{it.label}"].take(rows))
-            rows = it.instrument.eligible(ctx, rules, rows)
-            unit = np.asarray(it.instrument.cost(ctx, rules, rows), dtype=np.float64)
-            keep = unit > 0
-            if not keep.all():
-                rows, unit = rows[keep], unit[keep]
-            weights = ctx.weights.take(rows)
+            rows, unit, weights = self._candidates(it, ctx, rules)
             real = unit * (1.0 + it.overhead_share) * weights
             def keys(it=it, rows=rows):
                 return it.instrument.first_keys(ctx, rows) + priority_keys(ctx, list(it.priority), rows)
@@ -238,10 +279,11 @@ class Programme:
                                               and r["category"] != "loan")
         out["spending"] = sum(r["amount"] for r in new if r["category"] != "loan")
         out["loans_issued"] = sum(r["amount"] for r in new if r["category"] == "loan")
-        report = funds.report()
+        report, self.brought = funds.report(self.pooled_line())
         self.budget_rows.extend(report)
-        self.drawn[year] = dict(funds.drawn)
+        self.accounts[year] = funds.account()
         out["unspent"] = sum(r["unspent"] for r in report if np.isfinite(r["unspent"]))
+        out["returned"] = sum(r["returned"] for r in report if np.isfinite(r["returned"]))
         if "loan_balance" in h:
             out["loans_outstanding"] = wsum(h["loan_balance"], h["weight"])
             out["loan_defaults"] = state.values.get("loan_defaults", 0.0)
@@ -379,8 +421,58 @@ def _parse_budgets(budgets, labels: list[str], years: tuple[int, int], file) -> 
             allocation = _allocation(allocation, file, f"{where}.allocation")
             if any(not np.isfinite(v) for v in [*amounts.values(), every_year or 0.0]):
                 raise InputError("an unlimited line cannot be split by area", file=file, where=f"{where}.allocation")
-        lines.append(BudgetLine(str(name), source, covered, amounts, allocation, every_year))
+        limited = all(np.isfinite(v) for v in [*amounts.values(), every_year or 0.0])
+        unspent = entry.get("unspent", "carry")
+        if "unspent" in entry and source == "bank_credit":
+            raise InputError("a bank's lending quota is not public money: what is not lent lapses; remove 'unspent'",
+                             file=file, where=f"{where}.unspent")
+        if "unspent" in entry and not limited:
+            raise InputError("an entitlement line (unlimited) pays whatever is due and has nothing left to carry "
+                             "over; remove 'unspent'", file=file, where=f"{where}.unspent")
+        if not isinstance(unspent, str) or unspent not in UNSPENT_RULES:
+            raise InputError(f"unknown rule {unspent!r}{close_match(str(unspent), UNSPENT_RULES)}; known: "
+                             f"{sorted(UNSPENT_RULES)}", file=file, where=f"{where}.unspent")
+        share = _share(entry["share"], covered, labels, limited, file, f"{where}.share") if "share" in entry else None
+        lines.append(BudgetLine(str(name), source, covered, amounts, allocation, every_year, share=share,
+                                unspent=unspent))
     return lines
+
+
+def _share(value, covered: tuple[str, ...] | None, labels: list[str], limited: bool, file, where) -> dict:
+    """A shared line's rule: `need`, or `{rule: proportional, shares: {instrument: share}}`
+    with shares of the line's instruments adding up to 1."""
+    rule = value if isinstance(value, str) else value.get("rule") if isinstance(value, dict) else None
+    if not isinstance(rule, str) or rule not in SHARE_RULES:
+        raise InputError(f"expected one of {sorted(SHARE_RULES)}, or {{rule: proportional, shares: "
+                         f"{{instrument: share}}}}, got {value!r}", file=file, where=where)
+    if not limited:
+        raise InputError("an entitlement line (unlimited) pays everyone due and has nothing to share; remove "
+                         "'share'", file=file, where=where)
+    if covered is not None and len(covered) < 2:
+        raise InputError(f"the line pays one instrument only ({list(covered)}); there is nothing to share",
+                         file=file, where=where)
+    if rule == "need":
+        if isinstance(value, dict) and set(value) - {"rule"}:
+            raise InputError(f"the need rule takes no other keys, got {sorted(set(value) - {'rule'})}",
+                             file=file, where=where)
+        return {"rule": "need"}
+    extra = set(value) - {"rule", "shares"} if isinstance(value, dict) else set()
+    if not isinstance(value, dict) or not isinstance(value.get("shares"), dict) or extra:
+        raise InputError("expected {rule: proportional, shares: {instrument: share, ...}}", file=file, where=where)
+    shares, errors = {}, []
+    for label, v in value["shares"].items():
+        if label not in labels or (covered is not None and label not in covered):
+            errors.append(f"{where}.shares.{label}: not an instrument this line pays"
+                          f"{close_match(str(label), list(covered or labels))}")
+        elif isinstance(v, bool) or not isinstance(v, (int, float)) or not 0 <= v <= 1:
+            errors.append(f"{where}.shares.{label}: expected a share in [0, 1], got {v!r}")
+        else:
+            shares[str(label)] = float(v)
+    if not errors and abs(sum(shares.values()) - 1.0) > 1e-9:
+        errors.append(f"{where}.shares: the shares add up to {sum(shares.values()):g}, not 1")
+    if errors:
+        raise InputError("; ".join(errors), file=file)
+    return {"rule": "proportional", "shares": shares}
 
 
 def _amount(value, file, where) -> float:

@@ -6,13 +6,21 @@ of 000_2488b6b2437a55b6.txt). When eligible demand exceeds what the lines hold, 
 are served in a stated priority order, ties broken by a common-random-number draw, and the
 ranked list is served until the money runs out (strict order: nobody further down is served
 because a cheaper case fits). Every yuan is written to the ledger under (year, instrument,
-line, source, region, category); money left over is reported as unspent, never moved.
-A planner can also scale one instrument's budget: `earmark` turns what it drew from each
-line in the unscaled run into its own line, multiplied.
+line, source, region, category).
+
+A limited line that pays several instruments is shared by a stated rule, never by the order
+the scenario lists them (`SHARE_RULES`): by need, the year's project library (项目库: each
+instrument's eligible demand at the start of the year), or in proportions a planner sets.
+Money a line has left at the end of a year follows its `unspent` rule (`UNSPENT_RULES`):
+carried over to the same line (结转), re-pooled into the scenario's pooled line (统筹整合) or
+returned; the budget table shows each part.
+
+A planner can also scale one instrument's budget: `earmark` turns its budget on each line in
+the unscaled run (what it drew, or its share where more) into its own line, multiplied.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import pandas as pd
@@ -34,6 +42,18 @@ SOURCES = {
 TO_HOUSEHOLDS = ("transfer", "in_kind", "interest_subsidy", "default_cover", "insurance_claim")
 CATEGORIES = (*TO_HOUSEHOLDS, "insurance_margin", "overhead", "loan")
 UNLIMITED = float("inf")
+SHARE_RULES = {
+    "need": "in proportion to each instrument's eligible demand at the start of the year (the year's project "
+            "library, 项目库), each at most its demand; money beyond every demand is left for whoever needs it",
+    "proportional": "in the shares the scenario states ({instrument: share}, adding up to 1)",
+}
+UNSPENT_RULES = {
+    "carry": "carried over to the same line for one more year (结转); money unspent for a second year is "
+             "re-pooled (收回统筹) into the pooled line, or returned when there is none or it is that line",
+    "pool": "re-pooled at once into the scenario's pooled line (统筹整合), or returned when there is none or it "
+            "is that line",
+    "return": "returned to the treasury (收回)",
+}
 
 
 @dataclass
@@ -45,12 +65,40 @@ class BudgetLine:
     allocation: dict | None = None
     every_year: float | None = None  # an amount for every simulated year, however long the run
     excluded: tuple[str, ...] = ()  # instruments that draw on their own earmark instead (see `earmark`)
+    share: dict | None = None  # how the instruments share it: {"rule": "need"} or proportional with "shares"
+    unspent: str = "carry"  # what happens to money left at the end of a year (UNSPENT_RULES)
+    parent: str | None = None  # an instrument's share of a line (`YearFunds.share`): the line it is part of
 
     def covers(self, instrument: str) -> bool:
         return (self.instruments is None or instrument in self.instruments) and instrument not in self.excluded
 
+    @property
+    def account(self) -> str:
+        """The line the ledger and the budget table book it under."""
+        return self.parent or self.name
+
+    @property
+    def breadth(self) -> float:
+        """How many instruments it may pay: an instrument draws on its narrowest lines first."""
+        if self.parent is not None:
+            return 0.5  # an instrument's own share of a shared line comes before any line it shares
+        return float("inf") if self.instruments is None else float(len(self.instruments))
+
     def amount(self, year: int) -> float:
         return self.amounts.get(year, self.every_year or 0.0)
+
+
+@dataclass(frozen=True)
+class Account:
+    """One year of a run's funds, as a scaled run needs them (`earmark`): what each instrument
+    drew from each line, its share of each shared line, and what each line brought in."""
+    drawn: dict[tuple[str, str], float]  # (instrument, line) -> yuan
+    allotted: dict[tuple[str, str], float]  # (line, instrument) -> its share of a shared line (`YearFunds.share`)
+    brought: dict[str, float]  # line -> yuan carried over or re-pooled into it from earlier years
+
+    def budget(self, instrument: str, line: str) -> float:
+        """What was the instrument's on the line: what it drew, or its share where that was more."""
+        return max(self.drawn.get((instrument, line), 0.0), self.allotted.get((line, instrument), 0.0))
 
 
 @dataclass
@@ -74,25 +122,83 @@ class Ledger:
 class YearFunds:
     """What each budget line still holds this year, by area when the line is split by area."""
 
-    def __init__(self, lines: list[BudgetLine], year: int, state, ledger: Ledger, rs):
+    def __init__(self, lines: list[BudgetLine], year: int, state, ledger: Ledger, rs,
+                 brought: dict[str, float] | None = None):
+        """`brought`: money each line brings from earlier years (line name -> yuan: carried
+        over, or re-pooled into it)."""
         self.year, self.state, self.ledger, self.rs = year, state, ledger, rs
-        self.lines = [line for line in lines if line.amount(year) > 0]
+        brought = brought or {}
+        self.brought = {ln.name: brought.get(ln.name, 0.0) for ln in lines}
+        self.lines = [line for line in lines if line.amount(year) + self.brought[line.name] > 0]
         self.remaining = {}  # line name -> array over areas (one area unless split)
         for line in self.lines:
-            self.remaining[line.name] = _allocate(line, line.amount(year), state)
+            self.remaining[line.name] = _allocate(line, line.amount(year) + self.brought[line.name], state)
         self.start = {k: v.sum() for k, v in self.remaining.items()}
         self.drawn: dict[tuple[str, str], float] = {}  # (instrument, line) -> yuan drawn this year
+        self.shares: dict[tuple[str, str], float] = {}  # (line, instrument) -> its share this year
 
     def _take(self, instrument: str, line: str, area: int, amount: float) -> None:
         """Take `amount` from a line's money in `area`, and note what the instrument drew."""
         self.remaining[line][area] -= amount
-        key = (instrument, line)
+        key = (instrument, self.by_name[line].account)
         self.drawn[key] = self.drawn.get(key, 0.0) + float(amount)
 
+    def account(self) -> Account:
+        return Account(dict(self.drawn), dict(self.shares), {k: v for k, v in self.brought.items() if v})
+
+    @property
+    def by_name(self) -> dict[str, BudgetLine]:
+        return {ln.name: ln for ln in self.lines}
+
     def lines_for(self, instrument: str, loan: bool = False) -> list[BudgetLine]:
-        """Lines an instrument may draw on, earmarked ones first; loans only from bank credit."""
+        """Lines an instrument may draw on, its narrowest first; loans only from bank credit."""
         usable = [ln for ln in self.lines if ln.covers(instrument) and (ln.source == "bank_credit") == loan]
-        return sorted(usable, key=lambda ln: ln.instruments is None)
+        return sorted(usable, key=lambda ln: ln.breadth)
+
+    def shared(self, instruments: list[str]) -> list[BudgetLine]:
+        """The limited lines that several of `instruments` (the year's, public money) may draw on."""
+        return [ln for ln in self.lines if np.isfinite(self.start[ln.name]) and ln.source != "bank_credit"
+                and sum(ln.covers(i) for i in instruments) > 1]
+
+    def share(self, demand: dict[str, float]) -> None:
+        """Split every shared line among the instruments it pays, by its rule, before anyone is
+        served: each instrument's part becomes a line of its own (`parent` the shared line).
+        `demand`: each instrument's eligible demand at the start of the year (real yuan; 0 for
+        one an unlimited line pays). What a line holds is what is left after this year's
+        obligations from earlier years (`Instrument.carry`: interest subsidies, follow-up
+        payments). Lines are shared narrowest first, and what one line gives an instrument no
+        longer counts as its need on the wider ones."""
+        need = dict(demand)
+        shared = self.shared(list(need))
+        for ln in self.lines:  # what unlimited lines, and lines of a single instrument, pay first
+            covered = [i for i in need if ln.covers(i)]
+            if ln.source == "bank_credit" or ln in shared:
+                continue
+            for i in covered:
+                held = float(self.remaining[ln.name].sum())
+                need[i] = max(need[i] - held, 0.0) if np.isfinite(held) else 0.0
+        for ln in sorted(shared, key=lambda ln: ln.breadth):
+            covered = [i for i in need if ln.covers(i)]
+            held = float(self.remaining[ln.name].sum())
+            if ln.share is not None and ln.share["rule"] == "proportional":
+                parts = {i: held * ln.share["shares"].get(i, 0.0) for i in covered}
+            else:
+                total = sum(need[i] for i in covered)
+                parts = ({i: need[i] for i in covered} if total <= held
+                         else {i: held * need[i] / total for i in covered})
+            whole = self.remaining[ln.name]
+            for i, part in parts.items():
+                if part <= 0:
+                    continue
+                sub = BudgetLine(f"{ln.name}/{i}", ln.source, (i,), {self.year: part}, ln.allocation, parent=ln.name)
+                self.lines.append(sub)
+                self.remaining[sub.name] = _allocate(sub, part, self.state)
+                self.start[sub.name] = part
+                self.shares[(ln.name, i)] = part
+                need[i] = max(need[i] - part, 0.0)
+            given = sum(parts.values())
+            whole *= (held - given) / held if held > 0 else 0.0  # what is left is for whoever needs it
+            self.start[ln.name] = held - given
 
     def ration(self, instrument: str, rows: np.ndarray, cost: np.ndarray, order_keys,
                loan: bool = False, capacity: float | None = None,
@@ -183,63 +289,89 @@ class YearFunds:
         if not charges:
             return
         region = self.state.h["region_type"].take(rows)
-        by_name = {ln.name: ln for ln in self.lines}
+        by_name = self.by_name
         for name, amounts in charges.items():
             per_region = np.bincount(region, weights=amounts, minlength=len(S.CATEGORIES["region_type"]))
+            line = by_name[name]
             for category, share in split.items():
-                self.ledger.add(self.year, instrument, name, by_name[name].source, per_region * share, category)
+                self.ledger.add(self.year, instrument, line.account, line.source, per_region * share, category)
 
     def _spent_unlimited(self, line: BudgetLine) -> float:
         return sum(r["amount"] for r in self.ledger.rows if r["year"] == self.year and r["line"] == line.name)
 
-    def report(self) -> list[dict]:
-        out = []
+    def report(self, pooled: str | None) -> tuple[list[dict], dict[str, float]]:
+        """The year's account of each line (its instruments' shares booked under it), and
+        what each line brings into next year: carried over (结转), or re-pooled into the
+        line `pooled` (统筹整合; None: the scenario has none, and the money is returned)."""
+        out, brought = [], {}
         for ln in self.lines:
-            start = self.start[ln.name]
-            left = self.remaining[ln.name].sum()
-            limited = np.isfinite(start)  # an unlimited line (entitlements) has no amount to report
-            spent = self._spent_unlimited(ln) if not limited else start - left
-            out.append({"year": self.year, "line": ln.name, "source": ln.source,
-                        "available": start if limited else np.nan, "spent": spent,
-                        "unspent": left if limited else np.nan})
-        return out
+            if ln.parent is not None:
+                continue
+            parts = [ln, *(sub for sub in self.lines if sub.parent == ln.name)]
+            available = ln.amount(self.year) + self.brought[ln.name]
+            limited = np.isfinite(available)  # an unlimited line (entitlements) has no amount to report
+            if ln.source == "bank_credit":  # a bank's lending quota, not public money: what is not lent lapses
+                left = float(sum(self.remaining[p.name].sum() for p in parts))
+                out.append({"year": self.year, "line": ln.name, "source": ln.source, "available": available,
+                            "spent": available - left, "unspent": left, "carried": np.nan, "pooled": np.nan,
+                            "returned": np.nan})
+                continue
+            if not limited:
+                out.append({"year": self.year, "line": ln.name, "source": ln.source, "available": np.nan,
+                            "spent": self._spent_unlimited(ln), "unspent": np.nan, "carried": np.nan,
+                            "pooled": np.nan, "returned": np.nan})
+                continue
+            left = float(sum(self.remaining[p.name].sum() for p in parts))
+            spent = available - left
+            old = max(self.brought[ln.name] - spent, 0.0)  # money brought in is spent first
+            if ln.unspent == "carry":
+                carried, again = left - old, old
+            else:
+                carried, again = 0.0, left
+            pool = again if ln.unspent != "return" and pooled is not None and pooled != ln.name else 0.0
+            returned = left - carried - pool
+            if carried > 0:
+                brought[ln.name] = brought.get(ln.name, 0.0) + carried
+            if pool > 0:
+                brought[pooled] = brought.get(pooled, 0.0) + pool
+            out.append({"year": self.year, "line": ln.name, "source": ln.source, "available": available,
+                        "spent": spent, "unspent": left, "carried": carried, "pooled": pool, "returned": returned})
+        return out, brought
 
 
-def earmark(lines: list[BudgetLine], year: int, scale: dict[str, float],
-            reference: dict[tuple[str, str], float]) -> list[BudgetLine]:
+def earmark(lines: list[BudgetLine], year: int, scale: dict[str, float], reference: Account) -> list[BudgetLine]:
     """The year's lines with some instruments' budgets scaled (a planner's "× its budget").
 
-    An instrument's budget on a limited line is what it drew from that line this year in the
-    reference run (the same run with no instrument scaled; `reference`: (instrument, line) ->
-    yuan). For each instrument with a scale s, that part R of each limited line becomes the
-    instrument's own line of s × R (same source; named `line[instrument]`), the rest
-    (amount − R) stays with the others, and the instrument no longer draws on it. So the
-    instrument spends at most s × what it spent (0 at s = 0), money is only added (s > 1) or
-    removed (s < 1) on its behalf, never moved between instruments, and more s never serves
-    fewer in the year (strict priority order). The others' lines hold what they did unscaled,
-    less what the instrument drew; whom they serve can still change where the instrument
-    changed incomes they rank by, and later years follow the changed households. Scaled
-    instruments must not draw on unlimited lines or lines split by area
-    (`Programme.check_scale` refuses them).
+    An instrument's budget B on a limited line is what was its own there in the reference run
+    (the same run with no instrument scaled; `reference`, its account of the year): what it
+    drew, or its share of a shared line (`YearFunds.share`) where that was more. For each
+    instrument with a scale s, s × B becomes the instrument's own line (same source; named
+    `line[instrument]`), and it no longer draws on the line, which keeps what it held in the
+    reference run (carry-overs included) less B for the others. So the instrument spends at
+    most s × its budget (0 at s = 0), money is only added (s > 1) or removed (s < 1) on its
+    behalf, never moved between instruments, and more s never serves fewer in the year
+    (strict priority order); whom the others serve can still change where the instrument
+    changed incomes they rank by, and later years follow the changed households. As the
+    year's amounts come from the reference run, a scaled run's own leftovers are returned,
+    not carried (`unspent`). Scaled instruments must not draw on unlimited lines or lines
+    split by area (`Programme.check_scale` refuses them).
     """
     out, own = [], []
     for line in lines:
-        amount = line.amount(year)
-        if not np.isfinite(amount) or amount <= 0:
+        held = line.amount(year) + reference.brought.get(line.name, 0.0)
+        if not np.isfinite(held):
             out.append(line)
             continue
         scaled = tuple(i for i in scale if line.covers(i))
-        if not scaled:
-            out.append(line)
-            continue
-        taken = sum(reference.get((i, line.name), 0.0) for i in scaled)
-        out.append(BudgetLine(line.name, line.source, line.instruments, {year: max(amount - taken, 0.0)},
-                              line.allocation, None, (*line.excluded, *scaled)))
+        taken = sum(reference.budget(i, line.name) for i in scaled)
+        out.append(replace(line, amounts={year: max(held - taken, 0.0)}, every_year=None, unspent="return",
+                           excluded=(*line.excluded, *scaled)))
     for instrument, s in scale.items():  # its own lines, in the order it drew on the originals
         for line in sorted((ln for ln in lines if ln.covers(instrument)), key=lambda ln: ln.instruments is None):
-            given = s * reference.get((instrument, line.name), 0.0)
+            given = s * reference.budget(instrument, line.name)
             if np.isfinite(line.amount(year)) and given > 0:
-                own.append(BudgetLine(f"{line.name}[{instrument}]", line.source, (instrument,), {year: given}))
+                own.append(BudgetLine(f"{line.name}[{instrument}]", line.source, (instrument,), {year: given},
+                                      unspent="return"))
     return out + own
 
 

@@ -34,8 +34,9 @@ Choices made here, and why:
 * `integer: true` rounds a parameter's sampled values to whole numbers.
 * **An instrument's budget** (`instrument_scale.<instrument>`) is a factor, not a model
   parameter: each run's scenario is `Scenario.edit(instrument_scale=...)`, in which the instrument
-  may draw that factor times what it drew each year in the same run unscaled (so a run
-  with a factor other than 1 also simulates that reference run: twice the time). Budget
+  may draw that factor times its budget each year in the same run unscaled (what it drew, or
+  its share of a shared line, where more; so a run with a factor other than 1 also
+  simulates that reference run: twice the time). Budget
   lines pay several instruments; the factor moves money for one of them only.
 * A grid takes `levels:` points per continuous range (default 5) and every listed value;
   a Sobol design needs a power of 2 samples (its balance properties require it).
