@@ -262,15 +262,15 @@ def test_a_budget_line_is_calibrated_and_written_under_its_line(synthetic, tmp_p
     import yaml
 
     spec = _spec(parameters={"income.wage_growth": {"range": [0.0, 0.2]},
-                             "budgets.integrated_agriculture.amounts": {"range": [0, 9e7]}},
+                             "budgets.risk_compensation.amounts": {"range": [0, 9e6]}},
                  optimizer={"popsize": 3, "maxiter": 1, "seed": 1, "polish": "none"})
     r = calibrate(load_spec(spec, base_dir=synthetic), tmp_path / "out")
     data = yaml.safe_load((tmp_path / "out" / "fitted.yaml").read_text())
-    assert data["budgets"] == {"integrated_agriculture": {"amounts": r.best["budgets.integrated_agriculture.amounts"]}}
+    assert data["budgets"] == {"risk_compensation": {"amounts": r.best["budgets.risk_compensation.amounts"]}}
     sc = fs.load_scenario(tmp_path / "out" / "fitted.yaml")
-    line = next(ln for ln in sc.programme.lines if ln.name == "integrated_agriculture")
-    base = next(ln for ln in fs.load_scenario("baseline").programme.lines if ln.name == "integrated_agriculture")
-    assert line.every_year == r.best["budgets.integrated_agriculture.amounts"] and line.instruments == base.instruments
+    line = next(ln for ln in sc.programme.lines if ln.name == "risk_compensation")
+    base = next(ln for ln in fs.load_scenario("baseline").programme.lines if ln.name == "risk_compensation")
+    assert line.every_year == r.best["budgets.risk_compensation.amounts"] and line.instruments == base.instruments
 
 
 def test_trial_log_resume_reuses_every_evaluation(synthetic, fitted):

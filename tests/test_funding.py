@@ -272,14 +272,14 @@ def test_a_scaled_instrument_gets_its_factor_times_its_unscaled_budget(county):
     accounts = plain.programme.accounts
     lines = {ln.name: ln for ln in sc.programme.lines}
     for factor in (0.0, 0.5, 2.0):
-        sim, result = _simulate(sc, microloan=factor, relocation=factor)
+        sim, result = _simulate(sc, microloan=factor, housing_renovation=factor)
         check_books(result)
         assert sim.reference.programme.accounts == accounts  # the reference is the unscaled run (common random numbers)
         budget = result.budget.set_index(["year", "line"])
         for year in range(2016, 2021):
             account = accounts[year]
             for (instrument, line) in account.drawn:
-                if instrument not in ("microloan", "relocation") or not np.isfinite(lines[line].amount(year)):
+                if instrument not in ("microloan", "housing_renovation") or not np.isfinite(lines[line].amount(year)):
                     continue
                 own = budget["available"].get((year, f"{line}[{instrument}]"), 0.0)
                 # its own line: factor × what it drew, or its share of a shared line where more
@@ -287,14 +287,14 @@ def test_a_scaled_instrument_gets_its_factor_times_its_unscaled_budget(county):
             for line in ("bank_credit", "central_special", "east_west", "provincial_special"):
                 # the others keep what the line held unscaled, carry-overs included, less the scaled ones' budgets
                 held = lines[line].amount(year) + account.brought.get(line, 0.0)
-                taken = sum(account.budget(i, line) for i in ("microloan", "relocation"))
+                taken = sum(account.budget(i, line) for i in ("microloan", "housing_renovation"))
                 left = budget["available"].get((year, line), 0.0)
                 assert left == pytest.approx(max(held - taken, 0.0))
         if factor == 0:
-            assert (result.summary[["spending_microloan", "served_microloan", "loans_issued", "spending_relocation",
-                                    "served_relocation"]] == 0).all().all()
-            assert not result.ledger["instrument"].isin(["microloan", "relocation"]).any()
-    assert result.manifest["instrument_scale"] == {"microloan": 2.0, "relocation": 2.0}
+            assert (result.summary[["spending_microloan", "served_microloan", "loans_issued", "spending_housing_renovation",
+                                    "served_housing_renovation"]] == 0).all().all()
+            assert not result.ledger["instrument"].isin(["microloan", "housing_renovation"]).any()
+    assert result.manifest["instrument_scale"] == {"microloan": 2.0, "housing_renovation": 2.0}
 
 
 def test_factors_of_one_change_nothing(county):
@@ -312,7 +312,7 @@ def test_factors_of_one_change_nothing(county):
     assert (hair.summary["unspent"] >= plain.summary["unspent"] - 1e-6).all()
 
 
-@pytest.mark.parametrize("instrument", ["microloan", "solar", "relocation", "industry_menu"])
+@pytest.mark.parametrize("instrument", ["microloan", "solar", "housing_renovation", "industry_menu"])
 def test_more_scale_never_lowers_the_instruments_coverage(county, instrument):
     sc = county[0]
     served, first, spent = [], [], []

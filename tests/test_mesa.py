@@ -121,6 +121,9 @@ def test_budget_scale(mm):
     def amounts(model):
         return {k: v["amounts"] for k, v in model.scenario.data["budgets"].items()}
 
+    def times(amount, f):  # a line's amounts, one number or dated, times f
+        return {y: v * f for y, v in amount.items()} if isinstance(amount, dict) else amount * f
+
     base = mm.FupinModel("baseline", households=HH, years=YEARS, seed=1)
     half = mm.FupinModel("baseline", households=HH, years=YEARS, seed=1, budget_scale=0.5)
     one_line = mm.FupinModel("baseline", households=HH, years=YEARS, seed=1,
@@ -129,15 +132,15 @@ def test_budget_scale(mm):
         if amount == "unlimited":
             assert amounts(half)[name] == "unlimited"
         else:
-            assert amounts(half)[name] == amount * 0.5
-            assert amounts(one_line)[name] == (0.0 if name == "central_special" else amount)
+            assert amounts(half)[name] == times(amount, 0.5)
+            assert amounts(one_line)[name] == (times(amount, 0.0) if name == "central_special" else amount)
     assert half.scenario.declared_years == base.scenario.declared_years
     for kw in ({"budget_scale.central_special": 0.0}, {"budget_scale__central_special": 0}):
         assert amounts(mm.FupinModel("baseline", households=HH, years=YEARS, seed=1, **kw)) == amounts(one_line)
     both = mm.FupinModel("baseline", households=HH, years=YEARS, seed=1, budget_scale=0.5,
                          budget_scale__east_west=3)
-    assert amounts(both)["east_west"] == amounts(base)["east_west"] * 1.5
-    assert amounts(both)["central_special"] == amounts(base)["central_special"] * 0.5
+    assert amounts(both)["east_west"] == times(amounts(base)["east_west"], 1.5)
+    assert amounts(both)["central_special"] == times(amounts(base)["central_special"], 0.5)
     def limited_spending(model):  # entitlements (unlimited lines) may grow when development money shrinks
         _run_model(model)
         rows = pd.DataFrame(model.sim.programme.budget_rows)

@@ -270,8 +270,8 @@ def test_an_instruments_capacity_is_swept_like_a_parameter(tmp_path):
     assert spec.scenario.edit(parameters={"interventions.relocation.capacity": 20}).programme.items[
         [it.label for it in spec.scenario.programme.items].index("relocation")].capacity == 20
     bad = write_spec(tmp_path, name="bad.yaml", design={"type": "grid"},
-                     parameters={"interventions.relocation.capacity": {"values": [1, 2], "scale": True}})
-    with pytest.raises(InputError, match="parameters.interventions.relocation.capacity.scale: has no value in this "
+                     parameters={"interventions.solar.capacity": {"values": [1, 2], "scale": True}})
+    with pytest.raises(InputError, match="parameters.interventions.solar.capacity.scale: has no value in this "
                                          "scenario to multiply"):
         load_spec(bad)
 

@@ -109,7 +109,30 @@ METRICS: dict[str, tuple[str, Callable]] = {
     "dibao_persons": ("programme", lambda r, ys, b: r.yearly[ys[-1]]["dibao_persons"]),
     "dibao_filed_share": ("programme", lambda r, ys, b: _ratio(r.yearly[ys[-1]]["dibao_filed_persons"],
                                                                r.yearly[ys[-1]]["filed_persons"])),
+    "new_loans_per_filed_person": ("programme", lambda r, ys, b: _ratio(r.sum("loans_issued", ys),
+                                                                        r.yearly[ys[-1]]["filed_persons"])),
+    "linked_persons_share": ("programme", lambda r, ys, b: _ratio(r.yearly[ys[-1]]["linked_persons"],
+                                                                  r.yearly[ys[-1]]["filed_persons"])),
 }
+# programme volumes as reported (000's 2018 figures): the year's households or persons served by
+# instruments, per filed person (建档立卡, registered or exited) at the end of the year
+VOLUMES = {
+    "relocated_persons_share": (("relocation",), "persons"),
+    "renovated_households_per_filed_person": (("housing_renovation",), "households"),
+    "stable_jobs_per_filed_person": (("labour_transfer", "public_welfare_post"), "households"),
+    "ranger_posts_per_filed_person": (("forest_ranger",), "households"),
+    "new_borrowers_per_filed_person": (("microloan",), "households"),
+}
+
+
+def _volume(instruments: tuple[str, ...], unit: str):
+    def value(run: Run, years: range, base) -> float:
+        served = sum(run.yearly[y]["served"].get(i, (0.0, 0.0))[unit == "persons"] for y in years for i in instruments)
+        return _ratio(served, run.yearly[years[-1]]["filed_persons"])
+    return value
+
+
+METRICS.update({name: ("programme", _volume(*spec)) for name, spec in VOLUMES.items()})
 # metrics that look at the year before a row's first year (the stock at its start)
 NEEDS_YEAR_BEFORE = {"relapse_share_of_exited", "exits_industry_share", "registered_working_age_share",
                      "exit_after_one_year"}
@@ -232,6 +255,10 @@ def state_values(sim) -> dict:
     served = getattr(sim.programme, "served", {}).get("dibao")
     out["dibao_filed_persons"] = 0.0 if served is None else float(persons.take(served)[filed.take(served)].sum())
     out["dibao_persons"] = 0.0 if served is None else float(persons.take(served).sum())
+    out["served"] = {label: (float(w.take(rows).sum()), float(persons.take(rows).sum()))
+                     for label, rows in getattr(sim.programme, "served", {}).items()}
+    linked = filed & (h["boost_linkage"] > 0) if "boost_linkage" in h else np.zeros(state.n, bool)
+    out["linked_persons"] = float(persons[linked].sum())
     return out
 
 

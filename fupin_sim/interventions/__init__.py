@@ -486,15 +486,20 @@ def _amount(value, file, where) -> float:
 
 
 def _amounts(value: dict, years: tuple[int, int], file, where) -> dict[int, float]:
+    """A line's amounts by year. A dated budget may run past the scenario's years (a run of
+    its first years, a file extending one with a longer schedule): the years outside are not
+    simulated. A line none of whose years the scenario simulates is an error (a typed year)."""
     out = {}
     for year, v in value.items():
         if isinstance(year, bool) or not isinstance(year, int):
             raise InputError(f"budget years are whole numbers, got {year!r}", file=file, where=where)
-        if not years[0] <= year <= years[1]:
-            raise InputError(f"year {year} is outside the scenario's years {years[0]}-{years[1]}", file=file,
-                             where=f"{where}.{year}")
         out[year] = _amount(v, file, f"{where}.{year}")
-    return out
+    inside = {y: v for y, v in out.items() if years[0] <= y <= years[1]}
+    if out and not inside:
+        year = next(iter(out))
+        raise InputError(f"year {year} is outside the scenario's years {years[0]}-{years[1]}", file=file,
+                         where=f"{where}.{year}")
+    return inside
 
 
 def _allocation(value, file, where) -> dict:

@@ -35,6 +35,8 @@ SOURCES = {
     "east_west": "east-west cooperation funds, e.g. Beijing-Inner Mongolia (京蒙协作)",
     "enterprise_pairing": "enterprises paired with villages (万企帮万村)",
     "donations": "social donations",
+    "relocation_finance": "relocation financing (易地扶贫搬迁): local-government bonds, special construction funds and "
+                          "policy-bank loans arranged for the approved plan",
     "bank_credit": "bank credit for microloans (principal only)",
     "civil_affairs": "civil-affairs funds: 低保, 特困, medical assistance",
     "risk_compensation": "county risk-compensation fund for microloan defaults",

@@ -24,10 +24,13 @@ class _Stream(Instrument):
 
 
 class IndustryMenu(_Stream):
+    """Paid every year a household with labour is registered, not once: 000 reports industry
+    support covering every strong-labour registered household in 2018 (产业全覆盖), the
+    yearly 以奖代补 of the county menus."""
+
     name, family = "industry_menu", "industry"
-    description = "'menu' subsidies for livestock or crops to households with labour; operating income builds up and fades"
+    description = "yearly 'menu' subsidies for livestock or crops to registered households with labour; operating income builds up and fades"
     priority = ("lowest_income",)
-    once = True
     category = "in_kind"
     stream, into = "boost_industry", "income_operating"
     columns = {"boost_industry": (np.float64, 0.0)}
