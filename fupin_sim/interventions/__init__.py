@@ -24,6 +24,7 @@ from fupin_sim.metrics import Metric
 from fupin_sim.params import Params
 from fupin_sim.population.rules import select, wsum
 from fupin_sim.population.state import Carried
+from fupin_sim.population import schema as S
 from fupin_sim.population.schema import INCOME_SOURCES
 
 REGISTRY: dict[str, type[Instrument]] = {cls.name: cls for cls in (
@@ -33,7 +34,7 @@ REGISTRY: dict[str, type[Instrument]] = {cls.name: cls for cls in (
     health.ChronicAssistance, health.SupplementaryInsurance, assistance.Dibao, assistance.Tekun,
     assistance.AgedSupport, assistance.MonitoringAssistance, assistance.Backstop, other.EducationSubsidy, other.HousingRenovation,
     other.EcologicalCompensation, other.AntiPovertyInsurance)}
-ENTRY_KEYS = {"instrument", "years", "targets", "priority", "overhead_share", "capacity", "rules"}
+ENTRY_KEYS = {"instrument", "years", "targets", "causes", "priority", "overhead_share", "capacity", "rules"}
 LINE_KEYS = {"source", "instruments", "amounts", "allocation", "share", "unspent"}
 ALLOCATION_RULES = {"deep_poverty": {"bonus": 0.10, "per_area_fixed": 0.0, "per_poor_person": 1000.0}}
 METRICS = (
@@ -94,6 +95,7 @@ class Configured:
     priority: tuple[str, ...]
     overhead_share: float
     capacity: float | None = None  # most households it can serve a year, per 10,000 of the population
+    causes: tuple[str, ...] | None = None  # only households registered for these causes of poverty (因户施策)
 
     def households_limit(self, ctx, rules) -> float | None:
         """Most households (weighted) it can serve this year: the instrument's own limit (posts,
@@ -122,7 +124,7 @@ class Programme:
     def fresh(self) -> "Programme":
         """A copy for one run: new instrument objects and an empty ledger."""
         items = [Configured(it.label, type(it.instrument)(), it.rules, it.years, it.targets, it.priority,
-                            it.overhead_share, it.capacity) for it in self.items]
+                            it.overhead_share, it.capacity, it.causes) for it in self.items]
         return Programme(items, list(self.lines))
 
     def pooled_line(self) -> str | None:
@@ -136,6 +138,9 @@ class Programme:
         cost of serving each (yuan per simulated household) and their weights."""
         h = ctx.h
         rows = ctx.target_rows(it.targets)
+        if it.causes is not None:
+            codes = [S.CODE["cause"][c] for c in it.causes]
+            rows = ctx.among(rows, np.isin(h["cause"], codes))
         if it.instrument.once:
             rows = select(rows, ~h[f"served_{it.label}"].take(rows))
         rows = it.instrument.eligible(ctx, rules, rows)
@@ -333,7 +338,9 @@ def parse(data: dict, years: tuple[int, int], file: str | None) -> Programme:
             raise InputError(f"expected a share in [0, 1], got {overhead!r}", file=file,
                              where=f"{where}.overhead_share")
         capacity = check_capacity(entry.get("capacity"), file, f"{where}.capacity")
-        items.append(Configured(str(label), cls(), rules, span, targets, tuple(priority), float(overhead), capacity))
+        causes = _causes(entry["causes"], file, f"{where}.causes") if "causes" in entry else None
+        items.append(Configured(str(label), cls(), rules, span, targets, tuple(priority), float(overhead), capacity,
+                                causes))
     labels = [it.label for it in items]
     lines = _parse_budgets({} if data.get("budgets") is None else data["budgets"], labels, years, file)
     for it in items:
@@ -342,6 +349,19 @@ def parse(data: dict, years: tuple[int, int], file: str | None) -> Programme:
             raise InputError(f"{it.label!r} draws on lines split by area and lines that are not; fund it from "
                              "one kind only", file=file, where="budgets")
     return Programme(items, lines)
+
+
+def _causes(value, file, where: str) -> tuple[str, ...]:
+    """The causes of poverty an instrument is for (因户施策: 因病, 因残, 因学, 缺技术, 缺资金...)."""
+    known = [c for c in S.CATEGORIES["cause"] if c != "none"]
+    value = [value] if isinstance(value, str) else value
+    if not isinstance(value, list) or not value:
+        raise InputError(f"expected a list of causes of poverty, from {known}", file=file, where=where)
+    for i, cause in enumerate(value):
+        if not isinstance(cause, str) or cause not in known:
+            raise InputError(f"unknown cause of poverty {cause!r}{close_match(str(cause), known)}; known: {known}",
+                             file=file, where=f"{where}[{i}]")
+    return tuple(value)
 
 
 def check_capacity(value, file, where: str) -> float | None:
