@@ -55,9 +55,11 @@ def test_proportional_shares_bind_each_instrument():
         assert drawn[i] > s * amount - 5 * 3 * 1600 * result.summary["households"].iloc[0] / 3000  # a few households' cost
 
 
-def _carry_run(rule, pooled=True):
-    """Money only in 2016, more than skills training can use in two years."""
-    budgets = {"central_special": {"instruments": ["skills_training"], "amounts": {2016: 2e8}, "unspent": rule}}
+def _carry_run(rule, pooled=True, amounts=None):
+    """Money in 2016 (and a yuan in 2018, so the line is still open), more than skills training
+    can use in two years."""
+    budgets = {"central_special": {"instruments": ["skills_training"], "amounts": amounts or {2016: 2e8, 2018: 1.0},
+                                   "unspent": rule}}
     if pooled:
         budgets["provincial_special"] = {"amounts": 0}
     return _run({"skills_training": {}}, budgets)
@@ -83,9 +85,18 @@ def test_unspent_money_pooled_at_once_or_returned():
     returned = _carry_run("return").budget.set_index(["year", "line"])
     assert returned.loc[(2016, "central_special"), "returned"] == pytest.approx(
         returned.loc[(2016, "central_special"), "unspent"])
-    assert (2017, "central_special") not in returned.index  # nothing is carried: the line is empty
+    assert (2017, "central_special") not in returned.index  # nothing is carried: the line is empty that year
     no_pool = _carry_run("pool", pooled=False)
     assert no_pool.summary["returned"].iloc[0] == pytest.approx(no_pool.summary["unspent"].iloc[0])
+
+
+def test_a_line_whose_years_have_ended_carries_nothing_over():
+    """What a dated line has left in its last year goes to the pooled line, or back."""
+    b = _carry_run("carry", amounts={2016: 2e8}).budget.set_index(["year", "line"])
+    left = b.loc[(2016, "central_special"), "unspent"]
+    assert b.loc[(2016, "central_special"), "carried"] == 0
+    assert b.loc[(2016, "central_special"), "pooled"] == pytest.approx(left)
+    assert b.loc[(2017, "provincial_special"), "available"] == pytest.approx(left)
 
 
 @pytest.mark.parametrize("line, message", [

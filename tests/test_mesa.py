@@ -121,8 +121,10 @@ def test_budget_scale(mm):
     def amounts(model):
         return {k: v["amounts"] for k, v in model.scenario.data["budgets"].items()}
 
-    def times(amount, f):  # a line's amounts, one number or dated, times f
-        return {y: v * f for y, v in amount.items()} if isinstance(amount, dict) else amount * f
+    def times(amount, f):  # a line's amounts, one number or dated, times f ('unlimited' stays so)
+        if isinstance(amount, dict):
+            return {y: times(v, f) for y, v in amount.items()}
+        return amount if amount == "unlimited" else amount * f
 
     base = mm.FupinModel("baseline", households=HH, years=YEARS, seed=1)
     half = mm.FupinModel("baseline", households=HH, years=YEARS, seed=1, budget_scale=0.5)

@@ -127,10 +127,12 @@ class Programme:
                             it.overhead_share, it.capacity, it.causes) for it in self.items]
         return Programme(items, list(self.lines))
 
-    def pooled_line(self) -> str | None:
-        """The line money is re-pooled into (统筹整合): the first limited line for every instrument."""
+    def pooled_line(self, year: int) -> str | None:
+        """The line money left in `year` is re-pooled into (统筹整合): the first limited line for
+        every instrument, if it has money in a later year (None: the money is returned)."""
         return next((ln.name for ln in self.lines if ln.instruments is None and ln.source != "bank_credit"
-                     and np.isfinite([*ln.amounts.values(), ln.every_year or 0.0]).all()), None)
+                     and np.isfinite([*ln.amounts.values(), ln.every_year or 0.0]).all()
+                     and ln.open_after(year)), None)
 
     @staticmethod
     def _candidates(it: Configured, ctx, rules) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -284,7 +286,7 @@ class Programme:
                                               and r["category"] != "loan")
         out["spending"] = sum(r["amount"] for r in new if r["category"] != "loan")
         out["loans_issued"] = sum(r["amount"] for r in new if r["category"] == "loan")
-        report, self.brought = funds.report(self.pooled_line())
+        report, self.brought = funds.report(self.pooled_line(year))
         self.budget_rows.extend(report)
         self.accounts[year] = funds.account()
         out["unspent"] = sum(r["unspent"] for r in report if np.isfinite(r["unspent"]))

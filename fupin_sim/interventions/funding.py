@@ -50,8 +50,9 @@ SHARE_RULES = {
     "proportional": "in the shares the scenario states ({instrument: share}, adding up to 1)",
 }
 UNSPENT_RULES = {
-    "carry": "carried over to the same line for one more year (结转); money unspent for a second year is "
-             "re-pooled (收回统筹) into the pooled line, or returned when there is none or it is that line",
+    "carry": "carried over to the same line for one more year (结转); money unspent for a second year, or "
+             "left when the line's dated years end, is re-pooled (收回统筹) into the pooled line, or returned when "
+             "there is none, it is that line or it has ended too",
     "pool": "re-pooled at once into the scenario's pooled line (统筹整合), or returned when there is none or it "
             "is that line",
     "return": "returned to the treasury (收回)",
@@ -88,6 +89,11 @@ class BudgetLine:
 
     def amount(self, year: int) -> float:
         return self.amounts.get(year, self.every_year or 0.0)
+
+    def open_after(self, year: int) -> bool:
+        """Whether the line has money in a later year: a dated line ends with its last year, and
+        what it has left then cannot be carried over to it."""
+        return self.every_year is not None or any(y > year and v > 0 for y, v in self.amounts.items())
 
 
 @dataclass(frozen=True)
@@ -326,7 +332,7 @@ class YearFunds:
             left = float(sum(self.remaining[p.name].sum() for p in parts))
             spent = available - left
             old = max(self.brought[ln.name] - spent, 0.0)  # money brought in is spent first
-            if ln.unspent == "carry":
+            if ln.unspent == "carry" and ln.open_after(self.year):
                 carried, again = left - old, old
             else:
                 carried, again = 0.0, left
