@@ -113,6 +113,8 @@ METRICS: dict[str, tuple[str, Callable]] = {
                                                                         r.yearly[ys[-1]]["filed_persons"])),
     "linked_persons_share": ("programme", lambda r, ys, b: _ratio(r.yearly[ys[-1]]["linked_persons"],
                                                                   r.yearly[ys[-1]]["filed_persons"])),
+    "industry_share_of_budgets": ("programme", lambda r, ys, b: _ratio(
+        sum(r.yearly[y]["industry_spent"] for y in ys), sum(r.yearly[y]["budgets_spent"] for y in ys))),
 }
 # programme volumes as reported (000's 2018 figures): the year's households or persons served by
 # instruments, per filed person (建档立卡, registered or exited) at the end of the year
@@ -259,7 +261,19 @@ def state_values(sim) -> dict:
                      for label, rows in getattr(sim.programme, "served", {}).items()}
     linked = filed & (h["boost_linkage"] > 0) if "boost_linkage" in h else np.zeros(state.n, bool)
     out["linked_persons"] = float(persons[linked].sum())
+    out["budgets_spent"], out["industry_spent"] = _budget_spending(sim.programme, state.year)
     return out
+
+
+def _budget_spending(programme, year: int) -> tuple[float, float]:
+    """Public money spent in `year` from the limited lines (budgets, not entitlements or bank
+    credit), and the part of it that paid industry instruments (产业扶贫)."""
+    limited = {r["line"] for r in programme.budget_rows
+               if r["year"] == year and np.isfinite(r["available"]) and r["source"] != "bank_credit"}
+    family = {it.label: it.instrument.family for it in programme.items}
+    rows = [r for r in programme.ledger.rows if r["year"] == year and r["line"] in limited and r["category"] != "loan"]
+    return (float(sum(r["amount"] for r in rows)),
+            float(sum(r["amount"] for r in rows if family.get(r["instrument"]) == "industry")))
 
 
 def _weighted_median(values: np.ndarray, weights: np.ndarray) -> float:
