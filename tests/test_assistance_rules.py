@@ -160,3 +160,51 @@ def test_single_person_coverage_keeps_the_households_exclusion_error():
     reached = paid[single] > 0
     np.testing.assert_array_equal(reached, state.h["dibao_propensity"][single] >= 0.6)  # the same office
     assert 0.25 < reached.mean() < 0.55  # about 1 - 0.6
+
+
+# --- temporary assistance (临时救助) -----------------------------------------------------------
+
+def _temporary(rules=None, n=6000, seed=4, no_shock=False):
+    sc, state, programme, rs = setup({"temporary_assistance": {"rules": rules or {}}}, n=n, seed=seed)
+    if no_shock:
+        state.h["oop"][:] = 0.0
+        state.h["school_cost"][:] = 0.0
+    h = state.h
+    size = np.maximum(h["size"], 1)
+    expense = h["oop"] + h["school_cost"]
+    net = sum(h[f"income_{s}"] for s in S.INCOME_SOURCES) / size - expense / size
+    paid = step(sc, state, programme, rs, FIRST)
+    return state, programme, paid, net, expense, size
+
+
+def test_temporary_assistance_pays_only_those_under_the_standard_after_the_shock_at_most_the_sum():
+    state, programme, paid, net, expense, size = _temporary()
+    r = instrument_defaults()["temporary_assistance"].at(FIRST)
+    alive = state.h["size"] > 0
+    under = alive & (expense > 0) & (net < r["standard"])
+    assert under.sum() > 50 and (alive & (expense > 0) & ~under).sum() > 50
+    assert (paid[~under] == 0).all()
+    assert (paid[under] > 0).all()
+    cap = r["months"] / 12 * r["standard"] * size
+    assert (paid <= cap + 1e-9).all() and (paid <= expense + 1e-9).all()
+    # what it pays: the gap to the standard net of the costs, no more than the costs, up to the sum
+    want = np.minimum(np.minimum((r["standard"] - net) * size, expense), cap)
+    np.testing.assert_allclose(paid[under], want[under])
+    assert (paid[under] == cap[under]).any() and (paid[under] < cap[under]).any()
+    ledger = programme.ledger.frame()
+    assert set(ledger["category"]) == {"transfer"}
+    assert ledger["amount"].sum() == pytest.approx(float(paid @ state.h["weight"]))
+
+
+def test_temporary_assistance_pays_nothing_in_a_year_without_a_shock():
+    _, programme, paid, *_ = _temporary(no_shock=True)
+    assert (paid == 0).all()
+    assert sum(r["amount"] for r in programme.ledger.rows) == 0
+
+
+def test_temporary_assistance_sum_is_a_rule_and_runs_reproduce():
+    _, _, paid3, *_ = _temporary({"months": 3})
+    _, _, paid1, *_ = _temporary({"months": 1})
+    assert (paid1 <= paid3).all() and paid1.sum() < paid3.sum()
+    _, _, again, *_ = _temporary({"months": 3})
+    np.testing.assert_array_equal(paid3, again)

@@ -1,5 +1,5 @@
 """Social assistance: 低保 (minimum living guarantee, with gradual exit and single-person
-coverage), 特困 (support for the extremely poor), support for
+coverage), 临时救助 (temporary assistance), 特困 (support for the extremely poor), support for
 aged bedridden registered poor (兴安盟), and help for households flagged by relapse monitoring
 (防止返贫监测)."""
 from __future__ import annotations
@@ -187,6 +187,37 @@ def _found(rows: np.ndarray, kept: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         return np.zeros(len(rows), dtype=np.int64), np.zeros(len(rows), dtype=bool)
     at = np.minimum(np.searchsorted(kept, rows), len(kept) - 1)
     return at, kept.take(at) == rows
+
+
+class TemporaryAssistance(Instrument):
+    """临时救助: a payment for this year to households whose income, net of this year's medical
+    out-of-pocket and schooling costs (what is left of them after the instruments listed before
+    it), falls under the 低保 standard: the gap to the standard, no more than the costs
+    themselves (the standing shortfall is 低保's), and at most `months` of the monthly standard
+    per member. Income is counted as the means test does, before costs (`_gross_per_capita`)."""
+
+    name, family = "temporary_assistance", "assistance"
+    description = ("临时救助: a one-year payment to households under the 低保 standard net of this year's "
+                   "medical or schooling costs, up to a stated number of months of the standard")
+    targets = "all"
+
+    def _amount(self, ctx, rules, rows):
+        h = ctx.h
+        expense = h["oop"].take(rows) + h["school_cost"].take(rows)
+        size = np.maximum(h["size"].take(rows), 1)
+        net = _gross_per_capita(ctx, rows) - expense / size
+        gap = np.maximum(rules["standard"] - net, 0.0) * size
+        return np.minimum(np.minimum(gap, expense), rules["months"] / 12.0 * rules["standard"] * size)
+
+    def eligible(self, ctx, rules, rows):
+        h = ctx.h
+        return ctx.among(rows, (h["oop"] + h["school_cost"]) > 0)  # a shock this year
+
+    def cost(self, ctx, rules, rows):
+        return self._amount(ctx, rules, rows)
+
+    def serve(self, ctx, rules, rows, amount):
+        ctx.pay("transfer", rows, amount)
 
 
 class Tekun(Instrument):
