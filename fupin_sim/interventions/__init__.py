@@ -31,7 +31,8 @@ REGISTRY: dict[str, type[Instrument]] = {cls.name: cls for cls in (
     industry.IndustryMenu, industry.IndustryLinkage, industry.AssetIncome, industry.CollectiveEconomy,
     industry.Solar, credit.Microloan, employment.SkillsTraining, employment.LabourTransfer,
     employment.PublicWelfarePost, employment.ForestRanger, relocation.Relocation, health.HealthAssistance,
-    health.ChronicAssistance, health.SupplementaryInsurance, assistance.Dibao, assistance.Tekun,
+    health.ChronicAssistance, health.SupplementaryInsurance, assistance.Dibao, assistance.TemporaryAssistance,
+    assistance.Tekun,
     assistance.AgedSupport, assistance.MonitoringAssistance, assistance.Backstop, other.EducationSubsidy, other.HousingRenovation,
     other.EcologicalCompensation, other.AntiPovertyInsurance)}
 ENTRY_KEYS = {"instrument", "years", "targets", "causes", "priority", "overhead_share", "capacity", "rules"}

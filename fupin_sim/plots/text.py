@@ -40,6 +40,7 @@ INSTRUMENTS = {
     "chronic_assistance": ("Chronic-disease assistance", "慢病救助"),
     "supplementary_insurance": ("Supplementary insurance", "补充商业保险"),
     "dibao": ("Minimum living guarantee (低保)", "最低生活保障(低保)"),
+    "temporary_assistance": ("Temporary assistance (临时救助)", "临时救助"),
     "tekun": ("Extreme-poverty support (特困)", "特困人员供养"),
     "aged_support": ("Support for the aged and bedridden", "老弱病残兜底补助"),
     "monitoring_assistance": ("Monitoring assistance", "防返贫监测帮扶"),
