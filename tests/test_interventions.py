@@ -222,22 +222,6 @@ def test_ecological_compensation_pays_per_mu_of_grassland():
     assert np.allclose(delta(before, state, "income_transfer")[herders], before["grassland_mu"][herders] * per_mu)
 
 
-def test_anti_poverty_insurance_pays_half_of_a_large_cost_under_the_trigger():
-    before, state, out, prog = one_year("anti_poverty_insurance")
-    claims = delta(before, state, "income_transfer")
-    paid = claims > 0
-    assert paid.any()
-    expense = (before["oop"] + before["school_cost"])[paid]
-    assert np.allclose(claims[paid], 0.5 * expense)
-    ledger = prog.ledger.frame()
-    income = sum(before[f"income_{s}"] for s in S.INCOME_SOURCES)  # as the survey measures it: no costs deducted
-    covered = (before["status"] == S.NONPOOR) & (before["size"] > 0) & (
-        income / np.maximum(before["size"], 1) < 1.5 * fs.Params.defaults().at(YEAR)["poverty_line.national"])
-    assert ledger["amount"].sum() == pytest.approx(50 * float((before["weight"] * before["size"])[covered].sum()))
-    categories = ledger.groupby("category")["amount"].sum()
-    assert categories["insurance_claim"] == pytest.approx(float(claims @ state.h["weight"]))
-
-
 def test_monitoring_assistance_stays_within_its_caseload():
     # flag households first: monitoring assistance serves last year's flags
     before, state, out, _ = one_year("monitoring_assistance", rules={"capacity_per_10k_households": 30})

@@ -18,7 +18,7 @@ import yaml
 
 from fupin_sim.errors import InputError, close_match
 
-LEAF_KEYS = {"value", "unit", "source", "confidence", "note", "choices", "total"}
+LEAF_KEYS = {"value", "unit", "source", "confidence", "note", "choices", "total", "range"}
 CONFIDENCE = ("high", "medium", "low")
 _UNIT_BOUNDS = {  # unit prefix -> (low, high) for every number of the value; other units: >= 0
     "probability": (0.0, 1.0),
@@ -37,6 +37,7 @@ class Param:
     note: str = ""
     choices: tuple[str, ...] = ()
     total: float | None = None  # a list of shares that must add up to this
+    range: tuple[float, float] | None = None  # [low, high] every number of the value must lie in (a rule's sane span)
 
     @property
     def dated(self) -> bool:
@@ -149,6 +150,10 @@ def _check_value(default: Param, value: Any, file: str | None, where: str) -> An
         if x < low or (high is not None and x > high):
             span = f"[{low:g}, {high:g}]" if high is not None else f">= {low:g}"
             raise InputError(f"{x!r} is outside {span} for unit '{default.unit}'", file=file, where=where)
+        if default.range is not None and not default.range[0] <= x <= default.range[1]:
+            low, high = default.range
+            raise InputError(f"{x!r} is outside the range [{low:g}, {high:g}] of this rule ({default.unit})",
+                             file=file, where=where)
     if default.total is not None and isinstance(value, list) and abs(sum(value) - default.total) > 1e-6:
         raise InputError(f"shares add up to {sum(value):g}, not {default.total:g}", file=file, where=where)
     return value
@@ -166,9 +171,18 @@ def _leaves(tree: dict, prefix: str, file: str) -> dict[str, Param]:
                                  file=file, where=path)
             if node["confidence"] not in CONFIDENCE:
                 raise InputError(f"confidence must be one of {CONFIDENCE}", file=file, where=path)
+            span = node.get("range")
+            if span is not None:
+                if (not isinstance(span, list) or len(span) != 2 or any(
+                        isinstance(b, bool) or not isinstance(b, numbers.Real) for b in span) or span[0] > span[1]):
+                    raise InputError(f"range must be [low, high] with low <= high, got {span!r}", file=file,
+                                     where=f"{path}.range")
+                span = (float(span[0]), float(span[1]))
             out[path] = Param(path, node["value"], str(node["unit"]), str(node["source"]),
                               node["confidence"], str(node.get("note", "")), tuple(node.get("choices", ())),
-                              node.get("total"))
+                              node.get("total"), span)
+            if span is not None:  # the default itself lies in its range
+                _check_value(out[path], node["value"], file, path)
         elif isinstance(node, dict):
             out.update(_leaves(node, path, file))
         else:
@@ -261,6 +275,9 @@ class Params:
                 if unknown:
                     raise InputError(f"unknown keys {sorted(unknown)}{close_match(sorted(unknown)[0], LEAF_KEYS)}",
                                      file=file, where=loc)
+                if "range" in raw:
+                    raise InputError("a rule's range is fixed by its default; give only its value",
+                                     file=file, where=f"{loc}.range")
                 if "unit" in raw and str(raw["unit"]) != default.unit:
                     raise InputError(f"unit {raw['unit']!r} does not match the parameter's unit {default.unit!r}",
                                      file=file, where=loc)
