@@ -23,6 +23,14 @@ ROOT = Path(__file__).resolve().parents[1]
 HH, YEARS = 400, (2016, 2018)
 
 
+
+def times(amount, f):
+    """A line's amounts, one number or dated by year, times f ('unlimited' stays so)."""
+    if isinstance(amount, dict):
+        return {y: times(v, f) for y, v in amount.items()}
+    return amount if amount == "unlimited" else amount * f
+
+
 @pytest.fixture(scope="module", autouse=True)
 def restore_start_method():
     before = multiprocessing.get_start_method(allow_none=True)
@@ -120,11 +128,6 @@ def test_parameter_overrides_every_spelling(mm):
 def test_budget_scale(mm):
     def amounts(model):
         return {k: v["amounts"] for k, v in model.scenario.data["budgets"].items()}
-
-    def times(amount, f):  # a line's amounts, one number or dated, times f ('unlimited' stays so)
-        if isinstance(amount, dict):
-            return {y: times(v, f) for y, v in amount.items()}
-        return amount if amount == "unlimited" else amount * f
 
     base = mm.FupinModel("baseline", households=HH, years=YEARS, seed=1)
     half = mm.FupinModel("baseline", households=HH, years=YEARS, seed=1, budget_scale=0.5)
@@ -359,8 +362,8 @@ def test_planner_page_renders_steps_and_resets():
     assert new is not model and new.year == 2015 and new.n_households == 500
     base = fs.load_scenario("baseline").data["budgets"]
     got = new.scenario.data["budgets"]
-    assert got["east_west"]["amounts"] == base["east_west"]["amounts"] * 0.5
-    assert got["central_special"]["amounts"] == base["central_special"]["amounts"] * 0.5 * 2.0
+    assert got["east_west"]["amounts"] == times(base["east_west"]["amounts"], 0.5)
+    assert got["central_special"]["amounts"] == times(base["central_special"]["amounts"], 0.5 * 2.0)
     assert got["grassland_subsidy"]["amounts"] == "unlimited"  # central_special source, but an entitlement
 
 
